@@ -1,0 +1,100 @@
+import { Logger } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { ChainConfig } from '../config/config';
+import { sqlRows } from '../database/data-source';
+import { ChainClient } from './chain-client';
+import { startEmbeddedChain, type EmbeddedChain } from './embedded-chain';
+
+export class ChainStartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChainStartupError';
+  }
+}
+
+interface DeploymentRow {
+  chain_id: string;
+  contract_address: string;
+}
+
+/**
+ * Connects to the anchor chain and makes sure the ledger and the chain agree before anything
+ * is anchored. Embedded mode repairs a chain that forgot its state (redeploy, re-anchor every
+ * sealed batch); against a real chain any mismatch is fatal, never silently repaired.
+ */
+export async function connectChain(config: ChainConfig, dataSource: DataSource, logger = new Logger('Chain')): Promise<{ chain: ChainClient; embedded?: EmbeddedChain }> {
+  if (config.kind === 'embedded') {
+    const embedded = await startEmbeddedChain({ hostname: config.host, port: config.port });
+    const chain = await ChainClient.connect(embedded.rpcUrl, embedded.deployerPrivateKey);
+    await adoptEmbeddedChain(chain, dataSource, logger);
+    return { chain, embedded };
+  }
+  let chain: ChainClient;
+  try {
+    chain = await ChainClient.connect(config.rpcUrl, config.privateKey);
+  } catch (err) {
+    throw new ChainStartupError(`cannot reach CHAIN_RPC_URL: ${(err as Error).message.split(' (')[0]}`);
+  }
+  chain.attach(config.contractAddress);
+  await checkExternalChain(chain, dataSource);
+  return { chain };
+}
+
+async function adoptEmbeddedChain(chain: ChainClient, dataSource: DataSource, logger: Logger): Promise<void> {
+  const [previous] = await sqlRows<DeploymentRow>(dataSource, `SELECT chain_id, contract_address FROM chain_deployments WHERE embedded ORDER BY id DESC LIMIT 1`);
+  if (previous && (await chain.hasCode(previous.contract_address))) {
+    chain.attach(previous.contract_address);
+    return;
+  }
+  const deployment = await chain.deploy();
+  await dataSource.transaction(async (m) => {
+    await m.query(`INSERT INTO chain_deployments (chain_id, contract_address, embedded, deploy_tx_hash) VALUES ($1, $2, true, $3)`, [chain.chainId.toString(), deployment.address, deployment.txHash]);
+    if (!previous) return;
+    const [{ n }] = (await m.query(`SELECT count(*)::int AS n FROM anchor_batches`)) as Array<{ n: number }>;
+    await m.query(
+      `UPDATE anchor_batches SET status = 'SEALED', submitted_at = NULL, anchored_at = NULL, finalized_at = NULL,
+         chain_id = NULL, contract_address = NULL, tx_hash = NULL, block_number = NULL, block_hash = NULL, attempts = 0, last_error = NULL`,
+    );
+    logger.warn(
+      `\n!!! The embedded chain started empty (it keeps no state across restarts).\n` +
+        `!!! Redeployed CustodyAnchor at ${deployment.address} (was ${previous.contract_address}) and re-anchoring ${n} sealed batch(es) in order.\n` +
+        `!!! Proofs from before this restart name the old chain state; fetch them again once re-anchored.`,
+    );
+  });
+}
+
+async function checkExternalChain(chain: ChainClient, dataSource: DataSource): Promise<void> {
+  const address = chain.contractAddress;
+  if (!(await chain.hasCode(address))) {
+    throw new ChainStartupError(`no contract code at ANCHOR_CONTRACT_ADDRESS ${address} on chain ${chain.chainId}: deploy with \`npm run deploy\` or fix the address`);
+  }
+  if (!(await chain.hasAnchorerRole())) {
+    throw new ChainStartupError(`the account of ANCHOR_PRIVATE_KEY (${chain.anchorerAddress}) lacks ANCHORER_ROLE on ${address}: grant it with the admin account`);
+  }
+  const others = await sqlRows<DeploymentRow>(
+    dataSource,
+    `SELECT DISTINCT chain_id, contract_address FROM anchor_batches WHERE contract_address IS NOT NULL AND (chain_id <> $1 OR lower(contract_address) <> lower($2))`,
+    [chain.chainId.toString(), address],
+  );
+  if (others.length > 0) {
+    throw new ChainStartupError(
+      `this database anchored batches on chain ${others[0].chain_id} contract ${others[0].contract_address}, but the configuration names chain ${chain.chainId} contract ${address}; refusing to start (a ledger never moves chains silently)`,
+    );
+  }
+  const [last] = await sqlRows<{ seq: string; root: string }>(dataSource, `SELECT seq, root FROM anchor_batches WHERE status IN ('ANCHORED','FINAL') ORDER BY seq DESC LIMIT 1`);
+  const onChainNext = await chain.nextSeq();
+  if (last) {
+    const root = await chain.batchRoot(BigInt(last.seq));
+    if (root !== last.root) {
+      throw new ChainStartupError(`batch ${last.seq} is recorded as anchored with root ${last.root} but the contract holds ${root}; run the audit and investigate before starting`);
+    }
+  }
+  const [{ n }] = await sqlRows<{ n: string }>(dataSource, `SELECT count(*) AS n FROM anchor_batches`);
+  if (onChainNext > BigInt(n)) {
+    throw new ChainStartupError(`the contract holds ${onChainNext} batches but this database knows only ${n}: is DATABASE_URL pointing at an older copy of the ledger?`);
+  }
+  const known = await sqlRows<DeploymentRow>(dataSource, `SELECT chain_id, contract_address FROM chain_deployments WHERE chain_id = $1 AND contract_address = $2`, [chain.chainId.toString(), address]);
+  if (known.length === 0) {
+    await dataSource.query(`INSERT INTO chain_deployments (chain_id, contract_address, embedded) VALUES ($1, $2, false)`, [chain.chainId.toString(), address]);
+  }
+}

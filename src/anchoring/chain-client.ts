@@ -1,0 +1,126 @@
+import { Contract, JsonRpcProvider, Network, Wallet, getAddress, type Log } from 'ethers';
+import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor, type CustodyAnchorDeployment } from './custody-anchor';
+
+export interface AnchorLocation {
+  txHash: string;
+  blockNumber: number;
+  blockHash: string;
+}
+
+export type ReceiptState =
+  | { state: 'unknown' }
+  | { state: 'pending' }
+  | ({ state: 'mined'; success: boolean } & AnchorLocation);
+
+/**
+ * The only code that talks to the chain. Every call is a plain JSON-RPC request, so the
+ * embedded Hardhat chain and any external EVM node are handled the same way.
+ */
+export class ChainClient {
+  readonly provider: JsonRpcProvider;
+  readonly wallet: Wallet;
+  private contract: Contract | undefined;
+
+  private constructor(
+    readonly rpcUrl: string,
+    readonly chainId: bigint,
+    privateKey: string,
+  ) {
+    // a static network: no chain-id polling on every request, and no retry storms when the node is down
+    this.provider = new JsonRpcProvider(rpcUrl, Network.from(chainId), { staticNetwork: true, batchMaxCount: 1, polling: false, cacheTimeout: -1 });
+    this.wallet = new Wallet(privateKey, this.provider);
+  }
+
+  static async connect(rpcUrl: string, privateKey: string): Promise<ChainClient> {
+    const probe = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true, batchMaxCount: 1 });
+    try {
+      const chainIdHex = (await probe.send('eth_chainId', [])) as string;
+      return new ChainClient(rpcUrl, BigInt(chainIdHex), privateKey);
+    } finally {
+      probe.destroy();
+    }
+  }
+
+  get anchorerAddress(): string {
+    return this.wallet.address;
+  }
+
+  get contractAddress(): string {
+    if (!this.contract) throw new Error('no CustodyAnchor contract attached');
+    return this.contract.target as string;
+  }
+
+  attach(address: string): void {
+    this.contract = new Contract(getAddress(address), CUSTODY_ANCHOR_ABI, this.wallet);
+  }
+
+  private anchor(): Contract {
+    if (!this.contract) throw new Error('no CustodyAnchor contract attached');
+    return this.contract;
+  }
+
+  async hasCode(address: string): Promise<boolean> {
+    const code = await this.provider.getCode(address);
+    return code !== '0x';
+  }
+
+  async deploy(): Promise<CustodyAnchorDeployment> {
+    const deployment = await deployCustodyAnchor(this.wallet, { admin: this.wallet.address, anchorer: this.wallet.address });
+    this.attach(deployment.address);
+    return deployment;
+  }
+
+  async hasAnchorerRole(): Promise<boolean> {
+    const role = (await this.anchor().getFunction('ANCHORER_ROLE')()) as string;
+    return (await this.anchor().getFunction('hasRole')(role, this.wallet.address)) as boolean;
+  }
+
+  async nextSeq(): Promise<bigint> {
+    return (await this.anchor().getFunction('nextSeq')()) as bigint;
+  }
+
+  async batchRoot(seq: bigint): Promise<string> {
+    return ((await this.anchor().getFunction('batchRoot')(seq)) as string).toLowerCase();
+  }
+
+  async verifyInclusion(seq: bigint, leaf: string, proof: string[]): Promise<boolean> {
+    return (await this.anchor().getFunction('verifyInclusion')(seq, leaf, proof)) as boolean;
+  }
+
+  /** Sends anchorBatch and returns as soon as the node accepted the transaction. */
+  async sendAnchor(seq: bigint, root: string, leafCount: number): Promise<string> {
+    const tx = await this.anchor().getFunction('anchorBatch')(seq, root, leafCount);
+    return (tx as { hash: string }).hash;
+  }
+
+  async receipt(txHash: string): Promise<ReceiptState> {
+    const receipt = await this.provider.getTransactionReceipt(txHash);
+    if (receipt) return { state: 'mined', success: receipt.status === 1, txHash, blockNumber: receipt.blockNumber, blockHash: receipt.blockHash };
+    const tx = await this.provider.getTransaction(txHash);
+    return tx ? { state: 'pending' } : { state: 'unknown' };
+  }
+
+  async blockNumber(): Promise<number> {
+    return this.provider.getBlockNumber();
+  }
+
+  /** Finds where batch `seq` was anchored, from its BatchAnchored log (seq is an indexed topic). */
+  async findAnchoredLog(seq: bigint): Promise<(AnchorLocation & { root: string; leafCount: number }) | null> {
+    const anchor = this.anchor();
+    const logs = (await anchor.queryFilter(anchor.filters.BatchAnchored(seq), 0, 'latest')) as Log[];
+    const log = logs[0];
+    if (!log) return null;
+    const parsed = anchor.interface.parseLog(log);
+    return {
+      txHash: log.transactionHash,
+      blockNumber: log.blockNumber,
+      blockHash: log.blockHash,
+      root: (parsed?.args.getValue('root') as string).toLowerCase(),
+      leafCount: Number(parsed?.args.getValue('leafCount')),
+    };
+  }
+
+  close(): void {
+    this.provider.destroy();
+  }
+}
