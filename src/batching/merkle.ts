@@ -15,6 +15,7 @@ export interface BatchTree {
 }
 
 type SyncKeccak = (data: Buffer) => Buffer;
+// merkletreejs hands over and expects Node Buffers.
 let keccakPromise: Promise<SyncKeccak> | undefined;
 
 /** keccak256 from WebAssembly: about ten times faster than the pure-JS one on 64-byte inputs. */
@@ -41,7 +42,7 @@ export async function buildBatchTree(leaves: readonly string[]): Promise<BatchTr
 /** Recompute a root from a leaf and its proof (sorted pairs), for verifiers and audits. */
 export async function rootFromProof(leaf: string, proof: readonly string[]): Promise<string> {
   const keccak = await wasmKeccak();
-  let node = Buffer.from(leaf.slice(2), 'hex');
+  let node: Buffer = Buffer.from(leaf.slice(2), 'hex');
   for (const sibling of proof) {
     const other = Buffer.from(sibling.slice(2), 'hex');
     node = keccak(Buffer.compare(node, other) <= 0 ? Buffer.concat([node, other]) : Buffer.concat([other, node]));

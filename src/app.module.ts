@@ -1,0 +1,53 @@
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { GraphQLModule } from '@nestjs/graphql';
+import { AdminKeyGuard } from './common/auth.guard';
+import { formatGraphQLError } from './common/graphql-errors';
+import { RUNTIME, type Runtime } from './common/runtime';
+import { AnchorerService } from './anchoring/anchorer.service';
+import { BatchesResolver } from './batching/batches.resolver';
+import { SealerService } from './batching/sealer.service';
+import { CustodyIngestionService } from './custody/custody-ingestion.service';
+import { CustodyQueryService } from './custody/custody-query.service';
+import { CustodyResolver } from './custody/custody.resolver';
+import { OrganizationsResolver } from './organizations/organizations.resolver';
+import { OrganizationsService } from './organizations/organizations.service';
+import { ProofsResolver } from './proofs/proofs.resolver';
+import { ShipmentsResolver } from './shipments/shipments.resolver';
+import { ShipmentsService } from './shipments/shipments.service';
+import { SigningSpecResolver } from './signing/signing-spec.resolver';
+
+/** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver];
+
+@Module({})
+export class AppModule {
+  static forRuntime(runtime: Runtime): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        GraphQLModule.forRoot<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          path: '/graphql',
+          autoSchemaFile: true,
+          sortSchema: true,
+          playground: false,
+          introspection: !runtime.config.production,
+          context: ({ req }: { req: unknown }) => ({ req }),
+          formatError: formatGraphQLError,
+        }),
+      ],
+      providers: [
+        { provide: RUNTIME, useValue: runtime },
+        AdminKeyGuard,
+        ...RESOLVERS,
+        OrganizationsService,
+        ShipmentsService,
+        CustodyIngestionService,
+        CustodyQueryService,
+        SealerService,
+        AnchorerService,
+      ],
+    };
+  }
+}

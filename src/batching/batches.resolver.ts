@@ -1,0 +1,53 @@
+import { Inject, UseGuards } from '@nestjs/common';
+import { Args, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { AdminKeyGuard } from '../common/auth.guard';
+import { LedgerError } from '../common/errors';
+import { RUNTIME, type Runtime } from '../common/runtime';
+import { Uint64Scalar } from '../common/scalars';
+import { sqlRows } from '../database/data-source';
+import { Batch, BatchConnection, BatchesArgs, toBatch, type BatchRow } from './models/batch.model';
+import { SealerService } from './sealer.service';
+
+const encodeCursor = (seq: string): string => Buffer.from(`batch:${seq}`).toString('base64url');
+function decodeCursor(cursor: string): string {
+  const match = /^batch:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by batches', 'after');
+  return match[1];
+}
+
+@Resolver(() => Batch)
+export class BatchesResolver {
+  constructor(
+    @Inject(RUNTIME) private readonly runtime: Runtime,
+    private readonly sealer: SealerService,
+  ) {}
+
+  @Query(() => Batch)
+  async batch(@Args('seq', { type: () => Uint64Scalar }) seq: bigint): Promise<Batch> {
+    const [row] = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT * FROM anchor_batches WHERE seq = $1`, [seq.toString()]);
+    if (!row) throw new LedgerError('NOT_FOUND', `no batch ${seq}`, 'seq');
+    return toBatch(row);
+  }
+
+  @Query(() => BatchConnection, { description: 'Batches in sequence order.' })
+  async batches(@Args() { first, after }: BatchesArgs): Promise<BatchConnection> {
+    if (!Number.isInteger(first) || first < 1 || first > 500) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 500', 'first');
+    const from = after ? decodeCursor(after) : null;
+    const rows = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT * FROM anchor_batches WHERE $1::bigint IS NULL OR seq > $1::bigint ORDER BY seq LIMIT $2`, [from, first + 1]);
+    const [{ n }] = await sqlRows<{ n: number }>(this.runtime.dataSource, `SELECT count(*)::int AS n FROM anchor_batches`);
+    const page = rows.slice(0, first);
+    return {
+      edges: page.map((r) => ({ cursor: encodeCursor(r.seq), node: toBatch(r) })),
+      pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? encodeCursor(page[page.length - 1].seq) : null },
+      totalCount: n,
+    };
+  }
+
+  @Mutation(() => Batch, { nullable: true, description: 'Seals what is pending now (up to BATCH_MAX_EVENTS) instead of waiting for the size or age trigger; null when nothing is pending.' })
+  @UseGuards(AdminKeyGuard)
+  async sealBatch(): Promise<Batch | null> {
+    const sealed = await this.sealer.sealNow(true);
+    if (!sealed) return null;
+    return this.batch(sealed.seq);
+  }
+}

@@ -1,0 +1,92 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Logger, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { AppConfig } from './config/config';
+import { openDatabase } from './database/data-source';
+import { connectChain } from './anchoring/chain-bootstrap';
+import { custodySigningDomain, domainSeparator } from './signing/custody-signing';
+import { AppModule } from './app.module';
+import type { Runtime } from './common/runtime';
+import { AnchorerService } from './anchoring/anchorer.service';
+import { SealerService } from './batching/sealer.service';
+
+export interface RunningLedger {
+  app: NestExpressApplication;
+  runtime: Runtime;
+  graphqlUrl: string;
+  rpcUrl: string;
+  contractAddress: string;
+  /** true when the admin key was generated here (and may be shown to the person starting it) */
+  adminKeyGenerated: boolean;
+  close(): Promise<void>;
+}
+
+const LEVELS: Record<AppConfig['logLevel'], LogLevel[]> = {
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  log: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+/** Outside production, a missing ADMIN_API_KEY is generated once and kept beside the data. */
+function adminKeyFor(config: AppConfig): { key: string; generated: boolean } {
+  if (config.adminApiKey) return { key: config.adminApiKey, generated: false };
+  const file = path.join(config.dataDir, 'admin-api-key');
+  if (existsSync(file)) return { key: readFileSync(file, 'utf8').trim(), generated: true };
+  mkdirSync(config.dataDir, { recursive: true });
+  const key = `cl_admin_${randomBytes(24).toString('hex')}`;
+  writeFileSync(file, key + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { key, generated: true };
+}
+
+/** Opens the database, connects (or starts) the chain, then serves GraphQL. */
+export async function startLedger(config: AppConfig): Promise<RunningLedger> {
+  const logger = new Logger('CustodyLedger');
+  Logger.overrideLogger(LEVELS[config.logLevel]);
+  if (config.database.kind === 'pglite' && config.database.dataDir) mkdirSync(config.database.dataDir, { recursive: true });
+  const dataSource = await openDatabase(config.database);
+  let chainParts: Awaited<ReturnType<typeof connectChain>>;
+  try {
+    chainParts = await connectChain(config.chain, dataSource);
+  } catch (err) {
+    await dataSource.destroy();
+    throw err;
+  }
+  const { chain, embedded } = chainParts;
+  const domain = custodySigningDomain(chain.chainId, chain.contractAddress);
+  const admin = adminKeyFor(config);
+  const runtime: Runtime = { config, dataSource, chain, domain, domainSeparator: domainSeparator(domain), adminApiKey: admin.key };
+
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), { bodyParser: false, logger: LEVELS[config.logLevel] });
+  app.useBodyParser('json', { limit: '4mb' });
+  await app.listen(config.port, config.host);
+  const address = app.getHttpServer().address() as AddressInfo;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  logger.log(`database: ${config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite at ${config.database.dataDir ?? '(memory)'}`}`);
+  return {
+    app,
+    runtime,
+    graphqlUrl: `http://${host}:${address.port}/graphql`,
+    rpcUrl: chain.rpcUrl,
+    contractAddress: chain.contractAddress,
+    adminKeyGenerated: admin.generated,
+    close: async () => {
+      await app.close();
+      chain.close();
+      await dataSource.destroy();
+      await embedded?.close();
+    },
+  };
+}
+
+/** Test and script helper: seal what is pending and let the anchorer run until it is idle. */
+export async function sealAndAnchor(ledger: RunningLedger): Promise<void> {
+  await ledger.app.get(SealerService).sealNow(true);
+  await ledger.app.get(AnchorerService).settle();
+}

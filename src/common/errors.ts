@@ -1,0 +1,41 @@
+/**
+ * One domain error type for everything a caller can cause. The code is stable API (clients
+ * branch on it); the message says what to fix. Mapped to GraphQL errors in one place
+ * (graphql-errors.ts) and reused verbatim for per-event rejections in receipts.
+ */
+export const ERROR_CODES = {
+  UNAUTHENTICATED: 'send `Authorization: Bearer <api key>`',
+  FORBIDDEN: 'the key is valid but may not do this',
+  VALIDATION_FAILED: 'an argument is malformed',
+  NOT_FOUND: 'no such object',
+  ALREADY_EXISTS: 'the object exists already',
+  TOO_MANY_EVENTS: 'too many events in one call',
+  KEY_ALREADY_REVOKED: 'the signing key is revoked already',
+  // per-event rejections of recordCustodyEvents
+  INVALID_FIELD: 'a signed field is malformed',
+  INVALID_SIGNATURE: 'the signature is malformed or cannot be recovered',
+  UNKNOWN_SIGNER: 'the signature recovers to an address that is not a registered signing key',
+  SIGNER_REVOKED: 'the signing key was revoked before the event occurred',
+  SIGNER_NOT_YET_VALID: 'the event occurred before the signing key became valid',
+  SIGNER_NOT_AUTHORIZED: 'the signing key belongs to neither the carrier nor the custodian',
+  INVALID_COUNTER_SIGNATURE: 'the counter-signature is malformed, unknown or not valid at the event time',
+  UNKNOWN_CARRIER: 'no carrier organization has this slug',
+  UNKNOWN_CUSTODIAN: 'no organization has this custodian slug',
+  UNKNOWN_SHIPMENT: 'the carrier has no shipment with this tracking number',
+  EVENT_ID_CONFLICT: 'the event id was used before for different content',
+  OCCURRED_IN_FUTURE: 'occurredAt is further in the future than the allowed clock skew',
+  CHAIN_UNAVAILABLE: 'the anchor chain cannot be reached right now',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class LedgerError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'LedgerError';
+  }
+}

@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import type { GraphQLFormattedError } from 'graphql';
+import { LedgerError, type ErrorCode } from './errors';
+
+const logger = new Logger('GraphQL');
+
+/** HTTP-ish classification, so clients that only look at `extensions.http` still behave. */
+function statusOf(code: ErrorCode): number {
+  switch (code) {
+    case 'UNAUTHENTICATED':
+      return 401;
+    case 'FORBIDDEN':
+      return 403;
+    case 'NOT_FOUND':
+    case 'UNKNOWN_CARRIER':
+    case 'UNKNOWN_CUSTODIAN':
+    case 'UNKNOWN_SHIPMENT':
+    case 'UNKNOWN_SIGNER':
+      return 404;
+    case 'ALREADY_EXISTS':
+    case 'EVENT_ID_CONFLICT':
+    case 'KEY_ALREADY_REVOKED':
+      return 409;
+    case 'CHAIN_UNAVAILABLE':
+      return 503;
+    case 'TOO_MANY_EVENTS':
+    case 'VALIDATION_FAILED':
+    case 'INVALID_FIELD':
+    case 'INVALID_SIGNATURE':
+    case 'INVALID_COUNTER_SIGNATURE':
+    case 'SIGNER_REVOKED':
+    case 'SIGNER_NOT_YET_VALID':
+    case 'SIGNER_NOT_AUTHORIZED':
+    case 'OCCURRED_IN_FUTURE':
+      return 400;
+  }
+}
+
+/** GraphQL's own request errors (parse, validation, variable coercion) keep their codes. */
+const GRAPHQL_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
+
+/**
+ * The one mapping from errors to what a client sees. Domain errors keep code and message;
+ * anything unexpected is logged with a correlation id and returned as that id only, so no
+ * internal detail (SQL, stack, keys) leaves the process.
+ */
+export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original = (error as { originalError?: unknown })?.originalError ?? error;
+  if (original instanceof LedgerError) {
+    return {
+      message: original.message,
+      path: formatted.path,
+      locations: formatted.locations,
+      extensions: { code: original.code, ...(original.field ? { field: original.field } : {}), http: { status: statusOf(original.code) } },
+    };
+  }
+  const code = formatted.extensions?.code;
+  if (typeof code === 'string' && GRAPHQL_CODES.has(code)) {
+    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+  }
+  const correlationId = randomUUID();
+  logger.error(`internal error ${correlationId}: ${(original as Error)?.stack ?? String(original)}`);
+  return {
+    message: `internal error; quote correlation id ${correlationId} when reporting it`,
+    path: formatted.path,
+    extensions: { code: 'INTERNAL_SERVER_ERROR', correlationId },
+  };
+}

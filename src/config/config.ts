@@ -1,0 +1,120 @@
+import path from 'node:path';
+import { Wallet, isAddress, getAddress } from 'ethers';
+
+export type DatabaseConfig =
+  | { kind: 'postgres'; url: string; schema: string }
+  /** dataDir undefined: in memory (tests). */
+  | { kind: 'pglite'; dataDir: string | undefined };
+
+export type ChainConfig =
+  | { kind: 'embedded'; host: string; port: number }
+  | { kind: 'external'; rpcUrl: string; privateKey: string; contractAddress: string };
+
+export interface AppConfig {
+  production: boolean;
+  host: string;
+  port: number;
+  dataDir: string;
+  database: DatabaseConfig;
+  chain: ChainConfig;
+  /** Undefined outside production: a random key is generated and kept under dataDir. */
+  adminApiKey: string | undefined;
+  batchMaxEvents: number;
+  batchMaxAgeMs: number;
+  confirmations: number;
+  sealerIntervalMs: number;
+  anchorerIntervalMs: number;
+  maxEventsPerCall: number;
+  /** How far in the future a device clock may be before an event is refused. */
+  maxClockSkewMs: number;
+  logLevel: 'error' | 'warn' | 'log' | 'debug';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const MIN_ADMIN_KEY_LENGTH = 32;
+
+/**
+ * Reads and validates the environment once, at boot. Every problem is reported at once with
+ * the variable's name and what to set; nothing else in the code reads process.env.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const problems: string[] = [];
+  const production = env.NODE_ENV === 'production';
+
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const dataDir = path.resolve(env.DATA_DIR ?? './data');
+  let database: DatabaseConfig;
+  if (env.DATABASE_URL) {
+    if (!/^postgres(ql)?:\/\//.test(env.DATABASE_URL)) problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
+    const schema = env.DATABASE_SCHEMA ?? 'public';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) problems.push('DATABASE_SCHEMA must be a lower-case SQL identifier');
+    database = { kind: 'postgres', url: env.DATABASE_URL, schema };
+  } else {
+    database = { kind: 'pglite', dataDir: env.PGLITE_IN_MEMORY === '1' ? undefined : path.join(dataDir, 'pglite') };
+  }
+
+  let chain: ChainConfig;
+  if (env.CHAIN_RPC_URL) {
+    if (!/^https?:\/\//.test(env.CHAIN_RPC_URL)) problems.push('CHAIN_RPC_URL must be an http(s):// JSON-RPC URL');
+    const privateKey = env.ANCHOR_PRIVATE_KEY ?? '';
+    try {
+      new Wallet(privateKey);
+    } catch {
+      problems.push('ANCHOR_PRIVATE_KEY must be the 32-byte hex private key of the account that holds the anchorer role (required with CHAIN_RPC_URL)');
+    }
+    const contractAddress = env.ANCHOR_CONTRACT_ADDRESS ?? '';
+    if (!isAddress(contractAddress)) problems.push('ANCHOR_CONTRACT_ADDRESS must be the CustodyAnchor address (required with CHAIN_RPC_URL; deploy with `npm run deploy`)');
+    chain = { kind: 'external', rpcUrl: env.CHAIN_RPC_URL, privateKey, contractAddress: isAddress(contractAddress) ? getAddress(contractAddress) : contractAddress };
+  } else {
+    chain = { kind: 'embedded', host: env.EMBEDDED_CHAIN_HOST ?? '127.0.0.1', port: int('EMBEDDED_CHAIN_PORT', 8545, 0, 65535) };
+  }
+
+  const adminApiKey = env.ADMIN_API_KEY || undefined;
+  if (adminApiKey !== undefined && adminApiKey.length < MIN_ADMIN_KEY_LENGTH) {
+    problems.push(`ADMIN_API_KEY must be at least ${MIN_ADMIN_KEY_LENGTH} characters (use \`openssl rand -hex 32\`)`);
+  }
+  if (production) {
+    if (!adminApiKey) problems.push('NODE_ENV=production needs ADMIN_API_KEY (at least 32 random characters; no default key in production)');
+    if (database.kind !== 'postgres') problems.push('NODE_ENV=production needs DATABASE_URL (the embedded PGlite database is for trying the service out)');
+    if (chain.kind !== 'external') problems.push('NODE_ENV=production needs CHAIN_RPC_URL, ANCHOR_PRIVATE_KEY and ANCHOR_CONTRACT_ADDRESS (the embedded chain forgets its state on restart)');
+  }
+
+  const logLevel = (env.LOG_LEVEL ?? 'log') as AppConfig['logLevel'];
+  if (!['error', 'warn', 'log', 'debug'].includes(logLevel)) problems.push('LOG_LEVEL must be one of error, warn, log, debug');
+
+  const config: AppConfig = {
+    production,
+    host: env.HOST ?? '127.0.0.1',
+    port: int('PORT', 4000, 0, 65535),
+    dataDir,
+    database,
+    chain,
+    adminApiKey,
+    batchMaxEvents: int('BATCH_MAX_EVENTS', 1000, 1, 100_000),
+    batchMaxAgeMs: int('BATCH_MAX_AGE_MS', 10_000, 10, 86_400_000),
+    confirmations: int('CONFIRMATIONS', chain.kind === 'embedded' ? 1 : 3, 1, 1000),
+    sealerIntervalMs: int('SEALER_INTERVAL_MS', 500, 10, 60_000),
+    anchorerIntervalMs: int('ANCHORER_INTERVAL_MS', 1000, 10, 600_000),
+    maxEventsPerCall: int('MAX_EVENTS_PER_CALL', 1000, 1, 10_000),
+    maxClockSkewMs: int('MAX_CLOCK_SKEW_MS', 300_000, 0, 86_400_000),
+    logLevel,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

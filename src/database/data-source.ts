@@ -1,0 +1,73 @@
+import { DataSource, type QueryRunner } from 'typeorm';
+import type { DatabaseConfig } from '../config/config';
+import { pgliteDriver } from './pglite-pool';
+import { OrganizationEntity } from '../organizations/organization.entity';
+import { SigningKeyEntity } from '../organizations/signing-key.entity';
+import { ShipmentEntity } from '../shipments/shipment.entity';
+import { InitialLedger1764000000000 } from './migrations/1764000000000-initial-ledger';
+
+export const ENTITIES = [OrganizationEntity, SigningKeyEntity, ShipmentEntity];
+export const MIGRATIONS = [InitialLedger1764000000000];
+
+/** One data source for both PostgreSQL and PGlite; the schema comes only from migrations. */
+export function createDataSource(config: DatabaseConfig): DataSource {
+  const common = { entities: ENTITIES, migrations: MIGRATIONS, synchronize: false, migrationsRun: false, logging: false } as const;
+  if (config.kind === 'postgres') {
+    return new DataSource({
+      ...common,
+      type: 'postgres',
+      url: config.url,
+      schema: config.schema,
+      applicationName: 'custody-ledger',
+      poolSize: 10,
+      extra: { options: `-c search_path=${config.schema}` },
+    });
+  }
+  const driver = pgliteDriver(async () => {
+    const { PGlite, types } = await import('@electric-sql/pglite');
+    // int8 as decimal strings, exactly like node-postgres, so both back ends return the same values.
+    return PGlite.create({ dataDir: config.dataDir, parsers: { [types.INT8]: (value: string) => value } });
+  });
+  return new DataSource({ ...common, type: 'postgres', driver });
+}
+
+/** Creates the schema if needed and applies pending migrations, each in its own transaction. */
+export async function openDatabase(config: DatabaseConfig): Promise<DataSource> {
+  const dataSource = createDataSource(config);
+  await dataSource.initialize();
+  if (config.kind === 'postgres' && config.schema !== 'public') {
+    await dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${config.schema}`);
+  }
+  await dataSource.runMigrations({ transaction: 'each' });
+  return dataSource;
+}
+
+/** Rows of a statement, for UPDATE/DELETE as well (TypeORM returns [rows, count] for those). */
+export async function sqlRows<T>(runner: QueryRunner | DataSource, text: string, params: unknown[] = []): Promise<T[]> {
+  if (runner instanceof DataSource) {
+    const qr = runner.createQueryRunner();
+    try {
+      return (await qr.query(text, params, true)).records as T[];
+    } finally {
+      await qr.release();
+    }
+  }
+  return (await runner.query(text, params, true)).records as T[];
+}
+
+/** Runs work in one transaction on one connection; rolls back on any error. */
+export async function inTransaction<T>(dataSource: DataSource, work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  await runner.startTransaction();
+  try {
+    const result = await work(runner);
+    await runner.commitTransaction();
+    return result;
+  } catch (err) {
+    if (runner.isTransactionActive) await runner.rollbackTransaction();
+    throw err;
+  } finally {
+    await runner.release();
+  }
+}

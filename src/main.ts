@@ -1,0 +1,36 @@
+import { ConfigError, loadConfig } from './config/config';
+import { ChainStartupError } from './anchoring/chain-bootstrap';
+import { startLedger } from './bootstrap';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const ledger = await startLedger(config);
+  const embeddedChain = config.chain.kind === 'embedded';
+  const lines = [
+    '',
+    'Custody Ledger is running',
+    `  GraphQL           ${ledger.graphqlUrl}`,
+    `  chain JSON-RPC    ${ledger.rpcUrl}${embeddedChain ? '   (embedded Hardhat chain; forgets its state on restart, the ledger re-anchors)' : ''}`,
+    `  CustodyAnchor     ${ledger.contractAddress} (chain id ${ledger.runtime.chain.chainId})`,
+  ];
+  // The generated development key is shown so a person trying the service can use it; a key
+  // that came from the environment is never printed.
+  if (ledger.adminKeyGenerated) lines.push(`  admin API key     ${ledger.runtime.adminApiKey}   (generated, kept in ${config.dataDir}/admin-api-key)`);
+  else lines.push('  admin API key     from ADMIN_API_KEY');
+  process.stdout.write(lines.join('\n') + '\n\n');
+  const stop = async (): Promise<void> => {
+    await ledger.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof ChainStartupError) {
+    process.stderr.write(`Custody Ledger refused to start: ${err.message}\n`);
+  } else {
+    process.stderr.write(`Custody Ledger failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+});

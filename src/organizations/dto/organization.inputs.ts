@@ -1,0 +1,24 @@
+import { Field, InputType } from '@nestjs/graphql';
+import { OrganizationKindEnum } from '../models/organization.model';
+
+@InputType()
+export class RegisterOrganizationInput {
+  @Field({ description: '2-64 characters: lower-case letters, digits, "-" (not at either end)' }) slug: string;
+  @Field({ description: '1-200 characters' }) name: string;
+  @Field(() => OrganizationKindEnum) kind: OrganizationKindEnum;
+}
+
+@InputType()
+export class RegisterSigningKeyInput {
+  @Field({ description: 'slug of the organization that owns the device' }) organization: string;
+  @Field({ description: '0x address of the device key (checksummed or lower-case)' }) address: string;
+  @Field({ defaultValue: '', description: 'up to 200 characters, e.g. "scanner 17, Berlin hub"' }) label: string;
+  @Field(() => Date, { nullable: true, description: 'default: now. Events that occurred before are refused.' }) validFrom?: Date | null;
+}
+
+@InputType()
+export class RevokeSigningKeyInput {
+  @Field() address: string;
+  @Field({ description: 'why, for the audit trail (1-500 characters)' }) reason: string;
+  @Field(() => Date, { nullable: true, description: 'default: now. Events that occurred from then on are refused; earlier ones stay valid.' }) revokedAt?: Date | null;
+}

@@ -1,0 +1,22 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+export const ORGANIZATION_KINDS = ['CARRIER', 'MERCHANT', 'HUB', 'LOCKER_OPERATOR', 'AUDITOR'] as const;
+export type OrganizationKind = (typeof ORGANIZATION_KINDS)[number];
+
+@Entity({ name: 'organizations' })
+export class OrganizationEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'text', unique: true })
+  slug: string;
+
+  @Column({ type: 'text' })
+  name: string;
+
+  @Column({ type: 'text' })
+  kind: OrganizationKind;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+}

@@ -1,0 +1,87 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { getAddress, isAddress } from 'ethers';
+import { LedgerError } from '../common/errors';
+import { RUNTIME, type Runtime } from '../common/runtime';
+import { SLUG_PATTERN } from '../custody/event-validation';
+import { OrganizationEntity } from './organization.entity';
+import { SigningKeyEntity } from './signing-key.entity';
+import type { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput } from './dto/organization.inputs';
+
+const UNIQUE_VIOLATION = '23505';
+
+@Injectable()
+export class OrganizationsService {
+  constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
+
+  private get organizations() {
+    return this.runtime.dataSource.getRepository(OrganizationEntity);
+  }
+
+  private get keys() {
+    return this.runtime.dataSource.getRepository(SigningKeyEntity);
+  }
+
+  async register(input: RegisterOrganizationInput): Promise<OrganizationEntity> {
+    if (!SLUG_PATTERN.test(input.slug) || input.slug.length < 2) {
+      throw new LedgerError('VALIDATION_FAILED', 'slug must be 2-64 characters of lower-case letters, digits and "-", not starting or ending with "-"', 'slug');
+    }
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 200) throw new LedgerError('VALIDATION_FAILED', 'name must be 1-200 characters', 'name');
+    try {
+      return await this.organizations.save(this.organizations.create({ slug: input.slug, name, kind: input.kind }));
+    } catch (err) {
+      if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
+        throw new LedgerError('ALREADY_EXISTS', `an organization with slug "${input.slug}" exists already`, 'slug');
+      }
+      throw err;
+    }
+  }
+
+  async bySlug(slug: string, field = 'organization'): Promise<OrganizationEntity> {
+    const org = SLUG_PATTERN.test(slug) ? await this.organizations.findOneBy({ slug }) : null;
+    if (!org) throw new LedgerError('NOT_FOUND', `no organization with slug "${slug}"`, field);
+    return org;
+  }
+
+  async byIds(ids: string[]): Promise<Map<string, OrganizationEntity>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.organizations.createQueryBuilder('o').where('o.id IN (:...ids)', { ids: [...new Set(ids)] }).getMany();
+    return new Map(rows.map((o) => [o.id, o]));
+  }
+
+  async registerKey(input: RegisterSigningKeyInput): Promise<{ key: SigningKeyEntity; organization: OrganizationEntity }> {
+    if (!isAddress(input.address)) throw new LedgerError('VALIDATION_FAILED', 'address must be a 20-byte 0x address', 'address');
+    if (input.label.length > 200) throw new LedgerError('VALIDATION_FAILED', 'label must be at most 200 characters', 'label');
+    const organization = await this.bySlug(input.organization);
+    const address = getAddress(input.address).toLowerCase();
+    try {
+      const key = await this.keys.save(this.keys.create({ address, organizationId: organization.id, label: input.label, validFrom: input.validFrom ?? new Date(), revokedAt: null, revocationReason: null }));
+      return { key, organization };
+    } catch (err) {
+      if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
+        throw new LedgerError('ALREADY_EXISTS', `signing key ${address} is registered already (keys are never reused across organizations)`, 'address');
+      }
+      throw err;
+    }
+  }
+
+  async revokeKey(input: RevokeSigningKeyInput): Promise<{ key: SigningKeyEntity; organization: OrganizationEntity }> {
+    if (!isAddress(input.address)) throw new LedgerError('VALIDATION_FAILED', 'address must be a 20-byte 0x address', 'address');
+    const reason = input.reason.trim();
+    if (reason.length < 1 || reason.length > 500) throw new LedgerError('VALIDATION_FAILED', 'reason must be 1-500 characters', 'reason');
+    const address = getAddress(input.address).toLowerCase();
+    const key = await this.keys.findOne({ where: { address }, relations: { organization: true } });
+    if (!key) throw new LedgerError('NOT_FOUND', `no signing key ${address}`, 'address');
+    if (key.revokedAt) throw new LedgerError('KEY_ALREADY_REVOKED', `signing key ${address} was revoked at ${key.revokedAt.toISOString()}`, 'address');
+    const revokedAt = input.revokedAt ?? new Date();
+    if (revokedAt.getTime() < key.validFrom.getTime()) throw new LedgerError('VALIDATION_FAILED', 'revokedAt must not be before the key became valid', 'revokedAt');
+    key.revokedAt = revokedAt;
+    key.revocationReason = reason;
+    await this.keys.update({ address }, { revokedAt, revocationReason: reason });
+    return { key, organization: key.organization! };
+  }
+
+  async keysOf(organizationId: string): Promise<SigningKeyEntity[]> {
+    return this.keys.find({ where: { organizationId }, order: { createdAt: 'ASC' } });
+  }
+}

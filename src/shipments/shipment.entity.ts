@@ -1,0 +1,61 @@
+import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import { OrganizationEntity } from '../organizations/organization.entity';
+import type { ShipmentStatus } from '../custody/event-types';
+
+@Entity({ name: 'shipments' })
+export class ShipmentEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ name: 'carrier_id', type: 'uuid' })
+  carrierId: string;
+
+  @ManyToOne(() => OrganizationEntity)
+  @JoinColumn({ name: 'carrier_id' })
+  carrier?: OrganizationEntity;
+
+  @Column({ name: 'tracking_number', type: 'text' })
+  trackingNumber: string;
+
+  @Column({ name: 'merchant_id', type: 'uuid', nullable: true })
+  merchantId: string | null;
+
+  @ManyToOne(() => OrganizationEntity)
+  @JoinColumn({ name: 'merchant_id' })
+  merchant?: OrganizationEntity | null;
+
+  @Column({ name: 'destination_lat_e6', type: 'integer', nullable: true })
+  destinationLatE6: number | null;
+
+  @Column({ name: 'destination_lon_e6', type: 'integer', nullable: true })
+  destinationLonE6: number | null;
+
+  @Column({ name: 'destination_radius_m', type: 'integer', nullable: true })
+  destinationRadiusM: number | null;
+
+  @Column({ type: 'text' })
+  status: ShipmentStatus;
+
+  @Column({ name: 'current_custodian_id', type: 'uuid', nullable: true })
+  currentCustodianId: string | null;
+
+  @ManyToOne(() => OrganizationEntity)
+  @JoinColumn({ name: 'current_custodian_id' })
+  currentCustodian?: OrganizationEntity | null;
+
+  /** Leaf of the last accepted event: the next event's previousLeaf. */
+  @Column({ name: 'head_leaf', type: 'text' })
+  headLeaf: string;
+
+  @Column({ name: 'event_count', type: 'integer' })
+  eventCount: number;
+
+  @Column({ name: 'last_event_at_ms', type: 'bigint', nullable: true })
+  lastEventAtMs: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt: Date;
+}
