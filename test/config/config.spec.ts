@@ -1,0 +1,71 @@
+import { ConfigError, loadConfig } from '../../src/config/config';
+
+const STRONG_KEY = 'k'.repeat(40);
+const EXTERNAL = {
+  CHAIN_RPC_URL: 'http://127.0.0.1:8545',
+  ANCHOR_PRIVATE_KEY: '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  ANCHOR_CONTRACT_ADDRESS: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+};
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('runs on embedded defaults with no configuration at all', () => {
+    const config = loadConfig({});
+    expect(config.database.kind).toBe('pglite');
+    expect(config.database).toEqual({ kind: 'pglite', dataDir: expect.stringMatching(/data\/pglite$/) });
+    expect(config.chain).toEqual({ kind: 'embedded', host: '127.0.0.1', port: 8545 });
+    expect(config.port).toBe(4000);
+    expect(config.adminApiKey).toBeUndefined();
+    expect(config.confirmations).toBe(1);
+  });
+
+  it('uses PostgreSQL and an external chain when configured', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/ledger', ...EXTERNAL, CONFIRMATIONS: '12' });
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/ledger', schema: 'public' });
+    expect(config.chain).toEqual({ kind: 'external', rpcUrl: EXTERNAL.CHAIN_RPC_URL, privateKey: EXTERNAL.ANCHOR_PRIVATE_KEY, contractAddress: EXTERNAL.ANCHOR_CONTRACT_ADDRESS });
+    expect(config.confirmations).toBe(12);
+  });
+
+  it('refuses production without an admin key, without PostgreSQL and on the embedded chain', () => {
+    const found = problems({ NODE_ENV: 'production' });
+    expect(found).toEqual([
+      expect.stringContaining('needs ADMIN_API_KEY'),
+      expect.stringContaining('needs DATABASE_URL'),
+      expect.stringContaining('needs CHAIN_RPC_URL'),
+    ]);
+  });
+
+  it('starts production with every unsafe default replaced', () => {
+    const config = loadConfig({ NODE_ENV: 'production', ADMIN_API_KEY: STRONG_KEY, DATABASE_URL: 'postgres://u@db/ledger', ...EXTERNAL });
+    expect(config.production).toBe(true);
+  });
+
+  it('refuses a short admin key in any mode', () => {
+    expect(problems({ ADMIN_API_KEY: 'secret' })).toEqual([expect.stringContaining('ADMIN_API_KEY must be at least 32 characters')]);
+  });
+
+  it('names every bad variable at once, without echoing the private key', () => {
+    const found = problems({ CHAIN_RPC_URL: 'ftp://x', ANCHOR_PRIVATE_KEY: '0xdeadbeef-not-a-key', BATCH_MAX_EVENTS: '0', PORT: 'http', DATABASE_URL: 'mysql://x' });
+    expect(found).toHaveLength(6);
+    expect(found.join('\n')).not.toContain('deadbeef');
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('DATABASE_URL'),
+        expect.stringContaining('CHAIN_RPC_URL'),
+        expect.stringContaining('ANCHOR_PRIVATE_KEY'),
+        expect.stringContaining('ANCHOR_CONTRACT_ADDRESS'),
+        expect.stringContaining('BATCH_MAX_EVENTS must be a whole number from 1 to 100000'),
+        expect.stringContaining('PORT must be a whole number'),
+      ]),
+    );
+  });
+});
