@@ -59,7 +59,7 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
       })
       .catch((err: Error) => {
         this.failures++;
-        const delay = Math.min(60_000, 500 * 2 ** Math.min(this.failures, 7));
+        const delay = Math.min(60_000, this.runtime.config.anchorerIntervalMs * 2 ** Math.min(this.failures, 10));
         this.pausedUntil = Date.now() + delay;
         this.logger.warn(`anchoring paused ${delay} ms after failure ${this.failures}: ${err.message.split(' (')[0]}`);
       })

@@ -55,7 +55,10 @@ export class OrganizationsService {
     const organization = await this.bySlug(input.organization);
     const address = getAddress(input.address).toLowerCase();
     try {
-      const key = await this.keys.save(this.keys.create({ address, organizationId: organization.id, label: input.label, validFrom: input.validFrom ?? new Date(), revokedAt: null, revocationReason: null }));
+      // insert, never save: save() upserts on the primary key, so registering a known address again
+      // would silently move the key to another organization or clear its revocation
+      const key = this.keys.create({ address, organizationId: organization.id, label: input.label, validFrom: input.validFrom ?? new Date(), revokedAt: null, revocationReason: null });
+      await this.keys.insert(key);
       return { key, organization };
     } catch (err) {
       if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {

@@ -47,7 +47,14 @@ export async function startTestLedger(env: Record<string, string> = {}): Promise
     ...(databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } : { PGLITE_IN_MEMORY: '1' }),
     ...env,
   });
-  const ledger = await startLedger(config);
+  let ledger: RunningLedger;
+  try {
+    ledger = await startLedger(config);
+  } catch (err) {
+    if (databaseUrl && config.database.kind === 'postgres') await dropSchema(databaseUrl, config.database.schema);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const url = ledger.graphqlUrl;
   return {
     ledger,
