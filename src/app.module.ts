@@ -1,5 +1,7 @@
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { LedgerErrorFilter } from './common/ledger-error.filter';
 import { GraphQLModule } from '@nestjs/graphql';
 import { AdminKeyGuard } from './common/auth.guard';
 import { formatGraphQLError } from './common/graphql-errors';
@@ -39,6 +41,7 @@ export class AppModule {
       ],
       providers: [
         { provide: RUNTIME, useValue: runtime },
+        { provide: APP_FILTER, useClass: LedgerErrorFilter },
         AdminKeyGuard,
         ...RESOLVERS,
         OrganizationsService,

@@ -66,6 +66,10 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), { bodyParser: false, logger: LEVELS[config.logLevel] });
   app.useBodyParser('json', { limit: '4mb' });
   await app.listen(config.port, config.host);
+  // idle keep-alive connections outlive a typical load balancer's (60 s), so clients never reuse a closed one
+  const server = app.getHttpServer() as import('node:http').Server;
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const address = app.getHttpServer().address() as AddressInfo;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   logger.log(`database: ${config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite at ${config.database.dataDir ?? '(memory)'}`}`);
