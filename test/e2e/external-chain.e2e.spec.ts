@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
@@ -39,6 +40,17 @@ class ExternalNode {
   }
 }
 
+function runDeploy(env: Record<string, string>): Promise<{ stdout: string; code: number | null }> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.resolve(__dirname, '../../scripts/deploy.ts')], {
+    env: { PATH: process.env.PATH, ...env },
+    cwd: path.resolve(__dirname, '../..'),
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ stdout, code })));
+}
+
 describe('an external chain: deploy script path, outages and start-up checks', () => {
   const node = new ExternalNode();
   let provider: JsonRpcProvider;
@@ -60,6 +72,24 @@ describe('an external chain: deploy script path, outages and start-up checks', (
   });
 
   const externalEnv = () => ({ CHAIN_RPC_URL: node.url, ANCHOR_PRIVATE_KEY: ANCHORER_KEY, ANCHOR_CONTRACT_ADDRESS: contractAddress });
+
+  it('deploys with `npm run deploy` (scripts/deploy.ts) and prints the address without the key', async () => {
+    const { stdout, code } = await runDeploy({ CHAIN_RPC_URL: node.url, ANCHOR_PRIVATE_KEY: ANCHORER_KEY, DEPLOYER_PRIVATE_KEY: HARDHAT_DEV_PRIVATE_KEY });
+    expect(code).toBe(0);
+    const address = /ANCHOR_CONTRACT_ADDRESS=(0x[0-9a-fA-F]{40})/.exec(stdout)![1];
+    expect(stdout).not.toContain(ANCHORER_KEY.slice(2));
+    expect(stdout).not.toContain(HARDHAT_DEV_PRIVATE_KEY.slice(2));
+    const deployed = new Contract(address, CUSTODY_ANCHOR_ABI, provider);
+    const role = (await deployed.getFunction('ANCHORER_ROLE')()) as string;
+    expect(await deployed.getFunction('hasRole')(role, new Wallet(ANCHORER_KEY).address)).toBe(true);
+    expect(await deployed.getFunction('nextSeq')()).toBe(0n);
+  });
+
+  it('the deploy script names what is missing and exits non-zero', async () => {
+    const { stdout, code } = await runDeploy({ CHAIN_RPC_URL: node.url });
+    expect(code).toBe(1);
+    expect(stdout).toContain('ANCHOR_PRIVATE_KEY');
+  });
 
   it('refuses to start when there is no contract at the configured address', async () => {
     await expect(startTestLedger({ ...externalEnv(), ANCHOR_CONTRACT_ADDRESS: '0x000000000000000000000000000000000000dEaD' })).rejects.toThrow(/no contract code at ANCHOR_CONTRACT_ADDRESS/);
