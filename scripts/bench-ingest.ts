@@ -48,7 +48,8 @@ async function main(): Promise<void> {
         eventId: hexlify(randomBytes(32)),
         trackingNumber: `BENCH${(i % shipments).toString().padStart(6, '0')}`,
         carrier: 'bench-carrier',
-        eventType: 'ARRIVED_AT_FACILITY',
+        // each shipment starts with a pick-up (custody rules), then facility scans
+        eventType: i < shipments ? 'PICKED_UP' : 'ARRIVED_AT_FACILITY',
         custodian: 'bench-carrier',
         occurredAt: BigInt(Date.now() - 3_600_000 + i),
         latE6: 52_520_008,

@@ -1,6 +1,6 @@
 /**
  * A parcel's journey against a running Custody Ledger, end to end, as its users see it:
- * registers a carrier, a merchant and a hub with device keys, creates a shipment, records five
+ * registers a carrier, a merchant and a hub with device keys, creates a shipment, records six
  * signed custody events, seals them into a batch, waits until the batch is FINAL on chain, and
  * then checks every event's inclusion proof without trusting the service: the EIP-712 digest
  * and signer from the signed fields, the proof with OpenZeppelin's StandardMerkleTree, and the
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
   );
   say(`   ${trackingNumber} issued by ${slugs.carrier}, shipped by ${slugs.merchant}, to 52.500000, 13.400000 (±200 m)`);
 
-  step('4. five signed custody events');
+  step('4. six signed custody events');
   const t0 = Date.now() - 6 * 3_600_000;
   const at = (hours: number): bigint => BigInt(Math.round(t0 + hours * 3_600_000));
   const base = { trackingNumber, carrier: slugs.carrier };
@@ -176,7 +176,8 @@ async function main(): Promise<void> {
     { who: 'merchant', fields: fields({ ...base, eventType: 'LABEL_CREATED', custodian: slugs.merchant, occurredAt: at(0), scanMethod: 'MANUAL', locationCode: 'SHOP-WAREHOUSE-1' }) },
     { who: 'carrier', counter: 'merchant', fields: fields({ ...base, eventType: 'PICKED_UP', custodian: slugs.carrier, occurredAt: at(1), latE6: 52_531_200, lonE6: 13_384_900, accuracyM: 12 }) },
     { who: 'hub', counter: 'carrier', fields: fields({ ...base, eventType: 'HANDOFF', custodian: slugs.hub, occurredAt: at(2.5), locationCode: 'DE-BER-HUB-1', scanMethod: 'RFID' }) },
-    { who: 'driver', counter: 'hub', fields: fields({ ...base, eventType: 'OUT_FOR_DELIVERY', custodian: slugs.carrier, occurredAt: at(4), locationCode: 'DE-BER-HUB-1' }) },
+    { who: 'driver', counter: 'hub', fields: fields({ ...base, eventType: 'HANDOFF', custodian: slugs.carrier, occurredAt: at(3.5), locationCode: 'DE-BER-HUB-1', scanMethod: 'RFID' }) },
+    { who: 'driver', fields: fields({ ...base, eventType: 'OUT_FOR_DELIVERY', custodian: slugs.carrier, occurredAt: at(4), locationCode: 'DE-BER-HUB-1' }) },
     {
       who: 'driver',
       fields: fields({ ...base, eventType: 'DELIVERED', custodian: slugs.carrier, occurredAt: at(5.5), latE6: 52_500_100, lonE6: 13_400_050, accuracyM: 6, scanMethod: 'GPS', evidenceHash: keccak256(Buffer.from('photo of the parcel at the door')) }),

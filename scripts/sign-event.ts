@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 import { Wallet, hexlify, isHexString, randomBytes } from 'ethers';
 import { CUSTODY_EVENT_TYPES, SIGNING_SPEC_VERSION, ZERO_HASH, type CustodyEventFields, type CustodySigningDomain } from '../src/signing/custody-signing';
-import { CUSTODY_EVENT_TYPES as EVENT_TYPE_NAMES, SCAN_METHODS } from '../src/custody/event-types';
+import { EVENT_TYPE_NAMES, SCAN_METHODS } from '../src/custody/event-types';
 
 const DEFAULT_GRAPHQL_URL = 'http://127.0.0.1:4000/graphql';
 const REQUEST_TIMEOUT_MS = 10_000;

@@ -18,9 +18,10 @@ import { ProofsResolver } from './proofs/proofs.resolver';
 import { ShipmentsResolver } from './shipments/shipments.resolver';
 import { ShipmentsService } from './shipments/shipments.service';
 import { SigningSpecResolver } from './signing/signing-spec.resolver';
+import { EpcisResolver } from './epcis/epcis.resolver';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
-export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver];
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver];
 
 @Module({})
 export class AppModule {

@@ -57,8 +57,8 @@ async function adoptEmbeddedChain(chain: ChainClient, dataSource: DataSource, lo
     );
     logger.warn(
       `\n!!! The embedded chain started empty (it keeps no state across restarts).\n` +
-        `!!! Redeployed CustodyAnchor at ${deployment.address} (was ${previous.contract_address}) and re-anchoring ${n} sealed batch(es) in order.\n` +
-        `!!! Proofs from before this restart name the old chain state; fetch them again once re-anchored.`,
+        `!!! Redeployed CustodyAnchor at ${deployment.address}${deployment.address === previous.contract_address ? ' (the same address: same deployer, same nonce)' : ` (was ${previous.contract_address})`} and re-anchoring ${n} sealed batch(es) in order.\n` +
+        `!!! Until a batch is FINAL again, its proofs show it as BATCHED; block numbers and transaction hashes may differ from before.`,
     );
   });
 }

@@ -33,6 +33,15 @@ function statusOf(code: ErrorCode): number {
     case 'SIGNER_NOT_YET_VALID':
     case 'SIGNER_NOT_AUTHORIZED':
     case 'OCCURRED_IN_FUTURE':
+    case 'CUSTODY_NOT_ESTABLISHED':
+    case 'CUSTODIAN_MISMATCH':
+    case 'INVALID_TRANSITION':
+    case 'AFTER_TERMINAL_STATE':
+    case 'INVALID_CORRECTION':
+    case 'DATA_HASH_MISMATCH':
+    case 'INVALID_EXTRA_DATA':
+    case 'EVIDENCE_MISMATCH':
+    case 'PERSONAL_DATA_MISMATCH':
       return 400;
   }
 }

@@ -3,12 +3,13 @@ import type { QueryRunner } from 'typeorm';
 import { LedgerError, type ErrorCode } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { inTransaction, sqlRows } from '../database/data-source';
-import { custodyEventDigest, custodyLeaf, signaturesHash } from '../signing/custody-signing';
+import { ZERO_HASH, custodyEventDigest, custodyLeaf, signaturesHash } from '../signing/custody-signing';
 import { recoverSigners } from '../signing/signature-verifier';
 import { SealerService } from '../batching/sealer.service';
 import type { SignedCustodyEventInput } from './dto/signed-custody-event.input';
 import { parseSignedEvent, type ParsedEvent } from './event-validation';
-import { STATUS_AFTER, type CustodyEventType } from './event-types';
+import type { CustodyEventType } from './event-types';
+import { checkCustodyRules, custodyState, type EventFlag, type Org, type TimelineEntry } from './custody-rules';
 import { EVENT_STATUS_SQL, type CustodyEventStatus } from './custody-event.row';
 
 export interface CustodyReceiptData {
@@ -43,11 +44,23 @@ interface KeyRow {
 interface ShipmentRow {
   id: string;
   carrier: string;
+  carrier_id: string;
+  merchant_id: string | null;
+  require_delivery_evidence: boolean;
   tracking_number: string;
   head_leaf: string;
-  status: string;
-  current_custodian_id: string | null;
-  last_event_at_ms: string | null;
+}
+
+interface AcceptedRow {
+  c: Candidate;
+  shipment: ShipmentRow;
+  custodianId: string;
+  signerOrgId: string;
+  previousLeaf: string;
+  leaf: string;
+  flags: EventFlag[];
+  dualAttested: boolean;
+  correctsId: string | null;
 }
 
 const UNIQUE_VIOLATION = '23505';
@@ -137,14 +150,19 @@ export class CustodyIngestionService {
     if (candidates.length === 0) return;
 
     const shipmentKeys = unique(candidates.map((c) => `${c.fields.carrier}\u0000${c.fields.trackingNumber}`));
-    // lock the shipments in a fixed order: their head leaf is read and advanced here
+    // lock the shipments in a fixed order: their head leaf and timeline are read and advanced here
     const shipments = await sqlRows<ShipmentRow>(
       runner,
-      `SELECT s.id, o.slug AS carrier, s.tracking_number, s.head_leaf, s.status, s.current_custodian_id, s.last_event_at_ms
+      `SELECT s.id, o.slug AS carrier, s.carrier_id, s.merchant_id, s.require_delivery_evidence, s.tracking_number, s.head_leaf
          FROM shipments s JOIN organizations o ON o.id = s.carrier_id
          JOIN unnest($1::text[], $2::text[]) AS k(carrier, tracking_number) ON k.carrier = o.slug AND k.tracking_number = s.tracking_number
         ORDER BY s.id FOR UPDATE OF s`,
       [shipmentKeys.map((k) => k.split('\u0000')[0]), shipmentKeys.map((k) => k.split('\u0000')[1])],
+    );
+    const timelineRows = await sqlRows<{ shipment_id: string; id: string; event_id: string; event_type: CustodyEventType; occurred_at_ms: string; custodian_id: string; signer_organization_id: string; corrects_event_id: string | null }>(
+      runner,
+      `SELECT shipment_id, id, event_id, event_type, occurred_at_ms, custodian_id, signer_organization_id, corrects_event_id FROM custody_events WHERE shipment_id = ANY($1::uuid[])`,
+      [shipments.map((s) => s.id)],
     );
     const existing = await sqlRows<{ event_id: string; digest: string; signatures_hash: string; leaf: string; previous_leaf: string; received_at: Date; status: CustodyEventStatus }>(
       runner,
@@ -152,23 +170,31 @@ export class CustodyIngestionService {
          FROM custody_events e LEFT JOIN anchor_batches b ON b.seq = e.batch_seq WHERE e.event_id = ANY($1::text[])`,
       [unique(candidates.map((c) => c.fields.eventId))],
     );
-    const orgs = await sqlRows<{ id: string; slug: string; kind: string }>(runner, `SELECT id, slug, kind FROM organizations WHERE slug = ANY($1::text[])`, [
-      unique(candidates.flatMap((c) => [c.fields.carrier, c.fields.custodian])),
-    ]);
     const keys = await sqlRows<KeyRow>(
       runner,
       `SELECT k.address, k.organization_id, o.slug, k.valid_from, k.revoked_at FROM signing_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.address = ANY($1::text[])`,
       [unique(candidates.flatMap((c) => [c.signer, c.counterSigner]).filter((a): a is string => a !== null))],
     );
+    const orgs = await sqlRows<Org>(runner, `SELECT id, slug, kind FROM organizations WHERE slug = ANY($1::text[]) OR id = ANY($2::uuid[])`, [
+      unique(candidates.flatMap((c) => [c.fields.carrier, c.fields.custodian])),
+      unique([...shipments.flatMap((s) => [s.merchant_id]), ...timelineRows.map((t) => t.custodian_id)].filter((id): id is string => id !== null)),
+    ]);
 
     const shipmentBy = new Map(shipments.map((s) => [`${s.carrier}\u0000${s.tracking_number}`, s]));
+    const timelines = new Map<string, TimelineEntry[]>(shipments.map((s) => [s.id, []]));
+    for (const t of timelineRows) {
+      timelines.get(t.shipment_id)!.push({ eventId: t.event_id, eventType: t.event_type, occurredAt: BigInt(t.occurred_at_ms), arrival: Number(t.id), custodianId: t.custodian_id, signerOrgId: t.signer_organization_id, correctsEventId: t.corrects_event_id });
+    }
     const existingBy = new Map(existing.map((e) => [e.event_id, e]));
-    const orgBy = new Map(orgs.map((o) => [o.slug, o]));
+    const orgBySlug = new Map(orgs.map((o) => [o.slug, o]));
+    const orgById = new Map(orgs.map((o) => [o.id, o]));
     const keyBy = new Map(keys.map((k) => [k.address, k]));
+    const orgName = (id: string | null): string => (id ? orgById.get(id)?.slug ?? id : '(nobody)');
     const acceptedNow = new Map<string, { candidate: Candidate; receipt: CustodyReceiptData }>();
-    const rows: Array<{ c: Candidate; shipment: ShipmentRow; custodianId: string; previousLeaf: string; leaf: string }> = [];
-    const addedTo = new Map<ShipmentRow, number>();
+    const rows: AcceptedRow[] = [];
+    const touched = new Set<ShipmentRow>();
     const receivedAt = new Date();
+    let arrival = Number.MAX_SAFE_INTEGER - candidates.length;
 
     for (const c of candidates) {
       const f = c.fields;
@@ -189,7 +215,7 @@ export class CustodyIngestionService {
         outcomes[c.index] = { index: c.index, eventId: f.eventId, outcome: 'DUPLICATE', receipt };
         continue;
       }
-      const carrier = orgBy.get(f.carrier);
+      const carrier = orgBySlug.get(f.carrier);
       if (!carrier || carrier.kind !== 'CARRIER') {
         reject('UNKNOWN_CARRIER', `carrier "${f.carrier}" is not a registered carrier organization`, 'carrier');
         continue;
@@ -199,58 +225,94 @@ export class CustodyIngestionService {
         reject('UNKNOWN_SHIPMENT', `carrier "${f.carrier}" has no shipment "${f.trackingNumber}"; create it with createShipment first`, 'trackingNumber');
         continue;
       }
-      const custodian = orgBy.get(f.custodian);
+      const custodian = orgBySlug.get(f.custodian);
       if (!custodian) {
         reject('UNKNOWN_CUSTODIAN', `custodian "${f.custodian}" is not a registered organization`, 'custodian');
         continue;
       }
       const key = keyBy.get(c.signer!);
-      const keyProblem = key ? keyValidity(key, f.occurredAt) : null;
       if (!key) {
         reject('UNKNOWN_SIGNER', `the signature recovers to ${c.signer}, which is not a registered signing key (or a signed field was changed after signing)`, 'signature');
         continue;
       }
+      const keyProblem = keyValidity(key, f.occurredAt);
       if (keyProblem) {
         reject(keyProblem.code, `signing key ${key.address}: ${keyProblem.message}`, 'signature');
         continue;
       }
-      if (key.slug !== f.carrier && key.slug !== f.custodian) {
-        reject('SIGNER_NOT_AUTHORIZED', `signing key ${key.address} belongs to "${key.slug}", which is neither the carrier "${f.carrier}" nor the custodian "${f.custodian}"`, 'signature');
-        continue;
-      }
+      let counterOrg: Org | null = null;
       if (c.counterSigner) {
         const counterKey = keyBy.get(c.counterSigner);
         const problem = counterKey ? keyValidity(counterKey, f.occurredAt) : { message: 'is not a registered signing key' };
         if (problem || c.counterSigner === c.signer) {
-          reject('INVALID_COUNTER_SIGNATURE', `counterSignature recovers to ${c.counterSigner}, which ${problem ? problem.message : 'is the signer itself; the counter-signature must come from the releasing party'}`, 'counterSignature');
+          reject('INVALID_COUNTER_SIGNATURE', `counterSignature recovers to ${c.counterSigner}, which ${problem ? problem.message : 'is the signer itself; the counter-signature must come from the other party'}`, 'counterSignature');
           continue;
         }
+        counterOrg = orgById.get(counterKey!.organization_id) ?? { id: counterKey!.organization_id, slug: counterKey!.slug, kind: '' };
+      }
+      const timeline = timelines.get(shipment.id)!;
+      const correctsId = c.extraData?.doc.corrects ?? null;
+      const corrected = correctsId ? timeline.find((e) => e.eventId === correctsId) : undefined;
+      const signerOrg = orgById.get(key.organization_id) ?? { id: key.organization_id, slug: key.slug, kind: '' };
+      const verdict = checkCustodyRules(
+        timeline,
+        {
+          eventType: f.eventType as CustodyEventType,
+          occurredAt: f.occurredAt,
+          custodian,
+          signerOrg,
+          counterSignerOrg: counterOrg,
+          hasEvidence: f.evidenceHash !== ZERO_HASH,
+          corrects: correctsId
+            ? {
+                eventId: correctsId,
+                signerOrgId: corrected?.signerOrgId ?? '',
+                eventType: corrected?.eventType ?? 'CORRECTION',
+                occurredAt: corrected?.occurredAt ?? 0n,
+                shipmentMatches: corrected !== undefined,
+                alreadyCorrected: timeline.some((e) => e.correctsEventId === correctsId),
+              }
+            : null,
+        },
+        { carrier, merchant: shipment.merchant_id ? orgById.get(shipment.merchant_id) ?? null : null, requireDeliveryEvidence: shipment.require_delivery_evidence },
+        orgName,
+      );
+      if (!verdict.ok) {
+        reject(verdict.code, verdict.message, verdict.field);
+        continue;
       }
       const previousLeaf = shipment.head_leaf;
       const leaf = custodyLeaf(c.digest, c.sigHash, previousLeaf);
       shipment.head_leaf = leaf;
-      // the timeline is ordered by the device clock: a late upload of an older scan keeps the current status
-      if (shipment.last_event_at_ms === null || f.occurredAt >= BigInt(shipment.last_event_at_ms)) {
-        shipment.last_event_at_ms = f.occurredAt.toString();
-        shipment.status = STATUS_AFTER[f.eventType as CustodyEventType] ?? shipment.status;
-        shipment.current_custodian_id = custodian.id;
-      }
-      addedTo.set(shipment, (addedTo.get(shipment) ?? 0) + 1);
-      rows.push({ c, shipment, custodianId: custodian.id, previousLeaf, leaf });
+      timeline.push({ eventId: f.eventId, eventType: f.eventType as CustodyEventType, occurredAt: f.occurredAt, arrival: arrival++, custodianId: custodian.id, signerOrgId: signerOrg.id, correctsEventId: correctsId });
+      touched.add(shipment);
+      rows.push({ c, shipment, custodianId: custodian.id, signerOrgId: signerOrg.id, previousLeaf, leaf, flags: verdict.flags, dualAttested: verdict.dualAttested, correctsId });
       const receipt: CustodyReceiptData = { eventId: f.eventId, digest: c.digest, leaf, previousLeaf, status: 'PENDING', receivedAt };
       acceptedNow.set(f.eventId, { candidate: c, receipt });
       outcomes[c.index] = { index: c.index, eventId: f.eventId, outcome: 'ACCEPTED', receipt };
     }
     if (rows.length === 0) return;
+    await this.insertEvents(runner, rows, receivedAt);
+    await this.updateShipments(runner, [...touched], timelines, rows);
+  }
 
-    const col = <T>(pick: (r: (typeof rows)[number]) => T): T[] => rows.map(pick);
+  private async insertEvents(runner: QueryRunner, rows: AcceptedRow[], receivedAt: Date): Promise<void> {
+    const col = <T>(pick: (r: AcceptedRow) => T): T[] => rows.map(pick);
     await runner.query(
       `INSERT INTO custody_events (event_id, shipment_id, tracking_number, carrier, event_type, custodian, custodian_id, occurred_at_ms,
          lat_e6, lon_e6, accuracy_m, location_code, scan_method, evidence_hash, data_hash, signature, counter_signature, signer,
-         counter_signer, digest, signatures_hash, previous_leaf, leaf, received_at)
-       SELECT *, $23::timestamptz FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::bigint[],
+         counter_signer, digest, signatures_hash, previous_leaf, leaf, received_at, signer_organization_id, flags, dual_attested,
+         corrects_event_id, correction_reason)
+       SELECT u.event_id, u.shipment_id, u.tracking_number, u.carrier, u.event_type, u.custodian, u.custodian_id, u.occurred_at_ms,
+         u.lat_e6, u.lon_e6, u.accuracy_m, u.location_code, u.scan_method, u.evidence_hash, u.data_hash, u.signature, u.counter_signature, u.signer,
+         u.counter_signer, u.digest, u.signatures_hash, u.previous_leaf, u.leaf, $23::timestamptz, u.signer_org,
+         CASE WHEN u.flags = '' THEN '{}'::text[] ELSE string_to_array(u.flags, ',') END, u.dual, u.corrects, u.reason
+       FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::bigint[],
          $9::int[], $10::int[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
-         $19::text[], $20::text[], $21::text[], $22::text[], $24::text[])`,
+         $19::text[], $20::text[], $21::text[], $22::text[], $24::text[], $25::uuid[], $26::text[], $27::boolean[], $28::text[], $29::text[])
+         AS u(event_id, shipment_id, tracking_number, carrier, event_type, custodian, custodian_id, occurred_at_ms, lat_e6, lon_e6, accuracy_m,
+              location_code, scan_method, evidence_hash, data_hash, signature, counter_signature, signer, counter_signer, digest,
+              signatures_hash, previous_leaf, leaf, signer_org, flags, dual, corrects, reason)`,
       [
         col((r) => r.c.fields.eventId),
         col((r) => r.shipment.id),
@@ -276,15 +338,64 @@ export class CustodyIngestionService {
         col((r) => r.previousLeaf),
         receivedAt,
         col((r) => r.leaf),
+        col((r) => r.signerOrgId),
+        col((r) => r.flags.join(',')),
+        col((r) => r.dualAttested),
+        col((r) => r.correctsId),
+        col((r) => r.c.extraData?.doc.reason ?? null),
       ],
     );
-    const list = [...addedTo.keys()];
+    const withEvidence = rows.filter((r) => r.c.evidence);
+    if (withEvidence.length > 0) {
+      await runner.query(`INSERT INTO event_evidence (event_id, content_type, size_bytes, evidence_hash) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])`, [
+        withEvidence.map((r) => r.c.fields.eventId),
+        withEvidence.map((r) => r.c.evidence!.contentType),
+        withEvidence.map((r) => r.c.evidence!.sizeBytes),
+        withEvidence.map((r) => r.c.evidence!.hash),
+      ]);
+    }
+    const withData = rows.filter((r) => r.c.extraData);
+    if (withData.length > 0) {
+      await runner.query(`INSERT INTO event_data (event_id, document) SELECT * FROM unnest($1::text[], $2::text[])`, [withData.map((r) => r.c.fields.eventId), withData.map((r) => r.c.extraData!.text)]);
+    }
+    const personal = rows.flatMap((r) => r.c.personalData.map((p) => ({ eventId: r.c.fields.eventId, ...p })));
+    if (personal.length > 0) {
+      await runner.query(`INSERT INTO personal_data (event_id, path, commitment, value, salt) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])`, [
+        personal.map((p) => p.eventId),
+        personal.map((p) => p.path),
+        personal.map((p) => p.commitment),
+        personal.map((p) => p.value),
+        personal.map((p) => p.salt),
+      ]);
+    }
+  }
+
+  /** Status, custodian and delivery time follow the whole timeline (device-clock order), corrections applied. */
+  private async updateShipments(runner: QueryRunner, shipments: ShipmentRow[], timelines: Map<string, TimelineEntry[]>, rows: AcceptedRow[]): Promise<void> {
+    const added = new Map<string, number>();
+    for (const r of rows) added.set(r.shipment.id, (added.get(r.shipment.id) ?? 0) + 1);
+    const states = shipments.map((s) => {
+      const timeline = timelines.get(s.id)!;
+      const state = custodyState(timeline);
+      const last = timeline.reduce((max, e) => (e.occurredAt > max ? e.occurredAt : max), 0n);
+      return { s, state, last };
+    });
     await runner.query(
-      `UPDATE shipments s SET head_leaf = u.head_leaf, status = u.status, current_custodian_id = u.custodian, last_event_at_ms = u.last_ms,
-              event_count = s.event_count + u.added, updated_at = now()
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::bigint[], $6::int[]) AS u(id, head_leaf, status, custodian, last_ms, added)
+      `UPDATE shipments s SET head_leaf = u.head_leaf, status = u.status, sub_status = u.sub_status, current_custodian_id = u.custodian,
+              last_event_at_ms = u.last_ms, delivered_at_ms = u.delivered_ms, event_count = s.event_count + u.added, updated_at = now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::bigint[], $8::int[])
+           AS u(id, head_leaf, status, sub_status, custodian, last_ms, delivered_ms, added)
         WHERE s.id = u.id`,
-      [list.map((s) => s.id), list.map((s) => s.head_leaf), list.map((s) => s.status), list.map((s) => s.current_custodian_id), list.map((s) => s.last_event_at_ms), list.map((s) => addedTo.get(s))],
+      [
+        states.map((x) => x.s.id),
+        states.map((x) => x.s.head_leaf),
+        states.map((x) => x.state.status),
+        states.map((x) => x.state.subStatus),
+        states.map((x) => x.state.custodianId),
+        states.map((x) => x.last.toString()),
+        states.map((x) => x.state.deliveredAt?.toString() ?? null),
+        states.map((x) => added.get(x.s.id) ?? 0),
+      ],
     );
   }
 }

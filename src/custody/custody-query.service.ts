@@ -2,7 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { LedgerError } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
-import { EVENT_COLUMNS_SQL, type CustodyEventRow } from './custody-event.row';
+import type { CustodyEventsArgs } from './dto/custody-events.args';
+import { EVENT_COLUMNS_SQL, EVENT_FROM_SQL, type CustodyEventRow } from './custody-event.row';
 
 @Injectable()
 export class CustodyQueryService {
@@ -11,17 +12,50 @@ export class CustodyQueryService {
   async byEventId(eventId: string): Promise<CustodyEventRow> {
     const id = eventId.toLowerCase();
     const [row] = /^0x[0-9a-f]{64}$/.test(id)
-      ? await sqlRows<CustodyEventRow>(this.runtime.dataSource, `SELECT ${EVENT_COLUMNS_SQL} FROM custody_events e LEFT JOIN anchor_batches b ON b.seq = e.batch_seq WHERE e.event_id = $1`, [id])
+      ? await sqlRows<CustodyEventRow>(this.runtime.dataSource, `SELECT ${EVENT_COLUMNS_SQL} FROM ${EVENT_FROM_SQL} WHERE e.event_id = $1`, [id])
       : [];
     if (!row) throw new LedgerError('NOT_FOUND', `no custody event ${eventId}`, 'eventId');
     return row;
+  }
+
+  /** One page of events in device-clock order, filtered by signer key, organization, type and time. */
+  async list(args: CustodyEventsArgs): Promise<{ rows: CustodyEventRow[]; hasNextPage: boolean }> {
+    const { first, after } = args;
+    const f = args.filter ?? {};
+    if (!Number.isInteger(first) || first < 1 || first > 500) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 500', 'first');
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (f.signer) add('e.signer = ?', f.signer.toLowerCase());
+    if (f.organization) add('(so.slug = ? OR e.custodian = $' + (params.length + 1) + ')', f.organization);
+    if (f.eventType) add('e.event_type = ?', f.eventType);
+    if (f.trackingNumber) add('e.tracking_number = ?', f.trackingNumber);
+    if (f.carrier) add('e.carrier = ?', f.carrier);
+    if (f.occurredFrom) add('e.occurred_at_ms >= ?', String(f.occurredFrom.getTime()));
+    if (f.occurredTo) add('e.occurred_at_ms < ?', String(f.occurredTo.getTime()));
+    if (after) {
+      const m = /^event:(\d{1,16}):(\d{1,19})$/.exec(Buffer.from(after, 'base64url').toString());
+      if (!m) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by custodyEvents', 'after');
+      params.push(m[1], m[2]);
+      where.push(`(e.occurred_at_ms, e.id) > ($${params.length - 1}::bigint, $${params.length}::bigint)`);
+    }
+    params.push(first + 1);
+    const rows = await sqlRows<CustodyEventRow>(
+      this.runtime.dataSource,
+      `SELECT ${EVENT_COLUMNS_SQL} FROM ${EVENT_FROM_SQL} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY e.occurred_at_ms, e.id LIMIT $${params.length}`,
+      params,
+    );
+    return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
   }
 
   /** Events of many shipments in one statement, each shipment's timeline in device-clock order. */
   async forShipments(shipmentIds: string[]): Promise<Map<string, CustodyEventRow[]>> {
     const rows = await sqlRows<CustodyEventRow>(
       this.runtime.dataSource,
-      `SELECT ${EVENT_COLUMNS_SQL} FROM custody_events e LEFT JOIN anchor_batches b ON b.seq = e.batch_seq
+      `SELECT ${EVENT_COLUMNS_SQL} FROM ${EVENT_FROM_SQL}
         WHERE e.shipment_id = ANY($1::uuid[]) ORDER BY e.shipment_id, e.occurred_at_ms, e.id`,
       [shipmentIds],
     );

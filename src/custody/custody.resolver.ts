@@ -1,11 +1,16 @@
 import { UseGuards } from '@nestjs/common';
-import { Args, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Args, Context, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { BatchLoader, requestLoader } from '../common/batch-loader';
+import { CustodyPeriod } from '../shipments/models/shipment.model';
+import type { CustodyEventRow } from './custody-event.row';
+import { CustodyEventsArgs } from './dto/custody-events.args';
+import { custodyPeriods } from './custody-periods';
 import { AdminKeyGuard } from '../common/auth.guard';
 import { Shipment } from '../shipments/models/shipment.model';
 import { CustodyIngestionService } from './custody-ingestion.service';
 import { CustodyQueryService } from './custody-query.service';
 import { SignedCustodyEventInput } from './dto/signed-custody-event.input';
-import { CustodyEvent, RecordOutcomeEnum, RecordResult, toCustodyEvent } from './models/custody-event.model';
+import { CustodyEvent, CustodyEventConnection, RecordOutcomeEnum, RecordResult, eventCursor, toCustodyEvent } from './models/custody-event.model';
 
 @Resolver(() => Shipment)
 export class CustodyResolver {
@@ -32,8 +37,26 @@ export class CustodyResolver {
     return toCustodyEvent(await this.query.byEventId(eventId));
   }
 
-  @ResolveField(() => [CustodyEvent], { description: 'the timeline, ordered by occurredAt (device clock), then by arrival' })
-  async events(@Parent() shipment: Shipment): Promise<CustodyEvent[]> {
-    return ((await this.query.forShipments([shipment.id])).get(shipment.id) ?? []).map(toCustodyEvent);
+  @Query(() => CustodyEventConnection, { description: 'Events across shipments, in occurredAt order.' })
+  async custodyEvents(@Args() args: CustodyEventsArgs): Promise<CustodyEventConnection> {
+    const { rows, hasNextPage } = await this.query.list(args);
+    return {
+      edges: rows.map((row) => ({ cursor: eventCursor(row), node: toCustodyEvent(row) })),
+      pageInfo: { hasNextPage, endCursor: rows.length ? eventCursor(rows[rows.length - 1]) : null },
+    };
+  }
+
+  private timeline(shipment: Shipment, context: object): Promise<CustodyEventRow[]> {
+    return requestLoader(context, 'shipmentEvents', () => new BatchLoader<string, CustodyEventRow[]>((ids) => this.query.forShipments(ids), [])).load(shipment.id);
+  }
+
+  @ResolveField(() => [CustodyEvent], { description: 'the timeline, ordered by occurredAt (device clock), then by arrival; corrected events stay, marked correctedBy' })
+  async events(@Parent() shipment: Shipment, @Context() context: object): Promise<CustodyEvent[]> {
+    return (await this.timeline(shipment, context)).map(toCustodyEvent);
+  }
+
+  @ResolveField(() => [CustodyPeriod], { description: 'who held the parcel from when to when' })
+  async custodyPeriods(@Parent() shipment: Shipment, @Context() context: object): Promise<CustodyPeriod[]> {
+    return custodyPeriods(await this.timeline(shipment, context));
   }
 }

@@ -2,7 +2,7 @@
  * The custody vocabulary. `eventType` and `scanMethod` are signed strings (signing spec v1),
  * so these names are part of the protocol: add new ones, never rename.
  */
-export const CUSTODY_EVENT_TYPES = [
+export const EVENT_TYPE_NAMES = [
   'LABEL_CREATED',
   'PICKED_UP',
   'HANDOFF',
@@ -18,7 +18,7 @@ export const CUSTODY_EVENT_TYPES = [
   'LOST',
   'CORRECTION',
 ] as const;
-export type CustodyEventType = (typeof CUSTODY_EVENT_TYPES)[number];
+export type CustodyEventType = (typeof EVENT_TYPE_NAMES)[number];
 
 export const SCAN_METHODS = ['BARCODE', 'RFID', 'NFC', 'GPS', 'MANUAL', 'OCR'] as const;
 export type ScanMethod = (typeof SCAN_METHODS)[number];

@@ -1,7 +1,9 @@
 import { LedgerError } from '../common/errors';
 import type { CustodyEventFields } from '../signing/custody-signing';
-import { CUSTODY_EVENT_TYPES, SCAN_METHODS } from './event-types';
+import { EVENT_TYPE_NAMES, SCAN_METHODS } from './event-types';
 import type { SignedCustodyEventInput } from './dto/signed-custody-event.input';
+import { ZERO_HASH } from '../signing/custody-signing';
+import { checkPersonalData, parseExtraData, type ExtraDataV1, type PersonalValue } from './extra-data';
 
 export const SLUG_PATTERN = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;
 /** Tracking numbers as carriers issue them: letters, digits and - _ . / up to 64. */
@@ -16,6 +18,9 @@ export interface ParsedEvent {
   fields: CustodyEventFields;
   signature: string;
   counterSignature: string | null;
+  evidence: { contentType: string; sizeBytes: number; hash: string } | null;
+  extraData: { text: string; doc: ExtraDataV1 } | null;
+  personalData: Array<PersonalValue & { commitment: string }>;
 }
 
 /** Checks one input at the edge; every problem names its field and what a valid value is. */
@@ -26,7 +31,7 @@ export function parseSignedEvent(input: SignedCustodyEventInput): ParsedEvent {
   if (!BYTES32.test(input.eventId)) fail('eventId', 'must be 32 bytes as 0x-prefixed hex (64 hex digits)');
   if (!TRACKING_NUMBER_PATTERN.test(input.trackingNumber)) fail('trackingNumber', 'must be 3-64 characters: letters, digits, ".", "_", "/", "-"');
   if (!SLUG_PATTERN.test(input.carrier)) fail('carrier', 'must be an organization slug (lower-case letters, digits, "-")');
-  if (!(CUSTODY_EVENT_TYPES as readonly string[]).includes(input.eventType)) fail('eventType', `must be one of ${CUSTODY_EVENT_TYPES.join(', ')}`);
+  if (!(EVENT_TYPE_NAMES as readonly string[]).includes(input.eventType)) fail('eventType', `must be one of ${EVENT_TYPE_NAMES.join(', ')}`);
   if (!SLUG_PATTERN.test(input.custodian)) fail('custodian', 'must be an organization slug (lower-case letters, digits, "-")');
   if (input.occurredAt <= 0n || input.occurredAt > BigInt(Number.MAX_SAFE_INTEGER)) fail('occurredAt', 'must be unix milliseconds');
   if (!Number.isInteger(input.latE6) || input.latE6 < -90_000_000 || input.latE6 > 90_000_000) fail('latE6', 'must be latitude × 1e6, from -90000000 to 90000000');
@@ -41,7 +46,33 @@ export function parseSignedEvent(input: SignedCustodyEventInput): ParsedEvent {
   if (counter !== null && !SIGNATURE.test(counter)) {
     throw new LedgerError('INVALID_COUNTER_SIGNATURE', 'counterSignature: must be 65 bytes (r ‖ s ‖ v) as 0x-prefixed hex, or omitted', 'counterSignature');
   }
+  const dataHash = input.dataHash.toLowerCase();
+  const evidenceHash = input.evidenceHash.toLowerCase();
+  let evidence: ParsedEvent['evidence'] = null;
+  if (input.evidence) {
+    const { contentType, sizeBytes, hash } = input.evidence;
+    if (!/^[a-z]+\/[a-z0-9.+-]{1,90}$/i.test(contentType)) fail('evidence.contentType', 'must be a MIME type such as image/jpeg');
+    if (!Number.isInteger(sizeBytes) || sizeBytes < 0) fail('evidence.sizeBytes', 'must be a whole number of bytes');
+    if (evidenceHash === ZERO_HASH || hash.toLowerCase() !== evidenceHash) {
+      throw new LedgerError('EVIDENCE_MISMATCH', 'evidence.hash must equal the signed evidenceHash (and evidenceHash must not be zero when evidence is described)', 'evidence.hash');
+    }
+    evidence = { contentType: contentType.toLowerCase(), sizeBytes, hash: evidenceHash };
+  }
+  let extraData: ParsedEvent['extraData'] = null;
+  if (input.extraData !== undefined && input.extraData !== null) {
+    if (dataHash === ZERO_HASH) throw new LedgerError('DATA_HASH_MISMATCH', 'extraData was sent but the signed dataHash is zero', 'extraData');
+    extraData = { text: input.extraData, doc: parseExtraData(input.extraData, dataHash) };
+  }
+  if ((input.personalData?.length ?? 0) > 10) fail('personalData', 'at most 10 values');
+  const personalData = checkPersonalData(extraData?.doc ?? null, input.personalData ?? []);
+  if (input.eventType === 'CORRECTION' && !extraData?.doc.corrects) {
+    throw new LedgerError('INVALID_CORRECTION', 'a CORRECTION must carry extraData {"corrects": "<eventId>", "reason": "...", "v": 1} committed by dataHash', 'extraData');
+  }
+  if (input.eventType !== 'CORRECTION' && extraData?.doc.corrects) fail('extraData', '"corrects" is only for CORRECTION events');
   return {
+    evidence,
+    extraData,
+    personalData,
     fields: {
       eventId: input.eventId.toLowerCase(),
       trackingNumber: input.trackingNumber,
@@ -54,8 +85,8 @@ export function parseSignedEvent(input: SignedCustodyEventInput): ParsedEvent {
       accuracyM: input.accuracyM,
       locationCode: input.locationCode,
       scanMethod: input.scanMethod,
-      evidenceHash: input.evidenceHash.toLowerCase(),
-      dataHash: input.dataHash.toLowerCase(),
+      evidenceHash,
+      dataHash,
     },
     signature: input.signature.toLowerCase(),
     counterSignature: counter?.toLowerCase() ?? null,

@@ -5,9 +5,10 @@ import { OrganizationEntity } from '../organizations/organization.entity';
 import { SigningKeyEntity } from '../organizations/signing-key.entity';
 import { ShipmentEntity } from '../shipments/shipment.entity';
 import { InitialLedger1764000000000 } from './migrations/1764000000000-initial-ledger';
+import { CustodyModel1764100000000 } from './migrations/1764100000000-custody-model';
 
 export const ENTITIES = [OrganizationEntity, SigningKeyEntity, ShipmentEntity];
-export const MIGRATIONS = [InitialLedger1764000000000];
+export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000];
 
 /** One data source for both PostgreSQL and PGlite; the schema comes only from migrations. */
 export function createDataSource(config: DatabaseConfig): DataSource {

@@ -43,6 +43,11 @@ export class OrganizationsService {
     return org;
   }
 
+  async bySlugs(slugs: string[]): Promise<Map<string, OrganizationEntity>> {
+    const rows = await this.organizations.createQueryBuilder('o').where('o.slug IN (:...slugs)', { slugs: [...new Set(slugs)] }).getMany();
+    return new Map(rows.map((o) => [o.slug, o]));
+  }
+
   async byIds(ids: string[]): Promise<Map<string, OrganizationEntity>> {
     if (ids.length === 0) return new Map();
     const rows = await this.organizations.createQueryBuilder('o').where('o.id IN (:...ids)', { ids: [...new Set(ids)] }).getMany();

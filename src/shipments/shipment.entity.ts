@@ -53,6 +53,21 @@ export class ShipmentEntity {
   @Column({ name: 'last_event_at_ms', type: 'bigint', nullable: true })
   lastEventAtMs: string | null;
 
+  @Column({ name: 'sub_status', type: 'text', nullable: true })
+  subStatus: string | null;
+
+  @Column({ name: 'require_delivery_evidence', type: 'boolean', default: false })
+  requireDeliveryEvidence: boolean;
+
+  @Column({ name: 'promised_delivery_at', type: 'timestamptz', nullable: true })
+  promisedDeliveryAt: Date | null;
+
+  @Column({ name: 'estimated_delivery_at', type: 'timestamptz', nullable: true })
+  estimatedDeliveryAt: Date | null;
+
+  @Column({ name: 'delivered_at_ms', type: 'bigint', nullable: true })
+  deliveredAtMs: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 

@@ -5,10 +5,24 @@ import { TRACKING_NUMBER_PATTERN } from '../custody/event-validation';
 import { OrganizationsService } from '../organizations/organizations.service';
 import { toOrganization } from '../organizations/models/organization.model';
 import { ShipmentEntity } from './shipment.entity';
-import type { CreateShipmentInput } from './dto/create-shipment.input';
-import type { Shipment } from './models/shipment.model';
+import type { CreateShipmentInput, UpdateShipmentInput } from './dto/create-shipment.input';
+import type { Shipment, ShipmentConnection, ShipmentsArgs } from './models/shipment.model';
 
 const UNIQUE_VIOLATION = '23505';
+
+function isLate(e: ShipmentEntity, now: number): boolean {
+  if (!e.promisedDeliveryAt) return false;
+  const promised = e.promisedDeliveryAt.getTime();
+  return e.deliveredAtMs !== null ? Number(e.deliveredAtMs) > promised : now > promised;
+}
+
+const encodeShipmentCursor = (e: ShipmentEntity): string => Buffer.from(`shipment:${e.updatedAt.toISOString()}:${e.id}`).toString('base64url');
+
+function decodeShipmentCursor(cursor: string): { updatedAt: Date; id: string } {
+  const m = /^shipment:(\d{4}-\d\d-\d\dT[\d:.]+Z):([0-9a-f-]{36})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by shipments', 'after');
+  return { updatedAt: new Date(m[1]), id: m[2] };
+}
 
 @Injectable()
 export class ShipmentsService {
@@ -45,6 +59,9 @@ export class ShipmentsService {
           destinationLonE6: d?.lonE6 ?? null,
           destinationRadiusM: d?.radiusM ?? null,
           status: 'PRE_TRANSIT',
+          promisedDeliveryAt: input.promisedDeliveryAt ?? null,
+          estimatedDeliveryAt: input.estimatedDeliveryAt ?? null,
+          requireDeliveryEvidence: input.requireDeliveryEvidence ?? false,
         }),
       );
       return (await this.toModels([(await this.repo.findOneByOrFail({ id: saved.id }))]))[0];
@@ -82,6 +99,74 @@ export class ShipmentsService {
       headLeaf: e.headLeaf,
       createdAt: e.createdAt,
       updatedAt: e.updatedAt,
+      subStatus: e.subStatus,
+      requireDeliveryEvidence: e.requireDeliveryEvidence,
+      promisedDeliveryAt: e.promisedDeliveryAt,
+      estimatedDeliveryAt: e.deliveredAtMs !== null ? new Date(Number(e.deliveredAtMs)) : e.estimatedDeliveryAt ?? e.promisedDeliveryAt,
+      deliveredAt: e.deliveredAtMs !== null ? new Date(Number(e.deliveredAtMs)) : null,
+      late: isLate(e, Date.now()),
+      lastEventAt: e.lastEventAtMs !== null ? new Date(Number(e.lastEventAtMs)) : null,
     }));
+  }
+
+  /** One page, Relay style, ordered by (updatedAt, id): a client syncing with updatedSince pages forward safely. */
+  async list(args: ShipmentsArgs): Promise<ShipmentConnection> {
+    const { first, after } = args;
+    const filter = args.filter ?? {};
+    if (!Number.isInteger(first) || first < 1 || first > 100) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 100', 'first');
+    const qb = this.repo.createQueryBuilder('s');
+    const slugs = [filter.carrier, filter.merchant, filter.custodian].filter((x): x is string => !!x);
+    const orgs = slugs.length ? await this.organizations.bySlugs(slugs) : new Map<string, { id: string }>();
+    const idOf = (slug: string): string => orgs.get(slug)?.id ?? '00000000-0000-0000-0000-000000000000';
+    if (filter.carrier) qb.andWhere('s.carrier_id = :carrier', { carrier: idOf(filter.carrier) });
+    if (filter.merchant) qb.andWhere('s.merchant_id = :merchant', { merchant: idOf(filter.merchant) });
+    if (filter.custodian) qb.andWhere('s.current_custodian_id = :custodian', { custodian: idOf(filter.custodian) });
+    if (filter.status) qb.andWhere('s.status = :status', { status: filter.status });
+    if (filter.updatedSince) qb.andWhere('s.updated_at >= :since', { since: filter.updatedSince });
+    if (filter.late !== undefined && filter.late !== null) {
+      const late = `(s.promised_delivery_at IS NOT NULL AND (CASE WHEN s.delivered_at_ms IS NOT NULL THEN s.delivered_at_ms > (extract(epoch FROM s.promised_delivery_at) * 1000) ELSE now() > s.promised_delivery_at END))`;
+      qb.andWhere(filter.late ? late : `NOT ${late}`);
+    }
+    if (after) {
+      const cursor = decodeShipmentCursor(after);
+      qb.andWhere(`(date_trunc('milliseconds', s.updated_at), s.id) > (:at, :id)`, { at: cursor.updatedAt, id: cursor.id });
+    }
+    // millisecond precision on both sides: the cursor carries a JavaScript Date
+    const rows = await qb.orderBy(`date_trunc('milliseconds', s.updated_at)`, 'ASC').addOrderBy('s.id', 'ASC').limit(first + 1).getMany();
+    const page = rows.slice(0, first);
+    const models = await this.toModels(page);
+    return {
+      edges: models.map((node, i) => ({ cursor: encodeShipmentCursor(page[i]), node })),
+      pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? encodeShipmentCursor(page[page.length - 1]) : null },
+    };
+  }
+
+  async update(input: UpdateShipmentInput): Promise<Shipment> {
+    const current = await this.find(input.trackingNumber, input.carrier);
+    const changes: Partial<ShipmentEntity> = {};
+    if (input.promisedDeliveryAt !== undefined) changes.promisedDeliveryAt = input.promisedDeliveryAt;
+    if (input.estimatedDeliveryAt !== undefined) changes.estimatedDeliveryAt = input.estimatedDeliveryAt;
+    if (input.requireDeliveryEvidence !== undefined && input.requireDeliveryEvidence !== null) changes.requireDeliveryEvidence = input.requireDeliveryEvidence;
+    if (Object.keys(changes).length === 0) throw new LedgerError('VALIDATION_FAILED', 'nothing to change: give promisedDeliveryAt, estimatedDeliveryAt or requireDeliveryEvidence', 'input');
+    await this.repo.update({ id: current.id }, { ...changes, updatedAt: new Date() });
+    return this.find(input.trackingNumber, input.carrier);
+  }
+
+  /**
+   * Erases the personal values and salts of a shipment's events (a data-subject request). The
+   * salted commitments stay, so the extra-data documents, their dataHash and every proof stay valid.
+   */
+  async erasePersonalData(trackingNumber: string, carrier: string, reason: string): Promise<number> {
+    if (reason.trim().length < 1 || reason.length > 500) throw new LedgerError('VALIDATION_FAILED', 'reason must be 1-500 characters', 'reason');
+    const shipment = await this.find(trackingNumber, carrier);
+    return this.runtime.dataSource.transaction(async (m) => {
+      const [, erased] = (await m.query(
+        `UPDATE personal_data p SET value = NULL, salt = NULL, erased_at = now() FROM custody_events e
+          WHERE e.event_id = p.event_id AND e.shipment_id = $1 AND p.erased_at IS NULL`,
+        [shipment.id],
+      )) as [unknown, number];
+      await m.query(`INSERT INTO erasures (shipment_id, reason, fields_erased) VALUES ($1, $2, $3)`, [shipment.id, reason.trim(), erased]);
+      return erased;
+    });
   }
 }

@@ -13,7 +13,8 @@ describe('GraphQL schema', () => {
     const input = /input SignedCustodyEventInput \{([\s\S]*?)\n\}/.exec(sdl)![1];
     const fields = [...input.matchAll(/^\s+(\w+): /gm)].map((m) => m[1]).sort();
     expect(fields).toEqual(
-      ['accuracyM', 'carrier', 'counterSignature', 'custodian', 'dataHash', 'eventId', 'eventType', 'evidenceHash', 'latE6', 'locationCode', 'lonE6', 'occurredAt', 'scanMethod', 'signature', 'trackingNumber'].sort(),
+      // the 13 signed fields, the signature(s), and three unsigned attachments whose hashes are signed
+      ['accuracyM', 'carrier', 'counterSignature', 'custodian', 'dataHash', 'eventId', 'eventType', 'evidenceHash', 'latE6', 'locationCode', 'lonE6', 'occurredAt', 'scanMethod', 'signature', 'trackingNumber', 'evidence', 'extraData', 'personalData'].sort(),
     );
     expect(input).toMatch(/occurredAt: Uint64!/);
     expect(sdl).toMatch(/"""\s*Unsigned 64-bit integer as a decimal string/);

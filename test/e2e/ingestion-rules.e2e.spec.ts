@@ -23,6 +23,12 @@ import {
  * Every ingestion rule of recordCustodyEvents, over HTTP, with the exact error code (and field),
  * and proof that a rejection stores nothing: the fingerprint of every ledger table is taken
  * before and compared after each one.
+ *
+ * The fixtures follow the custody continuity rules (src/custody/custody-rules.ts): the shipment
+ * RULES-0001 is picked up by the carrier and handed to the hub in beforeAll, so the hub holds it
+ * and may sign the ARRIVED_AT_FACILITY scans the tests send; handoffs go to shipments the carrier
+ * holds (carrierHeld()), so that each event would be accepted but for the one thing under test.
+ * The custody rules themselves are tested in custody-rules.e2e.spec.ts.
  */
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -47,9 +53,23 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
   const base = (overrides: Partial<CustodyEventFields> = {}): CustodyEventFields =>
     eventFields({ trackingNumber: TRACKING, carrier: CARRIER, eventType: 'ARRIVED_AT_FACILITY', custodian: HUB, ...overrides });
 
-  /** A valid event, signed by the hub (the custodian). */
+  /** A valid event: an ARRIVED_AT_FACILITY naming the hub, which holds the parcel, signed by the hub. */
   const goodEvent = (overrides: Partial<CustodyEventFields> = {}, signer: Wallet = hubKey, counterSigner?: Wallet): Promise<SignedEventInput> =>
     signEvent(domain, signer, base(overrides), counterSigner);
+
+  let heldCount = 0;
+  /** A new shipment of the merchant that the carrier picked up two hours ago: the carrier holds it. */
+  const carrierHeld = async (): Promise<string> => {
+    const trackingNumber = `RULES-H-${String(++heldCount).padStart(3, '0')}`;
+    await createShipment(t, trackingNumber, CARRIER, MERCHANT);
+    const [r] = await record(t, [await signEvent(domain, carrierKey, eventFields({ trackingNumber, carrier: CARRIER, eventType: 'PICKED_UP', custodian: CARRIER, occurredAt: BigInt(Date.now() - 2 * HOUR) }))]);
+    expect(r.outcome).toBe('ACCEPTED');
+    return trackingNumber;
+  };
+
+  /** A HANDOFF from the carrier to the hub, signed by the hub (receiving), on a shipment the carrier holds. */
+  const handoff = async (signer: Wallet = hubKey, counterSigner?: Wallet): Promise<SignedEventInput> =>
+    goodEvent({ eventType: 'HANDOFF', trackingNumber: await carrierHeld() }, signer, counterSigner);
 
   const count = async (table: string): Promise<number> => {
     const [row] = await sqlRows<{ n: number }>(t.ledger.runtime.dataSource, `SELECT count(*)::int AS n FROM ${table}`);
@@ -96,6 +116,13 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
       i: { address: revokedKey.address, reason: 'device stolen', revokedAt: new Date(revokedAt).toISOString() },
     });
     await createShipment(t, TRACKING, CARRIER, MERCHANT);
+    // custody: the carrier picks the parcel up from the merchant, then hands it to the hub, which
+    // holds it from then on (before the revocation above, so the revoked key's earlier events fit)
+    const established = await record(t, [
+      await signEvent(domain, carrierKey, eventFields({ trackingNumber: TRACKING, carrier: CARRIER, eventType: 'PICKED_UP', custodian: CARRIER, occurredAt: BigInt(Date.now() - 3 * HOUR) })),
+      await signEvent(domain, hubKey, eventFields({ trackingNumber: TRACKING, carrier: CARRIER, eventType: 'HANDOFF', custodian: HUB, occurredAt: BigInt(Date.now() - 2 * HOUR) }), carrierKey),
+    ]);
+    expect(established.map((r) => r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED']);
   });
 
   afterAll(async () => {
@@ -156,7 +183,7 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
       await expectRejected(await goodEvent({}, futureKey), 'SIGNER_NOT_YET_VALID', 'signature');
     });
 
-    it('rejects an event signed by an organization that is neither the carrier nor the custodian as SIGNER_NOT_AUTHORIZED', async () => {
+    it('rejects an event signed by an organization that does not hold the parcel (a custody continuity break) as SIGNER_NOT_AUTHORIZED', async () => {
       await expectRejected(await goodEvent({}, outsiderKey), 'SIGNER_NOT_AUTHORIZED', 'signature');
     });
 
@@ -209,28 +236,28 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
     });
 
     const badCounters: Array<{ what: string; make: () => Promise<SignedEventInput> }> = [
-      { what: 'a counterSignature from an unregistered key', make: () => goodEvent({ eventType: 'HANDOFF' }, hubKey, newWallet()) },
-      { what: 'a counterSignature by the signer itself', make: () => goodEvent({ eventType: 'HANDOFF' }, hubKey, hubKey) },
+      { what: 'a counterSignature from an unregistered key', make: () => handoff(hubKey, newWallet()) },
+      { what: 'a counterSignature by the signer itself', make: () => handoff(hubKey, hubKey) },
       {
         what: 'a malformed counterSignature',
-        make: async () => ({ ...(await goodEvent({ eventType: 'HANDOFF' }, hubKey, carrierKey)), counterSignature: '0x1234' }),
+        make: async () => ({ ...(await handoff(hubKey, carrierKey)), counterSignature: '0x1234' }),
       },
       {
         what: 'a high-s counterSignature',
         make: async () => {
-          const event = await goodEvent({ eventType: 'HANDOFF' }, hubKey, carrierKey);
+          const event = await handoff(hubKey, carrierKey);
           const sig = Signature.from(event.counterSignature!);
           return { ...event, counterSignature: sig.r + (SECP256K1_N - BigInt(sig.s)).toString(16).padStart(64, '0') + (sig.v === 27 ? '1c' : '1b') };
         },
       },
-      { what: 'a counterSignature by a revoked key', make: () => goodEvent({ eventType: 'HANDOFF' }, hubKey, revokedKey) },
+      { what: 'a counterSignature by a revoked key', make: () => handoff(hubKey, revokedKey) },
     ];
     it.each(badCounters)('rejects $what as INVALID_COUNTER_SIGNATURE', async ({ make }) => {
       await expectRejected(await make(), 'INVALID_COUNTER_SIGNATURE', 'counterSignature');
     });
 
     it('accepts a handoff counter-signed by the releasing carrier', async () => {
-      const event = await goodEvent({ eventType: 'HANDOFF' }, hubKey, carrierKey);
+      const event = await handoff(hubKey, carrierKey);
       const [r] = await record(t, [event]);
       expect(r.outcome).toBe('ACCEPTED');
     });
@@ -338,7 +365,7 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
     });
 
     it('rejects the same event with an added counter-signature as EVENT_ID_CONFLICT', async () => {
-      const fields = base({ eventType: 'HANDOFF' });
+      const fields = base({ eventType: 'HANDOFF', trackingNumber: await carrierHeld() });
       const [first] = await record(t, [await signEvent(domain, hubKey, fields)]);
       expect(first.outcome).toBe('ACCEPTED');
       await expectRejected(await signEvent(domain, hubKey, fields, carrierKey), 'EVENT_ID_CONFLICT', 'eventId');
@@ -404,20 +431,28 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
 
       const t0 = Date.now() - 10 * HOUR;
       const events: SignedEventInput[] = [];
+      // per shipment: PICKED_UP by the carrier, then custody passes carrier → hub → carrier … every
+      // fifth event (a HANDOFF signed by the receiving party); the scans in between are signed by the holder
+      const holdsHub = new Map<string, boolean>();
       for (let i = 0; i < 500; i++) {
-        const signer = i % 3 === 0 ? carrierKey : hubKey;
+        const trackingNumber = shipments[i % 10];
+        const j = Math.floor(i / 10);
+        let eventType: string;
+        if (j === 0) {
+          eventType = 'PICKED_UP';
+          holdsHub.set(trackingNumber, false);
+        } else if (j % 5 === 0) {
+          eventType = 'HANDOFF';
+          holdsHub.set(trackingNumber, !holdsHub.get(trackingNumber));
+        } else {
+          eventType = j % 2 ? 'ARRIVED_AT_FACILITY' : 'DEPARTED_FACILITY';
+        }
+        const hub = holdsHub.get(trackingNumber)!;
         events.push(
           await signEvent(
             domain,
-            signer,
-            eventFields({
-              trackingNumber: shipments[i % 10],
-              carrier: CARRIER,
-              eventType: i % 2 ? 'ARRIVED_AT_FACILITY' : 'DEPARTED_FACILITY',
-              custodian: signer === carrierKey ? CARRIER : HUB,
-              occurredAt: BigInt(t0 + i * 1000),
-              locationCode: `HUB-${i}`,
-            }),
+            hub ? hubKey : carrierKey,
+            eventFields({ trackingNumber, carrier: CARRIER, eventType, custodian: hub ? HUB : CARRIER, occurredAt: BigInt(t0 + i * 1000), locationCode: `HUB-${i}` }),
           ),
         );
       }

@@ -1,3 +1,4 @@
+import { PageInfo } from '../../common/page-info.model';
 import { ArgsType, Field, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Uint64Scalar } from '../../common/scalars';
 
@@ -34,12 +35,6 @@ export class Batch {
 export class BatchEdge {
   @Field() cursor: string;
   @Field(() => Batch) node: Batch;
-}
-
-@ObjectType()
-export class PageInfo {
-  @Field() hasNextPage: boolean;
-  @Field(() => String, { nullable: true }) endCursor: string | null;
 }
 
 @ObjectType()

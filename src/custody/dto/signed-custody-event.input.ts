@@ -1,6 +1,20 @@
 import { Field, Float, InputType, Int } from '@nestjs/graphql';
 import { Uint64Scalar } from '../../common/scalars';
 
+@InputType({ description: 'What the evidence behind evidenceHash is (the file itself stays with the carrier).' })
+export class EvidenceInput {
+  @Field({ description: 'MIME type, e.g. image/jpeg or application/json' }) contentType: string;
+  @Field(() => Int, { description: 'size in bytes' }) sizeBytes: number;
+  @Field({ description: 'must equal the signed evidenceHash' }) hash: string;
+}
+
+@InputType({ description: 'A personal value whose salted commitment is in extraData; kept apart so it can be erased.' })
+export class PersonalDataInput {
+  @Field({ description: 'where its commitment is in extraData, e.g. recipient.name' }) path: string;
+  @Field() value: string;
+  @Field({ description: '32 random bytes, 0x-hex; commitment = keccak256(salt ‖ UTF-8 value)' }) salt: string;
+}
+
 @InputType({ description: 'One signed custody event: the fields of the EIP-712 CustodyEvent (signing spec v1), verbatim, plus the signature(s).' })
 export class SignedCustodyEventInput {
   @Field({ description: '32 random bytes chosen by the device, 0x-hex; unique forever (replay guard)' })
@@ -47,4 +61,13 @@ export class SignedCustodyEventInput {
 
   @Field(() => String, { nullable: true, description: "the releasing party's signature over the same digest (dual-attested handoff)" })
   counterSignature?: string | null;
+
+  @Field(() => EvidenceInput, { nullable: true, description: 'metadata of the evidence committed by evidenceHash' })
+  evidence?: EvidenceInput | null;
+
+  @Field(() => String, { nullable: true, description: 'the canonical JSON document committed by dataHash (extra-data format v1: sensors, recipient commitments, corrects/reason)' })
+  extraData?: string | null;
+
+  @Field(() => [PersonalDataInput], { nullable: true, description: 'values and salts opening commitments in extraData; erasable later' })
+  personalData?: PersonalDataInput[] | null;
 }

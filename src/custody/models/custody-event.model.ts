@@ -1,3 +1,4 @@
+import { PageInfo } from '../../common/page-info.model';
 import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Uint64Scalar } from '../../common/scalars';
 import { CUSTODY_EVENT_STATUSES, type CustodyEventRow, type CustodyEventStatus } from '../custody-event.row';
@@ -13,6 +14,21 @@ registerEnumType(CustodyEventStatusEnum, {
   name: 'CustodyEventStatus',
   description: `${CUSTODY_EVENT_STATUSES.join(' → ')}: stored, sealed in a batch (proof known), root mined on chain, past the confirmation depth`,
 });
+
+@ObjectType({ description: 'Metadata of the evidence committed by evidenceHash.' })
+export class Evidence {
+  @Field() contentType: string;
+  @Field(() => Float) sizeBytes: number;
+  @Field() hash: string;
+}
+
+@ObjectType({ description: 'A personal value behind a salted commitment in extraData; null once erased.' })
+export class PersonalDatum {
+  @Field() path: string;
+  @Field() commitment: string;
+  @Field(() => String, { nullable: true }) value: string | null;
+  @Field(() => Date, { nullable: true }) erasedAt: Date | null;
+}
 
 @ObjectType({ description: 'A recorded custody event: the signed fields verbatim, plus what the ledger derived from them.' })
 export class CustodyEvent {
@@ -40,6 +56,16 @@ export class CustodyEvent {
   @Field(() => CustodyEventStatusEnum) status: CustodyEventStatus;
   @Field(() => Uint64Scalar, { nullable: true }) batchSeq: bigint | null;
   @Field() receivedAt: Date;
+  @Field({ description: 'organization of the signing key' }) signerOrganization: string;
+  @Field(() => [String], { description: 'rule flags set when the event was accepted (see the README): LATE_ARRIVAL, CARRIER_DECLARED, AFTER_TERMINAL, MISSING_REQUIRED_EVIDENCE' }) flags: string[];
+  @Field({ description: 'a custody transfer signed by one party and counter-signed by the other' }) dualAttested: boolean;
+  @Field({ description: 'evidenceHash is not zero' }) hasEvidence: boolean;
+  @Field(() => Evidence, { nullable: true }) evidence: Evidence | null;
+  @Field(() => String, { nullable: true, description: 'the extra-data document (canonical JSON) committed by dataHash' }) extraData: string | null;
+  @Field(() => [PersonalDatum], { description: 'personal values opening commitments in extraData' }) personalData: PersonalDatum[];
+  @Field(() => String, { nullable: true, description: 'for a CORRECTION: the event it voids' }) correctsEventId: string | null;
+  @Field(() => String, { nullable: true }) correctionReason: string | null;
+  @Field(() => String, { nullable: true, description: 'the CORRECTION that voids this event, if any' }) correctedBy: string | null;
 }
 
 export function toCustodyEvent(row: CustodyEventRow): CustodyEvent {
@@ -68,6 +94,16 @@ export function toCustodyEvent(row: CustodyEventRow): CustodyEvent {
     status: row.status,
     batchSeq: row.batch_seq === null ? null : BigInt(row.batch_seq),
     receivedAt: row.received_at,
+    signerOrganization: row.signer_organization,
+    flags: row.flags,
+    dualAttested: row.dual_attested,
+    hasEvidence: row.evidence_hash !== '0x' + '00'.repeat(32),
+    evidence: row.evidence_content_type ? { contentType: row.evidence_content_type, sizeBytes: Number(row.evidence_size_bytes), hash: row.evidence_hash } : null,
+    extraData: row.extra_data,
+    personalData: (row.personal_data ?? []).map((p) => ({ ...p, erasedAt: p.erasedAt ? new Date(p.erasedAt) : null })),
+    correctsEventId: row.corrects_event_id,
+    correctionReason: row.correction_reason,
+    correctedBy: row.corrected_by,
   };
 }
 
@@ -106,3 +142,17 @@ export class RecordResult {
   @Field(() => CustodyReceipt, { nullable: true }) receipt: CustodyReceipt | null;
   @Field(() => EventError, { nullable: true }) error: EventError | null;
 }
+
+@ObjectType()
+export class CustodyEventEdge {
+  @Field() cursor: string;
+  @Field(() => CustodyEvent) node: CustodyEvent;
+}
+
+@ObjectType()
+export class CustodyEventConnection {
+  @Field(() => [CustodyEventEdge]) edges: CustodyEventEdge[];
+  @Field(() => PageInfo) pageInfo: PageInfo;
+}
+
+export const eventCursor = (row: CustodyEventRow): string => Buffer.from(`event:${row.occurred_at_ms}:${row.id}`).toString('base64url');

@@ -13,4 +13,16 @@ export class CreateShipmentInput {
   @Field({ description: 'slug of the carrier organization that issued the tracking number' }) carrier: string;
   @Field(() => String, { nullable: true, description: 'slug of the merchant organization that shipped it' }) merchant?: string | null;
   @Field(() => DestinationInput, { nullable: true }) destination?: DestinationInput | null;
+  @Field(() => Date, { nullable: true, description: 'the delivery date promised to the customer' }) promisedDeliveryAt?: Date | null;
+  @Field(() => Date, { nullable: true, description: "the carrier's estimate" }) estimatedDeliveryAt?: Date | null;
+  @Field({ defaultValue: false, description: 'flag deliveries without evidence (photo, signature, PIN)' }) requireDeliveryEvidence: boolean;
+}
+
+@InputType({ description: 'Change what a merchant or carrier may change after creation; omitted fields stay as they are.' })
+export class UpdateShipmentInput {
+  @Field() trackingNumber: string;
+  @Field({ description: 'carrier slug' }) carrier: string;
+  @Field(() => Date, { nullable: true }) promisedDeliveryAt?: Date | null;
+  @Field(() => Date, { nullable: true }) estimatedDeliveryAt?: Date | null;
+  @Field(() => Boolean, { nullable: true }) requireDeliveryEvidence?: boolean | null;
 }
