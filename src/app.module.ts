@@ -19,9 +19,17 @@ import { ShipmentsResolver } from './shipments/shipments.resolver';
 import { ShipmentsService } from './shipments/shipments.service';
 import { SigningSpecResolver } from './signing/signing-spec.resolver';
 import { EpcisResolver } from './epcis/epcis.resolver';
+import { AuditResolver } from './audit/audit.resolver';
+import { DisputesResolver } from './disputes/disputes.resolver';
+import { DisputesService } from './disputes/disputes.service';
+import { FraudResolver } from './fraud/fraud.resolver';
+import { FraudService } from './fraud/fraud.service';
+import { ProofBundleService } from './proofs/proof-bundle.service';
+import { ProofOfDeliveryResolver } from './proofs/proof-of-delivery.resolver';
+import { ProofsController } from './proofs/proofs.controller';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
-export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver];
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver];
 
 @Module({})
 export class AppModule {
@@ -51,7 +59,11 @@ export class AppModule {
         CustodyQueryService,
         SealerService,
         AnchorerService,
+        ProofBundleService,
+        FraudService,
+        DisputesService,
       ],
+      controllers: [ProofsController],
     };
   }
 }

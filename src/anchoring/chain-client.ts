@@ -18,17 +18,18 @@ export type ReceiptState =
  */
 export class ChainClient {
   readonly provider: JsonRpcProvider;
-  readonly wallet: Wallet;
+  /** null for a read-only client (views and logs only, see readOnly). */
+  private readonly signer: Wallet | null;
   private contract: Contract | undefined;
 
   private constructor(
     readonly rpcUrl: string,
     readonly chainId: bigint,
-    privateKey: string,
+    privateKey: string | null,
   ) {
     // a static network: no chain-id polling on every request, and no retry storms when the node is down
     this.provider = new JsonRpcProvider(rpcUrl, Network.from(chainId), { staticNetwork: true, batchMaxCount: 1, polling: false, cacheTimeout: -1 });
-    this.wallet = new Wallet(privateKey, this.provider);
+    this.signer = privateKey === null ? null : new Wallet(privateKey, this.provider);
   }
 
   static async connect(rpcUrl: string, privateKey: string): Promise<ChainClient> {
@@ -41,6 +42,33 @@ export class ChainClient {
     }
   }
 
+  /**
+   * A client without a key, for auditors: views (batchRoot, nextSeq, verifyInclusion) and logs
+   * only; anything that sends a transaction throws. Fails within `timeoutMs` when the node
+   * cannot be reached or is not a JSON-RPC endpoint.
+   */
+  static async readOnly(rpcUrl: string, contractAddress: string, timeoutMs = 10_000): Promise<ChainClient> {
+    const res = await fetch(rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok) throw new Error(`eth_chainId answered HTTP ${res.status}`);
+    const body = (await res.json()) as { result?: unknown; error?: { message?: string } };
+    if (typeof body.result !== 'string' || !/^0x[0-9a-fA-F]+$/.test(body.result)) {
+      throw new Error(`eth_chainId failed: ${body.error?.message ?? 'no chain id in the answer'}`);
+    }
+    const client = new ChainClient(rpcUrl, BigInt(body.result), null);
+    client.attach(contractAddress);
+    return client;
+  }
+
+  get wallet(): Wallet {
+    if (!this.signer) throw new Error('this ChainClient is read-only: it has no key to sign with');
+    return this.signer;
+  }
+
   get anchorerAddress(): string {
     return this.wallet.address;
   }
@@ -51,7 +79,7 @@ export class ChainClient {
   }
 
   attach(address: string): void {
-    this.contract = new Contract(getAddress(address), CUSTODY_ANCHOR_ABI, this.wallet);
+    this.contract = new Contract(getAddress(address), CUSTODY_ANCHOR_ABI, this.signer ?? this.provider);
   }
 
   private anchor(): Contract {

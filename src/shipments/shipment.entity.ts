@@ -59,6 +59,9 @@ export class ShipmentEntity {
   @Column({ name: 'require_delivery_evidence', type: 'boolean', default: false })
   requireDeliveryEvidence: boolean;
 
+  @Column({ name: 'require_countersigned_handoffs', type: 'boolean', default: false })
+  requireCounterSignedHandoffs: boolean;
+
   @Column({ name: 'promised_delivery_at', type: 'timestamptz', nullable: true })
   promisedDeliveryAt: Date | null;
 

@@ -62,6 +62,7 @@ export class ShipmentsService {
           promisedDeliveryAt: input.promisedDeliveryAt ?? null,
           estimatedDeliveryAt: input.estimatedDeliveryAt ?? null,
           requireDeliveryEvidence: input.requireDeliveryEvidence ?? false,
+          requireCounterSignedHandoffs: input.requireCounterSignedHandoffs ?? false,
         }),
       );
       return (await this.toModels([(await this.repo.findOneByOrFail({ id: saved.id }))]))[0];
@@ -101,6 +102,7 @@ export class ShipmentsService {
       updatedAt: e.updatedAt,
       subStatus: e.subStatus,
       requireDeliveryEvidence: e.requireDeliveryEvidence,
+      requireCounterSignedHandoffs: e.requireCounterSignedHandoffs,
       promisedDeliveryAt: e.promisedDeliveryAt,
       estimatedDeliveryAt: e.deliveredAtMs !== null ? new Date(Number(e.deliveredAtMs)) : e.estimatedDeliveryAt ?? e.promisedDeliveryAt,
       deliveredAt: e.deliveredAtMs !== null ? new Date(Number(e.deliveredAtMs)) : null,
@@ -110,10 +112,11 @@ export class ShipmentsService {
   }
 
   /** One page, Relay style, ordered by (updatedAt, id): a client syncing with updatedSince pages forward safely. */
-  async list(args: ShipmentsArgs): Promise<ShipmentConnection> {
-    const { first, after } = args;
+  async list(args: ShipmentsArgs, mostRecent?: number): Promise<ShipmentConnection> {
+    const { after } = args;
+    const first = mostRecent ?? args.first;
     const filter = args.filter ?? {};
-    if (!Number.isInteger(first) || first < 1 || first > 100) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 100', 'first');
+    if (mostRecent === undefined && (!Number.isInteger(first) || first < 1 || first > 100)) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 100', 'first');
     const qb = this.repo.createQueryBuilder('s');
     const slugs = [filter.carrier, filter.merchant, filter.custodian].filter((x): x is string => !!x);
     const orgs = slugs.length ? await this.organizations.bySlugs(slugs) : new Map<string, { id: string }>();
@@ -132,7 +135,9 @@ export class ShipmentsService {
       qb.andWhere(`(date_trunc('milliseconds', s.updated_at), s.id) > (:at, :id)`, { at: cursor.updatedAt, id: cursor.id });
     }
     // millisecond precision on both sides: the cursor carries a JavaScript Date
-    const rows = await qb.orderBy(`date_trunc('milliseconds', s.updated_at)`, 'ASC').addOrderBy('s.id', 'ASC').limit(first + 1).getMany();
+    // `mostRecent`: the latest changed shipments (operations scans), otherwise oldest change first for paging
+    const direction = mostRecent === undefined ? 'ASC' : 'DESC';
+    const rows = await qb.orderBy(`date_trunc('milliseconds', s.updated_at)`, direction).addOrderBy('s.id', direction).limit(first + 1).getMany();
     const page = rows.slice(0, first);
     const models = await this.toModels(page);
     return {
@@ -147,7 +152,8 @@ export class ShipmentsService {
     if (input.promisedDeliveryAt !== undefined) changes.promisedDeliveryAt = input.promisedDeliveryAt;
     if (input.estimatedDeliveryAt !== undefined) changes.estimatedDeliveryAt = input.estimatedDeliveryAt;
     if (input.requireDeliveryEvidence !== undefined && input.requireDeliveryEvidence !== null) changes.requireDeliveryEvidence = input.requireDeliveryEvidence;
-    if (Object.keys(changes).length === 0) throw new LedgerError('VALIDATION_FAILED', 'nothing to change: give promisedDeliveryAt, estimatedDeliveryAt or requireDeliveryEvidence', 'input');
+    if (input.requireCounterSignedHandoffs !== undefined && input.requireCounterSignedHandoffs !== null) changes.requireCounterSignedHandoffs = input.requireCounterSignedHandoffs;
+    if (Object.keys(changes).length === 0) throw new LedgerError('VALIDATION_FAILED', 'nothing to change: give promisedDeliveryAt, estimatedDeliveryAt, requireDeliveryEvidence or requireCounterSignedHandoffs', 'input');
     await this.repo.update({ id: current.id }, { ...changes, updatedAt: new Date() });
     return this.find(input.trackingNumber, input.carrier);
   }

@@ -16,6 +16,7 @@ export class CreateShipmentInput {
   @Field(() => Date, { nullable: true, description: 'the delivery date promised to the customer' }) promisedDeliveryAt?: Date | null;
   @Field(() => Date, { nullable: true, description: "the carrier's estimate" }) estimatedDeliveryAt?: Date | null;
   @Field({ defaultValue: false, description: 'flag deliveries without evidence (photo, signature, PIN)' }) requireDeliveryEvidence: boolean;
+  @Field({ defaultValue: false, description: 'report custody transfers without the other party\'s counter-signature' }) requireCounterSignedHandoffs: boolean;
 }
 
 @InputType({ description: 'Change what a merchant or carrier may change after creation; omitted fields stay as they are.' })
@@ -25,4 +26,5 @@ export class UpdateShipmentInput {
   @Field(() => Date, { nullable: true }) promisedDeliveryAt?: Date | null;
   @Field(() => Date, { nullable: true }) estimatedDeliveryAt?: Date | null;
   @Field(() => Boolean, { nullable: true }) requireDeliveryEvidence?: boolean | null;
+  @Field(() => Boolean, { nullable: true }) requireCounterSignedHandoffs?: boolean | null;
 }

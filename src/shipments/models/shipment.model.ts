@@ -36,6 +36,7 @@ export class Shipment {
   @Field({ description: 'leaf of the last accepted event: the next event chains to it' }) headLeaf: string;
   @Field(() => String, { nullable: true, description: 'the event type behind the status, e.g. ARRIVED_AT_FACILITY under IN_TRANSIT, COLLECTED_FROM_LOCKER under DELIVERED' }) subStatus: string | null;
   @Field({ description: 'a DELIVERED without evidence is flagged MISSING_REQUIRED_EVIDENCE' }) requireDeliveryEvidence: boolean;
+  @Field({ description: 'custody transfers without the counter-signature of the other party are reported' }) requireCounterSignedHandoffs: boolean;
   @Field(() => Date, { nullable: true, description: 'what the merchant promised the customer' }) promisedDeliveryAt: Date | null;
   @Field(() => Date, { nullable: true, description: 'delivery time if delivered, else the carrier estimate, else the promised date' }) estimatedDeliveryAt: Date | null;
   @Field(() => Date, { nullable: true, description: 'occurredAt of the (uncorrected) delivery' }) deliveredAt: Date | null;

@@ -1,0 +1,69 @@
+import { distanceMetres, type Finding } from '../fraud/detectors';
+import type { VerificationReport } from '../proofs/bundle-verifier';
+import type { PodEvent, ProofBundle } from '../proofs/pod-bundle';
+
+export type DisputeClaim = 'NOT_RECEIVED' | 'DAMAGED' | 'LATE' | 'WRONG_LOCATION' | 'OTHER';
+export type DisputeVerdict = 'DELIVERY_PROVEN' | 'DELIVERY_CONTRADICTED' | 'INCONCLUSIVE';
+
+const DELIVERIES = new Set(['DELIVERED', 'COLLECTED_FROM_LOCKER']);
+/** Findings that, on the delivery itself, say it did not happen as recorded. */
+const CONTRADICTING = new Set(['DELIVERY_OUTSIDE_GEOFENCE', 'IMPOSSIBLE_SPEED', 'KEY_OUTSIDE_VALIDITY', 'SCAN_IN_FUTURE', 'DUPLICATE_DELIVERY']);
+
+/**
+ * The verdict on a claim, from the evidence only (bundle, its verification against the chain,
+ * the findings). DELIVERY_PROVEN needs all of: a signed delivery event that verifies, FINAL on
+ * chain, located inside the destination geofence (distance ≤ radius + GPS accuracy), and no
+ * HIGH-severity finding on the shipment. Evidence against the delivery makes it
+ * DELIVERY_CONTRADICTED; anything short of both is INCONCLUSIVE, with the reasons.
+ */
+export function judgeDispute(claim: DisputeClaim, bundle: ProofBundle, verification: VerificationReport, findings: Finding[], promisedDeliveryAt: Date | null): { verdict: DisputeVerdict; reasons: string[] } {
+  const reasons: string[] = [];
+  const deliveries = bundle.events.filter((e) => DELIVERIES.has(e.fields.eventType) && !e.correctedBy);
+  const delivery: PodEvent | undefined = deliveries[deliveries.length - 1];
+  const contextual = claimContext(claim, bundle, delivery, promisedDeliveryAt);
+
+  if (!delivery) {
+    if (bundle.shipment.status === 'LOST' || bundle.shipment.status === 'RETURN_TO_SENDER') {
+      return { verdict: 'DELIVERY_CONTRADICTED', reasons: [`no delivery is recorded and the shipment is ${bundle.shipment.status}`, ...contextual] };
+    }
+    return { verdict: 'INCONCLUSIVE', reasons: [`no delivery is recorded; the shipment is ${bundle.shipment.status}`, ...contextual] };
+  }
+  const when = new Date(Number(delivery.fields.occurredAt)).toISOString();
+  const against = findings.filter((f) => CONTRADICTING.has(f.code) && f.eventIds.includes(delivery.eventId));
+  if (against.length > 0) {
+    return { verdict: 'DELIVERY_CONTRADICTED', reasons: [`the ${delivery.fields.eventType} of ${when} is contradicted: ${against.map((f) => `${f.code}: ${f.message}`).join('; ')}`, ...contextual] };
+  }
+
+  if (verification.verdict === 'INVALID') reasons.push(`the evidence does not verify: ${verification.failures.slice(0, 3).map((f) => `${f.check}: ${f.message}`).join('; ')}`);
+  else reasons.push(`the ${delivery.fields.eventType} of ${when} is signed by ${delivery.signer} (${delivery.signerOrganization}) and verifies against the chain`);
+  if (delivery.status !== 'FINAL') reasons.push(`the delivery event is ${delivery.status}, not yet FINAL on chain`);
+  const fence = geofence(bundle, delivery);
+  reasons.push(fence.reason);
+  const high = findings.filter((f) => f.severity === 'HIGH');
+  if (high.length > 0) reasons.push(`high-severity findings: ${high.map((f) => f.code).join(', ')}`);
+  const proven = verification.verdict !== 'INVALID' && delivery.status === 'FINAL' && fence.inside && high.length === 0;
+  return { verdict: proven ? 'DELIVERY_PROVEN' : 'INCONCLUSIVE', reasons: [...reasons, ...contextual] };
+}
+
+function geofence(bundle: ProofBundle, e: PodEvent): { inside: boolean; reason: string } {
+  const d = bundle.shipment.destination;
+  if (!d) return { inside: false, reason: 'the shipment has no destination to compare the delivery position with' };
+  const known = !(e.fields.latE6 === 0 && e.fields.lonE6 === 0 && e.fields.accuracyM === 0);
+  if (!known) return { inside: false, reason: 'the delivery scan has no position' };
+  const distance = distanceMetres(e.fields.latE6, e.fields.lonE6, d.latE6, d.lonE6);
+  const inside = distance <= d.radiusM + e.fields.accuracyM;
+  return { inside, reason: `delivered ${Math.round(distance)} m from the destination (geofence ${d.radiusM} m, GPS accuracy ${e.fields.accuracyM} m): ${inside ? 'inside' : 'outside'}` };
+}
+
+function claimContext(claim: DisputeClaim, bundle: ProofBundle, delivery: PodEvent | undefined, promised: Date | null): string[] {
+  if (claim === 'LATE' && promised) {
+    if (!delivery) return [`promised for ${promised.toISOString()}; not delivered yet`];
+    const at = Number(delivery.fields.occurredAt);
+    return [`promised for ${promised.toISOString()}, delivered ${at > promised.getTime() ? `${Math.round((at - promised.getTime()) / 3_600_000)} h late` : 'on time'}`];
+  }
+  if (claim === 'DAMAGED') {
+    const exceptions = bundle.events.filter((e) => e.fields.eventType === 'EXCEPTION' && !e.correctedBy);
+    return [exceptions.length ? `${exceptions.length} EXCEPTION event(s) recorded, last by ${exceptions[exceptions.length - 1].signerOrganization}` : 'no EXCEPTION was recorded during custody'];
+  }
+  return [];
+}

@@ -1,0 +1,116 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { LedgerError } from '../common/errors';
+import { RUNTIME, type Runtime } from '../common/runtime';
+import { sqlRows } from '../database/data-source';
+import { verifyProofBundle } from '../proofs/bundle-verifier';
+import { ProofBundleService } from '../proofs/proof-bundle.service';
+import { ShipmentsService } from '../shipments/shipments.service';
+import { judgeDispute, type DisputeClaim } from './dispute-verdict';
+import type { Dispute, DisputeConnection, DisputeOutcomeEnum, DisputesArgs } from './dispute.models';
+
+interface DisputeRow {
+  id: string;
+  tracking_number: string;
+  carrier: string;
+  claim: DisputeClaim;
+  note: string;
+  verdict: Dispute['verdict'];
+  reasons: string[];
+  bundle: unknown;
+  verification: unknown;
+  status: Dispute['status'];
+  outcome: Dispute['outcome'];
+  resolution_note: string | null;
+  opened_at: Date;
+  resolved_at: Date | null;
+}
+
+const SELECT = `SELECT d.*, s.tracking_number, o.slug AS carrier FROM disputes d JOIN shipments s ON s.id = d.shipment_id JOIN organizations o ON o.id = s.carrier_id`;
+
+@Injectable()
+export class DisputesService {
+  constructor(
+    @Inject(RUNTIME) private readonly runtime: Runtime,
+    private readonly shipments: ShipmentsService,
+    private readonly bundles: ProofBundleService,
+  ) {}
+
+  /** Gathers the bundle and findings, verifies the bundle against the chain, judges, stores the snapshot. */
+  async open(trackingNumber: string, carrier: string, claim: DisputeClaim, note: string): Promise<Dispute> {
+    if (note.length > 2000) throw new LedgerError('VALIDATION_FAILED', 'note must be at most 2000 characters', 'note');
+    const shipment = await this.shipments.find(trackingNumber, carrier);
+    const bundle = await this.bundles.build(trackingNumber, carrier);
+    const verification = await verifyProofBundle(bundle, { provider: this.runtime.chain.provider });
+    const findings = bundle.findings.map((f) => ({ ...f, code: f.code as never, severity: f.severity as 'LOW' | 'MEDIUM' | 'HIGH' }));
+    const { verdict, reasons } = judgeDispute(claim, bundle, verification, findings, shipment.promisedDeliveryAt);
+    const [{ id }] = await sqlRows<{ id: string }>(
+      this.runtime.dataSource,
+      `INSERT INTO disputes (shipment_id, claim, note, verdict, reasons, bundle, verification) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb) RETURNING id`,
+      [shipment.id, claim, note, verdict, JSON.stringify(reasons), JSON.stringify(bundle), JSON.stringify(verification)],
+    );
+    return this.get(id);
+  }
+
+  async resolve(id: string, outcome: DisputeOutcomeEnum, note: string): Promise<Dispute> {
+    if (note.trim().length < 1 || note.length > 2000) throw new LedgerError('VALIDATION_FAILED', 'note must be 1-2000 characters: record why', 'note');
+    const current = await this.get(id);
+    if (current.status === 'RESOLVED') throw new LedgerError('ALREADY_EXISTS', `dispute ${id} was resolved already (${current.outcome})`, 'id');
+    await sqlRows(this.runtime.dataSource, `UPDATE disputes SET status = 'RESOLVED', outcome = $2, resolution_note = $3, resolved_at = now() WHERE id = $1 AND status = 'OPEN'`, [id, outcome, note.trim()]);
+    return this.get(id);
+  }
+
+  async get(id: string): Promise<Dispute> {
+    const [row] = /^[0-9a-f-]{36}$/.test(id) ? await sqlRows<DisputeRow>(this.runtime.dataSource, `${SELECT} WHERE d.id = $1`, [id]) : [];
+    if (!row) throw new LedgerError('NOT_FOUND', `no dispute ${id}`, 'id');
+    return toDispute(row);
+  }
+
+  async list({ filter, first, after }: DisputesArgs): Promise<DisputeConnection> {
+    if (!Number.isInteger(first) || first < 1 || first > 100) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 100', 'first');
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter?.status) add('d.status = ?', filter.status);
+    if (filter?.verdict) add('d.verdict = ?', filter.verdict);
+    if (filter?.claim) add('d.claim = ?', filter.claim);
+    if (filter?.carrier) add('o.slug = ?', filter.carrier);
+    if (filter?.trackingNumber) add('s.tracking_number = ?', filter.trackingNumber);
+    if (after) {
+      const m = /^dispute:(\d{4}-\d\d-\d\dT[\d:.]+Z):([0-9a-f-]{36})$/.exec(Buffer.from(after, 'base64url').toString());
+      if (!m) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by disputes', 'after');
+      params.push(m[1], m[2]);
+      where.push(`(date_trunc('milliseconds', d.opened_at), d.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    params.push(first + 1);
+    const rows = await sqlRows<DisputeRow>(
+      this.runtime.dataSource,
+      `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY date_trunc('milliseconds', d.opened_at), d.id LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, first).map(toDispute);
+    const cursor = (d: Dispute): string => Buffer.from(`dispute:${d.openedAt.toISOString()}:${d.id}`).toString('base64url');
+    return { edges: page.map((d) => ({ cursor: cursor(d), node: d })), pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? cursor(page[page.length - 1]) : null } };
+  }
+}
+
+function toDispute(r: DisputeRow): Dispute {
+  return {
+    id: r.id,
+    trackingNumber: r.tracking_number,
+    carrier: r.carrier,
+    claim: r.claim,
+    note: r.note,
+    verdict: r.verdict,
+    reasons: typeof r.reasons === 'string' ? (JSON.parse(r.reasons) as string[]) : r.reasons,
+    status: r.status,
+    outcome: r.outcome,
+    resolutionNote: r.resolution_note,
+    openedAt: r.opened_at,
+    resolvedAt: r.resolved_at,
+    bundle: typeof r.bundle === 'string' ? JSON.parse(r.bundle) : r.bundle,
+    verification: typeof r.verification === 'string' ? JSON.parse(r.verification) : r.verification,
+  };
+}
