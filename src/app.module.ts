@@ -1,9 +1,13 @@
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LedgerErrorFilter } from './common/ledger-error.filter';
+import { HttpExceptionFilter } from './common/http-exception.filter';
 import { GraphQLModule } from '@nestjs/graphql';
-import { AdminKeyGuard } from './common/auth.guard';
+import { AuthGuard } from './auth/auth.guard';
+import { ApiKeysResolver } from './auth/api-keys.resolver';
+import { ApiKeysService } from './auth/api-keys.service';
+import { queryLimitsRule } from './common/query-limits';
 import { formatGraphQLError } from './common/graphql-errors';
 import { RUNTIME, type Runtime } from './common/runtime';
 import { AnchorerService } from './anchoring/anchorer.service';
@@ -29,7 +33,7 @@ import { ProofOfDeliveryResolver } from './proofs/proof-of-delivery.resolver';
 import { ProofsController } from './proofs/proofs.controller';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
-export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver];
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver];
 
 @Module({})
 export class AppModule {
@@ -46,12 +50,15 @@ export class AppModule {
           introspection: !runtime.config.production,
           context: ({ req }: { req: unknown }) => ({ req }),
           formatError: formatGraphQLError,
+          validationRules: [queryLimitsRule()],
         }),
       ],
       providers: [
         { provide: RUNTIME, useValue: runtime },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
         { provide: APP_FILTER, useClass: LedgerErrorFilter },
-        AdminKeyGuard,
+        ApiKeysService,
+        { provide: APP_GUARD, useClass: AuthGuard },
         ...RESOLVERS,
         OrganizationsService,
         ShipmentsService,

@@ -64,7 +64,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const runtime: Runtime = { config, dataSource, chain, domain, domainSeparator: domainSeparator(domain), adminApiKey: admin.key };
 
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), { bodyParser: false, logger: LEVELS[config.logLevel] });
-  app.useBodyParser('json', { limit: '4mb' });
+  app.useBodyParser('json', { limit: config.maxBodyBytes });
   await app.listen(config.port, config.host);
   // idle keep-alive connections outlive a typical load balancer's (60 s), so clients never reuse a closed one
   const server = app.getHttpServer() as import('node:http').Server;

@@ -1,4 +1,5 @@
 import { Inject } from '@nestjs/common';
+import { Roles } from '../auth/decorators';
 import { Args, Int, Query, Resolver } from '@nestjs/graphql';
 import { LedgerError } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
@@ -16,6 +17,7 @@ export class AuditResolver {
     description:
       'Audits the batches fromSeq…toSeq (default: all) against their events and the anchor chain, and reports batches sealed longer than sealedSlaMinutes without an anchor and events pending longer than pendingSlaMinutes. Reads the whole range: on a large ledger, audit in ranges.',
   })
+  @Roles('ADMIN', 'AUDITOR')
   async auditAnchors(
     @Args('fromSeq', { type: () => Uint64Scalar, nullable: true }) fromSeq: bigint | null,
     @Args('toSeq', { type: () => Uint64Scalar, nullable: true }) toSeq: bigint | null,

@@ -1,6 +1,6 @@
-import { Inject, UseGuards } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { Args, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { AdminKeyGuard } from '../common/auth.guard';
+import { Roles } from '../auth/decorators';
 import { LedgerError } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { Uint64Scalar } from '../common/scalars';
@@ -23,6 +23,7 @@ export class BatchesResolver {
   ) {}
 
   @Query(() => Batch)
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async batch(@Args('seq', { type: () => Uint64Scalar }) seq: bigint): Promise<Batch> {
     const [row] = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT * FROM anchor_batches WHERE seq = $1`, [seq.toString()]);
     if (!row) throw new LedgerError('NOT_FOUND', `no batch ${seq}`, 'seq');
@@ -30,6 +31,7 @@ export class BatchesResolver {
   }
 
   @Query(() => BatchConnection, { description: 'Batches in sequence order.' })
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async batches(@Args() { first, after }: BatchesArgs): Promise<BatchConnection> {
     if (!Number.isInteger(first) || first < 1 || first > 500) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 500', 'first');
     const from = after ? decodeCursor(after) : null;
@@ -44,7 +46,7 @@ export class BatchesResolver {
   }
 
   @Mutation(() => Batch, { nullable: true, description: 'Seals what is pending now (up to BATCH_MAX_EVENTS) instead of waiting for the size or age trigger; null when nothing is pending.' })
-  @UseGuards(AdminKeyGuard)
+  @Roles('ADMIN')
   async sealBatch(): Promise<Batch | null> {
     const sealed = await this.sealer.sealNow(true);
     if (!sealed) return null;

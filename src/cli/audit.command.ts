@@ -187,7 +187,13 @@ async function openLedger(args: AuditArgs): Promise<DataSource> {
 }
 
 async function connectChain(args: AuditArgs, dataSource: DataSource): Promise<ChainClient> {
-  const [latest] = await sqlRows<{ chain_id: string; contract_address: string }>(dataSource, `SELECT chain_id, contract_address FROM chain_deployments ORDER BY id DESC LIMIT 1`);
+  // the latest deployment; failing that, the contract of the latest anchored batch
+  const [latest] = await sqlRows<{ chain_id: string; contract_address: string }>(
+    dataSource,
+    `(SELECT chain_id, contract_address, 1 AS pref, id::bigint AS ord FROM chain_deployments
+      UNION ALL SELECT chain_id, contract_address, 2, seq FROM anchor_batches WHERE chain_id IS NOT NULL AND contract_address IS NOT NULL)
+     ORDER BY pref, ord DESC LIMIT 1`,
+  );
   const first = args.contract ?? latest?.contract_address;
   if (!first) throw new ConnectionError('the ledger records no CustodyAnchor deployment; pass --contract <address>');
   let chain: ChainClient;

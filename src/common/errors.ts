@@ -6,6 +6,8 @@
 export const ERROR_CODES = {
   UNAUTHENTICATED: 'send `Authorization: Bearer <api key>`',
   FORBIDDEN: 'the key is valid but may not do this',
+  RATE_LIMITED: 'too many requests for this key; slow down',
+  SIGNER_OF_OTHER_ORGANIZATION: 'the event is signed by a key of another organization than the caller',
   VALIDATION_FAILED: 'an argument is malformed',
   NOT_FOUND: 'no such object',
   ALREADY_EXISTS: 'the object exists already',

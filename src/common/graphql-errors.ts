@@ -6,12 +6,15 @@ import { LedgerError, type ErrorCode } from './errors';
 const logger = new Logger('GraphQL');
 
 /** HTTP-ish classification, so clients that only look at `extensions.http` still behave. */
-function statusOf(code: ErrorCode): number {
+export function httpStatusOf(code: ErrorCode): number {
   switch (code) {
     case 'UNAUTHENTICATED':
       return 401;
     case 'FORBIDDEN':
+    case 'SIGNER_OF_OTHER_ORGANIZATION':
       return 403;
+    case 'RATE_LIMITED':
+      return 429;
     case 'NOT_FOUND':
     case 'UNKNOWN_CARRIER':
     case 'UNKNOWN_CUSTODIAN':
@@ -47,7 +50,7 @@ function statusOf(code: ErrorCode): number {
 }
 
 /** GraphQL's own request errors (parse, validation, variable coercion) keep their codes. */
-const GRAPHQL_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
+const GRAPHQL_CODES = new Set(['QUERY_TOO_DEEP', 'QUERY_TOO_COMPLEX', 'TOO_MANY_ALIASES', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
 
 /**
  * The one mapping from errors to what a client sees. Domain errors keep code and message;
@@ -61,7 +64,7 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
       message: original.message,
       path: formatted.path,
       locations: formatted.locations,
-      extensions: { code: original.code, ...(original.field ? { field: original.field } : {}), http: { status: statusOf(original.code) } },
+      extensions: { code: original.code, ...(original.field ? { field: original.field } : {}), http: { status: httpStatusOf(original.code) } },
     };
   }
   const code = formatted.extensions?.code;

@@ -27,6 +27,9 @@ export interface AppConfig {
   maxEventsPerCall: number;
   /** How far in the future a device clock may be before an event is refused. */
   maxClockSkewMs: number;
+  /** requests per minute per API key (token bucket, bursts up to the same number) */
+  rateLimitPerMinute: number;
+  maxBodyBytes: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
 }
 
@@ -113,6 +116,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     anchorerIntervalMs: int('ANCHORER_INTERVAL_MS', 1000, 10, 600_000),
     maxEventsPerCall: int('MAX_EVENTS_PER_CALL', 1000, 1, 10_000),
     maxClockSkewMs: int('MAX_CLOCK_SKEW_MS', 300_000, 0, 86_400_000),
+    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
+    maxBodyBytes: int('MAX_BODY_BYTES', 4_194_304, 1024, 67_108_864),
     logLevel,
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -9,6 +9,7 @@ import { SealerService } from '../batching/sealer.service';
 import type { SignedCustodyEventInput } from './dto/signed-custody-event.input';
 import { parseSignedEvent, type ParsedEvent } from './event-validation';
 import type { CustodyEventType } from './event-types';
+import type { Principal } from '../auth/principal';
 import { checkCustodyRules, custodyState, type EventFlag, type Org, type TimelineEntry } from './custody-rules';
 import { EVENT_STATUS_SQL, type CustodyEventStatus } from './custody-event.row';
 
@@ -78,7 +79,8 @@ export class CustodyIngestionService {
     private readonly sealer: SealerService,
   ) {}
 
-  async record(inputs: SignedCustodyEventInput[]): Promise<RecordOutcome[]> {
+  /** `caller`: a CARRIER key records only events signed by its own organization's keys. */
+  async record(inputs: SignedCustodyEventInput[], caller: Principal): Promise<RecordOutcome[]> {
     const max = this.runtime.config.maxEventsPerCall;
     if (inputs.length > max) {
       throw new LedgerError('TOO_MANY_EVENTS', `recordCustodyEvents takes at most ${max} events per call (got ${inputs.length}); split the upload`);
@@ -87,7 +89,7 @@ export class CustodyIngestionService {
     const candidates = this.verify(inputs, outcomes);
     for (let attempt = 1; ; attempt++) {
       try {
-        await inTransaction(this.runtime.dataSource, (runner) => this.store(runner, candidates, outcomes));
+        await inTransaction(this.runtime.dataSource, (runner) => this.store(runner, candidates, outcomes, caller));
         break;
       } catch (err) {
         // a concurrent call stored the same event id first: run again, it is then a duplicate or a conflict
@@ -144,7 +146,7 @@ export class CustodyIngestionService {
     return candidates;
   }
 
-  private async store(runner: QueryRunner, candidates: Candidate[], outcomes: RecordOutcome[]): Promise<void> {
+  private async store(runner: QueryRunner, candidates: Candidate[], outcomes: RecordOutcome[], caller: Principal): Promise<void> {
     // a retried transaction starts from the stateless outcomes only
     for (const c of candidates) delete (outcomes as Array<RecordOutcome | undefined>)[c.index];
     if (candidates.length === 0) return;
@@ -233,6 +235,10 @@ export class CustodyIngestionService {
       const key = keyBy.get(c.signer!);
       if (!key) {
         reject('UNKNOWN_SIGNER', `the signature recovers to ${c.signer}, which is not a registered signing key (or a signed field was changed after signing)`, 'signature');
+        continue;
+      }
+      if (caller.role !== 'ADMIN' && key.organization_id !== caller.organizationId) {
+        reject('SIGNER_OF_OTHER_ORGANIZATION', `the event is signed by a key of "${key.slug}"; an API key of "${caller.organizationSlug}" records only its own organization's events`, 'signature');
         continue;
       }
       const keyProblem = keyValidity(key, f.occurredAt);

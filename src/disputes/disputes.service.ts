@@ -6,6 +6,7 @@ import { verifyProofBundle } from '../proofs/bundle-verifier';
 import { ProofBundleService } from '../proofs/proof-bundle.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import { judgeDispute, type DisputeClaim } from './dispute-verdict';
+import { SYSTEM_SCOPE, shipmentScopeSql, type Principal, type Scope } from '../auth/principal';
 import type { Dispute, DisputeConnection, DisputeOutcomeEnum, DisputesArgs } from './dispute.models';
 
 interface DisputeRow {
@@ -36,10 +37,11 @@ export class DisputesService {
   ) {}
 
   /** Gathers the bundle and findings, verifies the bundle against the chain, judges, stores the snapshot. */
-  async open(trackingNumber: string, carrier: string, claim: DisputeClaim, note: string): Promise<Dispute> {
+  async open(trackingNumber: string, carrier: string, claim: DisputeClaim, note: string, caller: Principal): Promise<Dispute> {
     if (note.length > 2000) throw new LedgerError('VALIDATION_FAILED', 'note must be at most 2000 characters', 'note');
-    const shipment = await this.shipments.find(trackingNumber, carrier);
-    const bundle = await this.bundles.build(trackingNumber, carrier);
+    const shipment = await this.shipments.find(trackingNumber, carrier, caller);
+    // the verdict is reached on the whole record, whoever asked
+    const bundle = await this.bundles.build(trackingNumber, carrier, SYSTEM_SCOPE);
     const verification = await verifyProofBundle(bundle, { provider: this.runtime.chain.provider });
     const findings = bundle.findings.map((f) => ({ ...f, code: f.code as never, severity: f.severity as 'LOW' | 'MEDIUM' | 'HIGH' }));
     const { verdict, reasons } = judgeDispute(claim, bundle, verification, findings, shipment.promisedDeliveryAt);
@@ -48,24 +50,25 @@ export class DisputesService {
       `INSERT INTO disputes (shipment_id, claim, note, verdict, reasons, bundle, verification) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb) RETURNING id`,
       [shipment.id, claim, note, verdict, JSON.stringify(reasons), JSON.stringify(bundle), JSON.stringify(verification)],
     );
-    return this.get(id);
+    return this.get(id, caller);
   }
 
-  async resolve(id: string, outcome: DisputeOutcomeEnum, note: string): Promise<Dispute> {
+  async resolve(id: string, outcome: DisputeOutcomeEnum, note: string, caller: Principal): Promise<Dispute> {
     if (note.trim().length < 1 || note.length > 2000) throw new LedgerError('VALIDATION_FAILED', 'note must be 1-2000 characters: record why', 'note');
-    const current = await this.get(id);
+    const current = await this.get(id, caller);
     if (current.status === 'RESOLVED') throw new LedgerError('ALREADY_EXISTS', `dispute ${id} was resolved already (${current.outcome})`, 'id');
     await sqlRows(this.runtime.dataSource, `UPDATE disputes SET status = 'RESOLVED', outcome = $2, resolution_note = $3, resolved_at = now() WHERE id = $1 AND status = 'OPEN'`, [id, outcome, note.trim()]);
-    return this.get(id);
+    return this.get(id, caller);
   }
 
-  async get(id: string): Promise<Dispute> {
-    const [row] = /^[0-9a-f-]{36}$/.test(id) ? await sqlRows<DisputeRow>(this.runtime.dataSource, `${SELECT} WHERE d.id = $1`, [id]) : [];
+  async get(id: string, scope: Scope): Promise<Dispute> {
+    const params: unknown[] = [id];
+    const [row] = /^[0-9a-f-]{36}$/.test(id) ? await sqlRows<DisputeRow>(this.runtime.dataSource, `${SELECT} WHERE d.id = $1 AND ${shipmentScopeSql(scope, params)}`, params) : [];
     if (!row) throw new LedgerError('NOT_FOUND', `no dispute ${id}`, 'id');
     return toDispute(row);
   }
 
-  async list({ filter, first, after }: DisputesArgs): Promise<DisputeConnection> {
+  async list({ filter, first, after }: DisputesArgs, scope: Scope): Promise<DisputeConnection> {
     if (!Number.isInteger(first) || first < 1 || first > 100) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 100', 'first');
     const where: string[] = [];
     const params: unknown[] = [];
@@ -73,6 +76,7 @@ export class DisputesService {
       params.push(value);
       where.push(sql.replace('?', `$${params.length}`));
     };
+    where.push(shipmentScopeSql(scope, params));
     if (filter?.status) add('d.status = ?', filter.status);
     if (filter?.verdict) add('d.verdict = ?', filter.verdict);
     if (filter?.claim) add('d.claim = ?', filter.claim);
@@ -87,7 +91,7 @@ export class DisputesService {
     params.push(first + 1);
     const rows = await sqlRows<DisputeRow>(
       this.runtime.dataSource,
-      `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY date_trunc('milliseconds', d.opened_at), d.id LIMIT $${params.length}`,
+      `${SELECT} WHERE ${where.join(' AND ')} ORDER BY date_trunc('milliseconds', d.opened_at), d.id LIMIT $${params.length}`,
       params,
     );
     const page = rows.slice(0, first).map(toDispute);

@@ -1,5 +1,7 @@
 import { Args, Query, Resolver } from '@nestjs/graphql';
 import { JsonScalar } from '../common/json.scalar';
+import { Caller, Roles } from '../auth/decorators';
+import type { Principal } from '../auth/principal';
 import { CustodyQueryService } from '../custody/custody-query.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import type { ExtraDataV1 } from '../custody/extra-data';
@@ -13,9 +15,10 @@ export class EpcisResolver {
   ) {}
 
   @Query(() => JsonScalar, { description: "The shipment's custody events as an EPCIS 2.0 JSON-LD document (GS1 CBV bizStep/disposition, readPoint/bizLocation, sensor elements, error declarations for corrections)." })
-  async epcisEvents(@Args('trackingNumber') trackingNumber: string, @Args('carrier') carrier: string): Promise<EpcisDocument> {
-    const shipment = await this.shipments.find(trackingNumber, carrier);
-    const rows = (await this.events.forShipments([shipment.id])).get(shipment.id) ?? [];
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
+  async epcisEvents(@Args('trackingNumber') trackingNumber: string, @Args('carrier') carrier: string, @Caller() caller: Principal): Promise<EpcisDocument> {
+    const shipment = await this.shipments.find(trackingNumber, carrier, caller);
+    const rows = (await this.events.forShipments([shipment.id], caller)).get(shipment.id) ?? [];
     let previous: string | null = null;
     return toEpcisDocument({
       shipment: { trackingNumber, carrier, merchant: shipment.merchant?.slug ?? null },

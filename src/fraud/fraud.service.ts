@@ -6,6 +6,7 @@ import type { CustodyEventRow } from '../custody/custody-event.row';
 import { CustodyQueryService } from '../custody/custody-query.service';
 import type { Shipment } from '../shipments/models/shipment.model';
 import { ShipmentsService } from '../shipments/shipments.service';
+import type { Scope } from '../auth/principal';
 import { detectFindings, detectShipmentIncidents, type DetectorPolicy, type Finding, type FraudShipment, type KeyWindow, type Severity } from './detectors';
 
 const RANK: Record<Severity, number> = { LOW: 0, MEDIUM: 1, HIGH: 2 };
@@ -29,9 +30,9 @@ export class FraudService {
     private readonly events: CustodyQueryService,
   ) {}
 
-  async report(trackingNumber: string, carrier: string, policy?: Partial<DetectorPolicy>): Promise<{ shipment: Shipment; findings: Finding[] }> {
-    const shipment = await this.shipments.find(trackingNumber, carrier);
-    const rows = (await this.events.forShipments([shipment.id])).get(shipment.id) ?? [];
+  async report(trackingNumber: string, carrier: string, scope: Scope, policy?: Partial<DetectorPolicy>): Promise<{ shipment: Shipment; findings: Finding[] }> {
+    const shipment = await this.shipments.find(trackingNumber, carrier, scope);
+    const rows = (await this.events.forShipments([shipment.id], scope)).get(shipment.id) ?? [];
     return { shipment, findings: await this.findingsFor(shipment, rows, policy) };
   }
 
@@ -41,12 +42,12 @@ export class FraudService {
     return this.detect(shipment, rows, keys, policy);
   }
 
-  async incidents(filter: IncidentFilter): Promise<Array<{ shipment: Shipment; finding: Finding }>> {
+  async incidents(filter: IncidentFilter, scope: Scope): Promise<Array<{ shipment: Shipment; finding: Finding }>> {
     if (!Number.isInteger(filter.scanLimit) || filter.scanLimit < 1 || filter.scanLimit > 2000) throw new LedgerError('VALIDATION_FAILED', 'scanLimit must be from 1 to 2000', 'scanLimit');
     if (filter.staleAfterHours !== undefined && filter.staleAfterHours !== null && !(filter.staleAfterHours > 0)) throw new LedgerError('VALIDATION_FAILED', 'staleAfterHours must be positive', 'staleAfterHours');
-    const page = await this.shipments.list({ first: 100, filter: { carrier: filter.carrier, merchant: filter.merchant }, after: null }, filter.scanLimit);
+    const page = await this.shipments.list({ first: 100, filter: { carrier: filter.carrier, merchant: filter.merchant }, after: null }, scope, filter.scanLimit);
     const models = page.edges.map((e) => e.node);
-    const events = await this.events.forShipments(models.map((s) => s.id));
+    const events = await this.events.forShipments(models.map((s) => s.id), scope);
     const keys = await this.keyWindows([...events.values()].flat());
     const policy = filter.staleAfterHours ? { staleAfterHours: filter.staleAfterHours } : undefined;
     const out: Array<{ shipment: Shipment; finding: Finding }> = [];

@@ -1,6 +1,6 @@
-import { UseGuards } from '@nestjs/common';
 import { Args, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { AdminKeyGuard } from '../common/auth.guard';
+import { Caller, Roles } from '../auth/decorators';
+import type { Principal } from '../auth/principal';
 import { OrganizationsService } from './organizations.service';
 import { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput } from './dto/organization.inputs';
 import { Organization, SigningKey, toOrganization, toSigningKey } from './models/organization.model';
@@ -10,6 +10,7 @@ export class OrganizationsResolver {
   constructor(private readonly organizations: OrganizationsService) {}
 
   @Query(() => Organization, { description: 'An organization by slug.' })
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async organization(@Args('slug') slug: string): Promise<Organization> {
     return toOrganization(await this.organizations.bySlug(slug, 'slug'));
   }
@@ -20,22 +21,22 @@ export class OrganizationsResolver {
   }
 
   @Mutation(() => Organization)
-  @UseGuards(AdminKeyGuard)
+  @Roles('ADMIN')
   async registerOrganization(@Args('input') input: RegisterOrganizationInput): Promise<Organization> {
     return toOrganization(await this.organizations.register(input));
   }
 
-  @Mutation(() => SigningKey)
-  @UseGuards(AdminKeyGuard)
-  async registerSigningKey(@Args('input') input: RegisterSigningKeyInput): Promise<SigningKey> {
-    const { key, organization } = await this.organizations.registerKey(input);
+  @Mutation(() => SigningKey, { description: 'Only by the organization itself (or the platform admin).' })
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT')
+  async registerSigningKey(@Args('input') input: RegisterSigningKeyInput, @Caller() caller: Principal): Promise<SigningKey> {
+    const { key, organization } = await this.organizations.registerKey(input, caller);
     return toSigningKey(key, organization.slug);
   }
 
-  @Mutation(() => SigningKey)
-  @UseGuards(AdminKeyGuard)
-  async revokeSigningKey(@Args('input') input: RevokeSigningKeyInput): Promise<SigningKey> {
-    const { key, organization } = await this.organizations.revokeKey(input);
+  @Mutation(() => SigningKey, { description: 'Only by the organization itself (or the platform admin).' })
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT')
+  async revokeSigningKey(@Args('input') input: RevokeSigningKeyInput, @Caller() caller: Principal): Promise<SigningKey> {
+    const { key, organization } = await this.organizations.revokeKey(input, caller);
     return toSigningKey(key, organization.slug);
   }
 }

@@ -5,9 +5,15 @@ import { RUNTIME, type Runtime } from '../common/runtime';
 import { SLUG_PATTERN } from '../custody/event-validation';
 import { OrganizationEntity } from './organization.entity';
 import { SigningKeyEntity } from './signing-key.entity';
+import type { Principal } from '../auth/principal';
 import type { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput } from './dto/organization.inputs';
 
 const UNIQUE_VIOLATION = '23505';
+
+/** Signing keys are registered and revoked by their own organization only (or the platform admin). */
+function ownOrganization(caller: Principal, organizationId: string, what: string): void {
+  if (caller.role !== 'ADMIN' && caller.organizationId !== organizationId) throw new LedgerError('FORBIDDEN', `a key of "${caller.organizationSlug}" may only ${what} for its own organization`, 'organization');
+}
 
 @Injectable()
 export class OrganizationsService {
@@ -54,10 +60,11 @@ export class OrganizationsService {
     return new Map(rows.map((o) => [o.id, o]));
   }
 
-  async registerKey(input: RegisterSigningKeyInput): Promise<{ key: SigningKeyEntity; organization: OrganizationEntity }> {
+  async registerKey(input: RegisterSigningKeyInput, caller: Principal): Promise<{ key: SigningKeyEntity; organization: OrganizationEntity }> {
     if (!isAddress(input.address)) throw new LedgerError('VALIDATION_FAILED', 'address must be a 20-byte 0x address', 'address');
     if (input.label.length > 200) throw new LedgerError('VALIDATION_FAILED', 'label must be at most 200 characters', 'label');
     const organization = await this.bySlug(input.organization);
+    ownOrganization(caller, organization.id, 'register signing keys');
     const address = getAddress(input.address).toLowerCase();
     try {
       // insert, never save: save() upserts on the primary key, so registering a known address again
@@ -73,13 +80,13 @@ export class OrganizationsService {
     }
   }
 
-  async revokeKey(input: RevokeSigningKeyInput): Promise<{ key: SigningKeyEntity; organization: OrganizationEntity }> {
+  async revokeKey(input: RevokeSigningKeyInput, caller: Principal): Promise<{ key: SigningKeyEntity; organization: OrganizationEntity }> {
     if (!isAddress(input.address)) throw new LedgerError('VALIDATION_FAILED', 'address must be a 20-byte 0x address', 'address');
     const reason = input.reason.trim();
     if (reason.length < 1 || reason.length > 500) throw new LedgerError('VALIDATION_FAILED', 'reason must be 1-500 characters', 'reason');
     const address = getAddress(input.address).toLowerCase();
     const key = await this.keys.findOne({ where: { address }, relations: { organization: true } });
-    if (!key) throw new LedgerError('NOT_FOUND', `no signing key ${address}`, 'address');
+    if (!key || (caller.role !== 'ADMIN' && key.organizationId !== caller.organizationId)) throw new LedgerError('NOT_FOUND', `no signing key ${address} of your organization`, 'address');
     if (key.revokedAt) throw new LedgerError('KEY_ALREADY_REVOKED', `signing key ${address} was revoked at ${key.revokedAt.toISOString()}`, 'address');
     const revokedAt = input.revokedAt ?? new Date();
     if (revokedAt.getTime() < key.validFrom.getTime()) throw new LedgerError('VALIDATION_FAILED', 'revokedAt must not be before the key became valid', 'revokedAt');

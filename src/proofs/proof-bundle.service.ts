@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
-import { EVENT_COLUMNS_SQL, EVENT_FROM_SQL, type CustodyEventRow } from '../custody/custody-event.row';
+import { EVENT_FROM_SQL, eventColumnsSql, type CustodyEventRow } from '../custody/custody-event.row';
+import { eventScopeSql, type Scope } from '../auth/principal';
 import { FraudService } from '../fraud/fraud.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import { signingSpec } from '../signing/custody-signing';
@@ -30,13 +31,16 @@ export class ProofBundleService {
     private readonly fraud: FraudService,
   ) {}
 
-  async build(trackingNumber: string, carrier: string): Promise<ProofBundle> {
-    const shipment = await this.shipments.find(trackingNumber, carrier);
+  /** A scope that sees only part of the timeline gets only that part (which then does not verify as a whole). */
+  async build(trackingNumber: string, carrier: string, scope: Scope): Promise<ProofBundle> {
+    const shipment = await this.shipments.find(trackingNumber, carrier, scope);
+    const params: unknown[] = [shipment.id];
+    // personal values never go into a bundle: it is meant to be handed to third parties
     const rows = await sqlRows<BundleRow>(
       this.runtime.dataSource,
-      `SELECT ${EVENT_COLUMNS_SQL}, p.proof, p.leaf_index FROM ${EVENT_FROM_SQL} LEFT JOIN merkle_proofs p ON p.event_id = e.event_id
-        WHERE e.shipment_id = $1 ORDER BY e.id`,
-      [shipment.id],
+      `SELECT ${eventColumnsSql('FALSE')}, mp.proof, mp.leaf_index FROM ${EVENT_FROM_SQL} LEFT JOIN merkle_proofs mp ON mp.event_id = e.event_id
+        WHERE e.shipment_id = $1 AND ${eventScopeSql(scope, params)} ORDER BY e.id`,
+      params,
     );
     const seqs = [...new Set(rows.map((r) => r.batch_seq).filter((s): s is string => s !== null))];
     const batches = await sqlRows<BatchRow>(

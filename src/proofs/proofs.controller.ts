@@ -1,5 +1,7 @@
 import { Controller, Get, Header, HttpException, HttpStatus, Param } from '@nestjs/common';
-import { LedgerError } from '../common/errors';
+import { toHttp } from '../common/http-errors';
+import { Caller, Roles } from '../auth/decorators';
+import type { Principal } from '../auth/principal';
 import { ProofBundleService } from './proof-bundle.service';
 import type { ProofBundle } from './pod-bundle';
 
@@ -10,14 +12,14 @@ export class ProofsController {
 
   @Get(':carrier/:file')
   @Header('content-type', 'application/json; charset=utf-8')
-  async download(@Param('carrier') carrier: string, @Param('file') file: string): Promise<ProofBundle> {
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
+  async download(@Param('carrier') carrier: string, @Param('file') file: string, @Caller() caller: Principal): Promise<ProofBundle> {
     const trackingNumber = /^(.+)\.json$/.exec(file)?.[1];
     if (!trackingNumber) throw new HttpException({ code: 'NOT_FOUND', message: 'ask for /proofs/<carrier>/<trackingNumber>.json' }, HttpStatus.NOT_FOUND);
     try {
-      return await this.bundles.build(trackingNumber, carrier);
+      return await this.bundles.build(trackingNumber, carrier, caller);
     } catch (err) {
-      if (err instanceof LedgerError) throw new HttpException({ code: err.code, message: err.message }, err.code === 'NOT_FOUND' ? HttpStatus.NOT_FOUND : HttpStatus.BAD_REQUEST);
-      throw err;
+      throw toHttp(err);
     }
   }
 }

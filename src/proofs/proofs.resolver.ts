@@ -5,6 +5,8 @@ import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
 import { EVENT_STATUS_SQL, type CustodyEventStatus } from '../custody/custody-event.row';
 import { InclusionProof } from './inclusion-proof.model';
+import { Caller, Roles } from '../auth/decorators';
+import { eventScopeSql, type Principal } from '../auth/principal';
 
 interface ProofRow {
   event_id: string;
@@ -29,8 +31,10 @@ export class ProofsResolver {
 
   /** A row read: proofs are stored when the batch is sealed, never recomputed. */
   @Query(() => InclusionProof)
-  async inclusionProof(@Args('eventId') eventId: string): Promise<InclusionProof> {
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
+  async inclusionProof(@Args('eventId') eventId: string, @Caller() caller: Principal): Promise<InclusionProof> {
     const id = eventId.toLowerCase();
+    const params: unknown[] = [id];
     const [row] = /^0x[0-9a-f]{64}$/.test(id)
       ? await sqlRows<ProofRow>(
           this.runtime.dataSource,
@@ -39,9 +43,9 @@ export class ProofsResolver {
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.contract_address END AS contract_address,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.tx_hash END AS tx_hash,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.block_number END AS block_number
-             FROM custody_events e LEFT JOIN anchor_batches b ON b.seq = e.batch_seq LEFT JOIN merkle_proofs p ON p.event_id = e.event_id
-            WHERE e.event_id = $1`,
-          [id],
+             FROM custody_events e JOIN shipments s ON s.id = e.shipment_id LEFT JOIN anchor_batches b ON b.seq = e.batch_seq LEFT JOIN merkle_proofs p ON p.event_id = e.event_id
+            WHERE e.event_id = $1 AND ${eventScopeSql(caller, params)}`,
+          params,
         )
       : [];
     if (!row) throw new LedgerError('NOT_FOUND', `no custody event ${eventId}`, 'eventId');

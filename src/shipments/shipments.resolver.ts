@@ -1,6 +1,6 @@
-import { UseGuards } from '@nestjs/common';
 import { Args, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { AdminKeyGuard } from '../common/auth.guard';
+import { Caller, Roles } from '../auth/decorators';
+import type { Principal } from '../auth/principal';
 import { CreateShipmentInput, UpdateShipmentInput } from './dto/create-shipment.input';
 import { Shipment, ShipmentConnection, ShipmentsArgs } from './models/shipment.model';
 import { ShipmentsService } from './shipments.service';
@@ -9,31 +9,33 @@ import { ShipmentsService } from './shipments.service';
 export class ShipmentsResolver {
   constructor(private readonly service: ShipmentsService) {}
 
-  @Mutation(() => Shipment)
-  @UseGuards(AdminKeyGuard)
-  async createShipment(@Args('input') input: CreateShipmentInput): Promise<Shipment> {
-    return this.service.create(input);
+  @Mutation(() => Shipment, { description: 'By the platform admin, the carrier itself, or the merchant it ships for.' })
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT')
+  async createShipment(@Args('input') input: CreateShipmentInput, @Caller() caller: Principal): Promise<Shipment> {
+    return this.service.create(input, caller);
   }
 
   @Query(() => ShipmentConnection, { description: 'Shipments page by page (Relay cursors), ordered by last change; filter by carrier, merchant, status, custodian, updatedSince, late.' })
-  async shipments(@Args() args: ShipmentsArgs): Promise<ShipmentConnection> {
-    return this.service.list(args);
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
+  async shipments(@Args() args: ShipmentsArgs, @Caller() caller: Principal): Promise<ShipmentConnection> {
+    return this.service.list(args, caller);
   }
 
   @Mutation(() => Shipment, { description: 'Promised or estimated delivery date, delivery-evidence policy.' })
-  @UseGuards(AdminKeyGuard)
-  async updateShipment(@Args('input') input: UpdateShipmentInput): Promise<Shipment> {
-    return this.service.update(input);
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT')
+  async updateShipment(@Args('input') input: UpdateShipmentInput, @Caller() caller: Principal): Promise<Shipment> {
+    return this.service.update(input, caller);
   }
 
   @Mutation(() => Int, { description: "Erases the personal values and salts behind the commitments in a shipment's extra data; returns how many were erased. Commitments, documents and proofs stay valid." })
-  @UseGuards(AdminKeyGuard)
-  async erasePersonalData(@Args('trackingNumber') trackingNumber: string, @Args('carrier') carrier: string, @Args('reason') reason: string): Promise<number> {
-    return this.service.erasePersonalData(trackingNumber, carrier, reason);
+  @Roles('ADMIN', 'MERCHANT')
+  async erasePersonalData(@Args('trackingNumber') trackingNumber: string, @Args('carrier') carrier: string, @Args('reason') reason: string, @Caller() caller: Principal): Promise<number> {
+    return this.service.erasePersonalData(trackingNumber, carrier, reason, caller);
   }
 
   @Query(() => Shipment, { description: 'A shipment by tracking number and the slug of the carrier that issued it.' })
-  async shipment(@Args('trackingNumber') trackingNumber: string, @Args('carrier') carrier: string): Promise<Shipment> {
-    return this.service.find(trackingNumber, carrier);
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
+  async shipment(@Args('trackingNumber') trackingNumber: string, @Args('carrier') carrier: string, @Caller() caller: Principal): Promise<Shipment> {
+    return this.service.find(trackingNumber, carrier, caller);
   }
 }

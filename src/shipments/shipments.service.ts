@@ -5,6 +5,7 @@ import { TRACKING_NUMBER_PATTERN } from '../custody/event-validation';
 import { OrganizationsService } from '../organizations/organizations.service';
 import { toOrganization } from '../organizations/models/organization.model';
 import { ShipmentEntity } from './shipment.entity';
+import { shipmentScopeNamed, type Principal, type Scope } from '../auth/principal';
 import type { CreateShipmentInput, UpdateShipmentInput } from './dto/create-shipment.input';
 import type { Shipment, ShipmentConnection, ShipmentsArgs } from './models/shipment.model';
 
@@ -35,7 +36,8 @@ export class ShipmentsService {
     return this.runtime.dataSource.getRepository(ShipmentEntity);
   }
 
-  async create(input: CreateShipmentInput): Promise<Shipment> {
+  /** The platform admin, the carrier itself, or the merchant it ships for. */
+  async create(input: CreateShipmentInput, caller: Principal): Promise<Shipment> {
     if (!TRACKING_NUMBER_PATTERN.test(input.trackingNumber)) {
       throw new LedgerError('VALIDATION_FAILED', 'trackingNumber must be 3-64 characters: letters, digits, ".", "_", "/", "-"', 'trackingNumber');
     }
@@ -48,6 +50,8 @@ export class ShipmentsService {
     const carrier = await this.organizations.bySlug(input.carrier, 'carrier');
     if (carrier.kind !== 'CARRIER') throw new LedgerError('VALIDATION_FAILED', `organization "${carrier.slug}" is a ${carrier.kind}, not a CARRIER`, 'carrier');
     const merchant = input.merchant ? await this.organizations.bySlug(input.merchant, 'merchant') : null;
+    if (caller.role === 'CARRIER' && caller.organizationId !== carrier.id) throw new LedgerError('FORBIDDEN', `a CARRIER key of "${caller.organizationSlug}" can only create shipments of its own`, 'carrier');
+    if (caller.role === 'MERCHANT' && caller.organizationId !== merchant?.id) throw new LedgerError('FORBIDDEN', `a MERCHANT key of "${caller.organizationSlug}" can only create shipments with itself as merchant`, 'merchant');
     if (merchant && merchant.kind !== 'MERCHANT') throw new LedgerError('VALIDATION_FAILED', `organization "${merchant.slug}" is a ${merchant.kind}, not a MERCHANT`, 'merchant');
     try {
       const saved = await this.repo.save(
@@ -74,11 +78,14 @@ export class ShipmentsService {
     }
   }
 
-  async find(trackingNumber: string, carrierSlug: string): Promise<Shipment> {
+  /** A shipment the scope may not see is NOT_FOUND, exactly like a missing one. */
+  async find(trackingNumber: string, carrierSlug: string, scope: Scope): Promise<Shipment> {
+    const visible = shipmentScopeNamed(scope);
     const entity = await this.repo
       .createQueryBuilder('s')
       .innerJoin('s.carrier', 'c')
       .where('s.tracking_number = :trackingNumber AND c.slug = :carrierSlug', { trackingNumber, carrierSlug })
+      .andWhere(visible.where, visible.params)
       .getOne();
     if (!entity) throw new LedgerError('NOT_FOUND', `carrier "${carrierSlug}" has no shipment "${trackingNumber}"`, 'trackingNumber');
     return (await this.toModels([entity]))[0];
@@ -112,12 +119,13 @@ export class ShipmentsService {
   }
 
   /** One page, Relay style, ordered by (updatedAt, id): a client syncing with updatedSince pages forward safely. */
-  async list(args: ShipmentsArgs, mostRecent?: number): Promise<ShipmentConnection> {
+  async list(args: ShipmentsArgs, scope: Scope, mostRecent?: number): Promise<ShipmentConnection> {
     const { after } = args;
     const first = mostRecent ?? args.first;
     const filter = args.filter ?? {};
     if (mostRecent === undefined && (!Number.isInteger(first) || first < 1 || first > 100)) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 100', 'first');
-    const qb = this.repo.createQueryBuilder('s');
+    const visible = shipmentScopeNamed(scope);
+    const qb = this.repo.createQueryBuilder('s').where(visible.where, visible.params);
     const slugs = [filter.carrier, filter.merchant, filter.custodian].filter((x): x is string => !!x);
     const orgs = slugs.length ? await this.organizations.bySlugs(slugs) : new Map<string, { id: string }>();
     const idOf = (slug: string): string => orgs.get(slug)?.id ?? '00000000-0000-0000-0000-000000000000';
@@ -146,8 +154,14 @@ export class ShipmentsService {
     };
   }
 
-  async update(input: UpdateShipmentInput): Promise<Shipment> {
-    const current = await this.find(input.trackingNumber, input.carrier);
+  /** Merchants set what they promised and their evidence policy; carriers their estimate. */
+  async update(input: UpdateShipmentInput, caller: Principal): Promise<Shipment> {
+    const current = await this.find(input.trackingNumber, input.carrier, caller);
+    const merchantFields = input.promisedDeliveryAt !== undefined || input.requireDeliveryEvidence != null || input.requireCounterSignedHandoffs != null;
+    if (caller.role === 'CARRIER' && (current.carrier.id !== caller.organizationId || merchantFields)) {
+      throw new LedgerError('FORBIDDEN', 'a carrier may only set estimatedDeliveryAt of shipments it carries', 'input');
+    }
+    if (caller.role === 'MERCHANT' && input.estimatedDeliveryAt !== undefined) throw new LedgerError('FORBIDDEN', "estimatedDeliveryAt is the carrier's to set", 'estimatedDeliveryAt');
     const changes: Partial<ShipmentEntity> = {};
     if (input.promisedDeliveryAt !== undefined) changes.promisedDeliveryAt = input.promisedDeliveryAt;
     if (input.estimatedDeliveryAt !== undefined) changes.estimatedDeliveryAt = input.estimatedDeliveryAt;
@@ -155,16 +169,16 @@ export class ShipmentsService {
     if (input.requireCounterSignedHandoffs !== undefined && input.requireCounterSignedHandoffs !== null) changes.requireCounterSignedHandoffs = input.requireCounterSignedHandoffs;
     if (Object.keys(changes).length === 0) throw new LedgerError('VALIDATION_FAILED', 'nothing to change: give promisedDeliveryAt, estimatedDeliveryAt, requireDeliveryEvidence or requireCounterSignedHandoffs', 'input');
     await this.repo.update({ id: current.id }, { ...changes, updatedAt: new Date() });
-    return this.find(input.trackingNumber, input.carrier);
+    return this.find(input.trackingNumber, input.carrier, caller);
   }
 
   /**
    * Erases the personal values and salts of a shipment's events (a data-subject request). The
    * salted commitments stay, so the extra-data documents, their dataHash and every proof stay valid.
    */
-  async erasePersonalData(trackingNumber: string, carrier: string, reason: string): Promise<number> {
+  async erasePersonalData(trackingNumber: string, carrier: string, reason: string, caller: Principal): Promise<number> {
     if (reason.trim().length < 1 || reason.length > 500) throw new LedgerError('VALIDATION_FAILED', 'reason must be 1-500 characters', 'reason');
-    const shipment = await this.find(trackingNumber, carrier);
+    const shipment = await this.find(trackingNumber, carrier, caller);
     return this.runtime.dataSource.transaction(async (m) => {
       const [, erased] = (await m.query(
         `UPDATE personal_data p SET value = NULL, salt = NULL, erased_at = now() FROM custody_events e

@@ -2,6 +2,7 @@ import { Inject } from '@nestjs/common';
 import { Field, ObjectType, Query, Resolver } from '@nestjs/graphql';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { signingSpec } from './custody-signing';
+import { Public } from '../auth/decorators';
 
 @ObjectType()
 export class Eip712Field {
@@ -36,7 +37,8 @@ export class CustodySigningSpec {
 export class SigningSpecResolver {
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
 
-  @Query(() => CustodySigningSpec)
+  @Query(() => CustodySigningSpec, { description: 'Public: devices need it before they have anything else.' })
+  @Public()
   custodySigningSpec(): CustodySigningSpec {
     const spec = signingSpec(this.runtime.domain);
     const domain = { ...spec.domain, chainId: spec.domain.chainId.toString() };

@@ -4,7 +4,7 @@ import { id, type Wallet } from 'ethers';
 import { verifyProofBundle } from '../../src/proofs/bundle-verifier';
 import type { ProofBundle } from '../../src/proofs/pod-bundle';
 import type { CustodyEventFields, CustodySigningDomain } from '../../src/signing/custody-signing';
-import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
+import { TEST_ADMIN_KEY, eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import { eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 
 const HOUR = 3_600_000;
@@ -104,15 +104,19 @@ describe('proof of delivery, fraud checks and disputes', () => {
 
   it('is downloadable as a file over HTTP, the same bundle', async () => {
     const url = t.url.replace('/graphql', '/proofs/acme-express/POD-GOOD.json');
-    const res = await fetch(url);
+    const auth = { authorization: `Bearer ${TEST_ADMIN_KEY}` };
+    const anonymous = await fetch(url);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.json()).toMatchObject({ errors: [{ extensions: { code: 'UNAUTHENTICATED' } }] });
+    const res = await fetch(url, { headers: auth });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
     const file = (await res.json()) as ProofBundle;
     const fromGraphQL = await bundleOf('POD-GOOD');
     expect({ ...file, generatedAt: null }).toEqual({ ...fromGraphQL, generatedAt: null });
-    const missing = await fetch(t.url.replace('/graphql', '/proofs/acme-express/NOPE-0001.json'));
+    const missing = await fetch(t.url.replace('/graphql', '/proofs/acme-express/NOPE-0001.json'), { headers: auth });
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await missing.json()).toMatchObject({ errors: [{ extensions: { code: 'NOT_FOUND' } }] });
   });
 
   it('verifies bundles through GraphQL for dispute teams, naming the event and check that fail', async () => {

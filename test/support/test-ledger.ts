@@ -44,6 +44,7 @@ export async function startTestLedger(env: Record<string, string> = {}): Promise
     LOG_LEVEL: 'error',
     BATCH_MAX_AGE_MS: '3600000',
     ANCHORER_INTERVAL_MS: '100',
+    RATE_LIMIT_PER_MINUTE: '1000000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } : { PGLITE_IN_MEMORY: '1' }),
     ...env,
   });

@@ -1,0 +1,153 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { LedgerError } from '../common/errors';
+import { RUNTIME, type Runtime } from '../common/runtime';
+import { inTransaction, sqlRows } from '../database/data-source';
+import { SLUG_PATTERN } from '../custody/event-validation';
+import type { Principal, Role } from './principal';
+
+/** Key format: `cl_<12 hex prefix>_<48 hex secret>`. The prefix is public (it names the key in lists and logs). */
+const KEY_PATTERN = /^cl_([0-9a-f]{12})_([0-9a-f]{48})$/;
+const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
+/** Which roles fit which kinds of organization. */
+const ROLE_KINDS: Record<Exclude<Role, 'ADMIN'>, string[]> = {
+  CARRIER: ['CARRIER', 'HUB', 'LOCKER_OPERATOR'],
+  MERCHANT: ['MERCHANT'],
+  DISPUTE_ANALYST: ['CARRIER', 'MERCHANT', 'HUB', 'LOCKER_OPERATOR', 'AUDITOR'],
+  AUDITOR: ['AUDITOR'],
+};
+
+export interface ApiKeyRow {
+  id: string;
+  organization_id: string | null;
+  organization: string | null;
+  role: Role;
+  manage_keys: boolean;
+  label: string;
+  prefix: string;
+  created_at: Date;
+  created_by: string;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+  replaced_by: string | null;
+}
+
+const COLUMNS = `k.id, k.organization_id, o.slug AS organization, k.role, k.manage_keys, k.label, k.prefix, k.created_at, k.created_by, k.revoked_at, k.last_used_at, k.replaced_by`;
+
+/**
+ * API keys: shown once at creation, stored as SHA-256 (the secrets are 192-bit random, so a
+ * fast hash is enough), found by prefix, compared in constant time, revocable, last use
+ * recorded at most once a minute per key. The bootstrap admin key from ADMIN_API_KEY stays valid.
+ */
+@Injectable()
+export class ApiKeysService {
+  private readonly bootstrapHash: Buffer;
+  private readonly lastUseWritten = new Map<string, number>();
+
+  constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {
+    this.bootstrapHash = createHash('sha256').update(runtime.adminApiKey).digest();
+  }
+
+  async authenticate(token: string): Promise<Principal | null> {
+    if (timingSafeEqual(createHash('sha256').update(token).digest(), this.bootstrapHash)) {
+      return { keyId: null, role: 'ADMIN', organizationId: null, organizationSlug: null, manageKeys: true };
+    }
+    const match = KEY_PATTERN.exec(token);
+    if (!match) return null;
+    const [row] = await sqlRows<ApiKeyRow & { secret_hash: string }>(
+      this.runtime.dataSource,
+      `SELECT ${COLUMNS}, k.secret_hash FROM api_keys k LEFT JOIN organizations o ON o.id = k.organization_id WHERE k.prefix = $1`,
+      [match[1]],
+    );
+    if (!row || row.revoked_at !== null) return null;
+    if (!timingSafeEqual(Buffer.from(sha256(match[2]), 'hex'), Buffer.from(row.secret_hash, 'hex'))) return null;
+    this.touch(row.id);
+    return { keyId: row.id, role: row.role, organizationId: row.organization_id, organizationSlug: row.organization, manageKeys: row.manage_keys };
+  }
+
+  /** Creates a key; the secret is returned here once and never stored. */
+  async create(caller: Principal, input: { organization: string | null; role: Role; label: string; manageKeys: boolean }, replacing?: string): Promise<{ key: string; row: ApiKeyRow }> {
+    const label = input.label.trim();
+    if (label.length > 200) throw new LedgerError('VALIDATION_FAILED', 'label must be at most 200 characters', 'label');
+    let organizationId: string | null = null;
+    if (input.role === 'ADMIN') {
+      if (input.organization) throw new LedgerError('VALIDATION_FAILED', 'an ADMIN key belongs to the platform, not to an organization: omit organization', 'organization');
+      if (caller.role !== 'ADMIN') throw new LedgerError('FORBIDDEN', 'only the platform admin creates ADMIN keys');
+    } else {
+      if (!input.organization || !SLUG_PATTERN.test(input.organization)) throw new LedgerError('VALIDATION_FAILED', `a ${input.role} key needs the slug of its organization`, 'organization');
+      const [org] = await sqlRows<{ id: string; kind: string }>(this.runtime.dataSource, `SELECT id, kind FROM organizations WHERE slug = $1`, [input.organization]);
+      if (!org) throw new LedgerError('NOT_FOUND', `no organization "${input.organization}"`, 'organization');
+      this.mustManage(caller, org.id);
+      if (!ROLE_KINDS[input.role].includes(org.kind)) throw new LedgerError('VALIDATION_FAILED', `a ${org.kind} organization cannot hold ${input.role} keys (allowed: ${ROLE_KINDS[input.role].join(', ')})`, 'role');
+      if (caller.role !== 'ADMIN' && input.role !== caller.role) throw new LedgerError('FORBIDDEN', `a ${caller.role} key can only create ${caller.role} keys for its organization`);
+      organizationId = org.id;
+    }
+    const prefix = randomBytes(6).toString('hex');
+    const secret = randomBytes(24).toString('hex');
+    const createdBy = caller.keyId ? `key:${caller.keyId}` : 'bootstrap-admin';
+    const id = await inTransaction(this.runtime.dataSource, async (runner) => {
+      const [row] = await sqlRows<{ id: string }>(
+        runner,
+        `INSERT INTO api_keys (organization_id, role, manage_keys, label, prefix, secret_hash, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+        [organizationId, input.role, input.manageKeys, label, prefix, sha256(secret), createdBy],
+      );
+      if (replacing) await runner.query(`UPDATE api_keys SET revoked_at = now(), replaced_by = $2 WHERE id = $1`, [replacing, row.id]);
+      return row.id;
+    });
+    return { key: `cl_${prefix}_${secret}`, row: await this.get(id) };
+  }
+
+  async revoke(caller: Principal, id: string): Promise<ApiKeyRow> {
+    const key = await this.visible(caller, id);
+    if (key.revoked_at) throw new LedgerError('KEY_ALREADY_REVOKED', `API key ${key.prefix} was revoked at ${key.revoked_at.toISOString()}`, 'id');
+    await sqlRows(this.runtime.dataSource, `UPDATE api_keys SET revoked_at = now() WHERE id = $1`, [id]);
+    return this.get(id);
+  }
+
+  /** A new key with the same role and rights; the old one stops working at once. */
+  async rotate(caller: Principal, id: string): Promise<{ key: string; row: ApiKeyRow }> {
+    const old = await this.visible(caller, id);
+    if (old.revoked_at) throw new LedgerError('KEY_ALREADY_REVOKED', `API key ${old.prefix} is revoked; create a new one instead`, 'id');
+    return this.create(caller, { organization: old.organization, role: old.role, label: old.label, manageKeys: old.manage_keys }, id);
+  }
+
+  async list(caller: Principal, organization: string | null): Promise<ApiKeyRow[]> {
+    const params: unknown[] = [];
+    let where = 'TRUE';
+    if (caller.role !== 'ADMIN') {
+      if (!caller.manageKeys) throw new LedgerError('FORBIDDEN', 'this key may not manage API keys');
+      params.push(caller.organizationId);
+      where = `k.organization_id = $1`;
+    } else if (organization) {
+      params.push(organization);
+      where = `o.slug = $1`;
+    }
+    return sqlRows<ApiKeyRow>(this.runtime.dataSource, `SELECT ${COLUMNS} FROM api_keys k LEFT JOIN organizations o ON o.id = k.organization_id WHERE ${where} ORDER BY k.created_at, k.id`, params);
+  }
+
+  private async get(id: string): Promise<ApiKeyRow> {
+    const [row] = /^[0-9a-f-]{36}$/.test(id) ? await sqlRows<ApiKeyRow>(this.runtime.dataSource, `SELECT ${COLUMNS} FROM api_keys k LEFT JOIN organizations o ON o.id = k.organization_id WHERE k.id = $1`, [id]) : [];
+    if (!row) throw new LedgerError('NOT_FOUND', `no API key ${id}`, 'id');
+    return row;
+  }
+
+  /** Another organization's key looks the same as a missing one. */
+  private async visible(caller: Principal, id: string): Promise<ApiKeyRow> {
+    const key = await this.get(id);
+    if (caller.role !== 'ADMIN' && key.organization_id !== caller.organizationId) throw new LedgerError('NOT_FOUND', `no API key ${id}`, 'id');
+    this.mustManage(caller, key.organization_id);
+    return key;
+  }
+
+  private mustManage(caller: Principal, organizationId: string | null): void {
+    if (caller.role === 'ADMIN') return;
+    if (!caller.manageKeys || caller.organizationId !== organizationId) throw new LedgerError('FORBIDDEN', 'this key may not manage API keys of that organization');
+  }
+
+  private touch(id: string): void {
+    const now = Date.now();
+    if ((this.lastUseWritten.get(id) ?? 0) > now - 60_000) return;
+    this.lastUseWritten.set(id, now);
+    void this.runtime.dataSource.query(`UPDATE api_keys SET last_used_at = now() WHERE id = $1`, [id]).catch(() => undefined);
+  }
+}
