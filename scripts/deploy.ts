@@ -99,6 +99,10 @@ async function main(): Promise<void> {
     console.log(`  block     ${deployment.blockNumber}`);
     console.log(`  admin     ${config.admin} (DEFAULT_ADMIN_ROLE: grants and revokes roles)`);
     console.log(`  anchorer  ${config.anchorerAddress} (ANCHORER_ROLE: the address of ANCHOR_PRIVATE_KEY)`);
+    if (config.admin === config.anchorerAddress) {
+      console.log('  warning   the anchorer is also the role admin: fine for development; in production set DEPLOYER_PRIVATE_KEY or');
+      console.log('            ANCHOR_ADMIN_ADDRESS to a separate account (NODE_ENV=production refuses to start otherwise)');
+    }
     console.log('');
     console.log('Set in the service environment (with the same CHAIN_RPC_URL and ANCHOR_PRIVATE_KEY):');
     console.log(`ANCHOR_CONTRACT_ADDRESS=${deployment.address}`);

@@ -53,7 +53,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const dataSource = await openDatabase(config.database);
   let chainParts: Awaited<ReturnType<typeof connectChain>>;
   try {
-    chainParts = await connectChain(config.chain, dataSource);
+    chainParts = await connectChain(config.chain, dataSource, config.production);
   } catch (err) {
     await dataSource.destroy();
     throw err;

@@ -22,7 +22,7 @@ interface DeploymentRow {
  * is anchored. Embedded mode repairs a chain that forgot its state (redeploy, re-anchor every
  * sealed batch); against a real chain any mismatch is fatal, never silently repaired.
  */
-export async function connectChain(config: ChainConfig, dataSource: DataSource, logger = new Logger('Chain')): Promise<{ chain: ChainClient; embedded?: EmbeddedChain }> {
+export async function connectChain(config: ChainConfig, dataSource: DataSource, production = false, logger = new Logger('Chain')): Promise<{ chain: ChainClient; embedded?: EmbeddedChain }> {
   if (config.kind === 'embedded') {
     const embedded = await startEmbeddedChain({ hostname: config.host, port: config.port });
     const chain = await ChainClient.connect(embedded.rpcUrl, embedded.deployerPrivateKey);
@@ -37,6 +37,12 @@ export async function connectChain(config: ChainConfig, dataSource: DataSource, 
   }
   chain.attach(config.contractAddress);
   await checkExternalChain(chain, dataSource);
+  if (await chain.isRoleAdmin()) {
+    // a leaked anchoring key must not also be able to hand out roles
+    const message = `the anchoring account ${chain.anchorerAddress} also holds DEFAULT_ADMIN_ROLE on ${chain.contractAddress}; keep role administration on a separate (cold) account`;
+    if (production) throw new ChainStartupError(`NODE_ENV=production refuses to start: ${message}`);
+    logger.warn(message);
+  }
   return { chain };
 }
 

@@ -98,6 +98,11 @@ export class ChainClient {
     return deployment;
   }
 
+  /** Whether the anchoring account could also grant roles (it should not, outside development). */
+  async isRoleAdmin(): Promise<boolean> {
+    return (await this.anchor().getFunction('hasRole')('0x' + '00'.repeat(32), this.wallet.address)) as boolean;
+  }
+
   async hasAnchorerRole(): Promise<boolean> {
     const role = (await this.anchor().getFunction('ANCHORER_ROLE')()) as string;
     return (await this.anchor().getFunction('hasRole')(role, this.wallet.address)) as boolean;

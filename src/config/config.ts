@@ -42,6 +42,18 @@ export class ConfigError extends Error {
 
 export const MIN_ADMIN_KEY_LENGTH = 32;
 
+/** Hardhat's public development accounts #0-#2: known to everyone, never for a real chain. */
+const PUBLIC_DEV_KEYS = new Set([
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+]);
+
+/** A key someone chose to remember is not a key: refuse the obvious ones in production. */
+function weakSecret(value: string): boolean {
+  return new Set(value).size < 12 || /(test|changeme|change-me|example|default|password|secret|admin)/i.test(value);
+}
+
 /**
  * Reads and validates the environment once, at boot. Every problem is reported at once with
  * the variable's name and what to set; nothing else in the code reads process.env.
@@ -96,6 +108,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     if (!adminApiKey) problems.push('NODE_ENV=production needs ADMIN_API_KEY (at least 32 random characters; no default key in production)');
     if (database.kind !== 'postgres') problems.push('NODE_ENV=production needs DATABASE_URL (the embedded PGlite database is for trying the service out)');
     if (chain.kind !== 'external') problems.push('NODE_ENV=production needs CHAIN_RPC_URL, ANCHOR_PRIVATE_KEY and ANCHOR_CONTRACT_ADDRESS (the embedded chain forgets its state on restart)');
+    if (adminApiKey && weakSecret(adminApiKey)) problems.push('NODE_ENV=production refuses this ADMIN_API_KEY: it looks like a default or a word; use `openssl rand -hex 32`');
+    if (chain.kind === 'external' && PUBLIC_DEV_KEYS.has(chain.privateKey.toLowerCase())) problems.push('NODE_ENV=production refuses ANCHOR_PRIVATE_KEY: it is one of Hardhat\'s public development keys');
   }
 
   const logLevel = (env.LOG_LEVEL ?? 'log') as AppConfig['logLevel'];

@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from '../../src/config/config';
 
-const STRONG_KEY = 'k'.repeat(40);
+const STRONG_KEY = '3f9c1a7e5b2d8f4c6a0e9b1d7c3f5a2e8b4d6f0c';
 const EXTERNAL = {
   CHAIN_RPC_URL: 'http://127.0.0.1:8545',
   ANCHOR_PRIVATE_KEY: '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
@@ -45,8 +45,18 @@ describe('configuration', () => {
   });
 
   it('starts production with every unsafe default replaced', () => {
-    const config = loadConfig({ NODE_ENV: 'production', ADMIN_API_KEY: STRONG_KEY, DATABASE_URL: 'postgres://u@db/ledger', ...EXTERNAL });
+    const config = loadConfig({ NODE_ENV: 'production', ADMIN_API_KEY: STRONG_KEY, DATABASE_URL: 'postgres://u@db/ledger', ...EXTERNAL, ANCHOR_PRIVATE_KEY: '0x' + '4c'.repeat(31) + '01' });
     expect(config.production).toBe(true);
+  });
+
+  it.each([['a repeated character', 'k'.repeat(40)], ['a word', 'my-test-admin-key-0123456789abcdef0123']])('refuses a default-looking admin key in production (%s)', (_what, key) => {
+    expect(problems({ NODE_ENV: 'production', ADMIN_API_KEY: key, DATABASE_URL: 'postgres://u@db/ledger', ...EXTERNAL, ANCHOR_PRIVATE_KEY: '0x' + '4c'.repeat(31) + '01' })).toEqual([expect.stringContaining('refuses this ADMIN_API_KEY')]);
+  });
+
+  it("refuses Hardhat's public development key as the anchoring key in production, without echoing it", () => {
+    const found = problems({ NODE_ENV: 'production', ADMIN_API_KEY: STRONG_KEY, DATABASE_URL: 'postgres://u@db/ledger', ...EXTERNAL });
+    expect(found).toEqual([expect.stringContaining("refuses ANCHOR_PRIVATE_KEY: it is one of Hardhat's public development keys")]);
+    expect(found.join()).not.toContain(EXTERNAL.ANCHOR_PRIVATE_KEY.slice(2));
   });
 
   it('refuses a short admin key in any mode', () => {
