@@ -16,7 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Wallet, hexlify, isHexString, randomBytes } from 'ethers';
-import { CUSTODY_EVENT_TYPES, SIGNING_SPEC_VERSION, ZERO_HASH, type CustodyEventFields, type CustodySigningDomain } from '../src/signing/custody-signing';
+import { CUSTODY_EVENT_TYPES, SIGNING_SPEC_VERSION, ZERO_HASH, type CustodyEventFields, type CustodyEventJson, type CustodySigningDomain } from '../src/signing/custody-signing';
 import { EVENT_TYPE_NAMES, SCAN_METHODS } from '../src/custody/event-types';
 
 const DEFAULT_GRAPHQL_URL = 'http://127.0.0.1:4000/graphql';
@@ -50,23 +50,7 @@ environment:
 /** A problem the user fixes in the command line or the environment: printed without a stack. */
 class UsageError extends Error {}
 
-interface SignedCustodyEventInput {
-  eventId: string;
-  trackingNumber: string;
-  carrier: string;
-  eventType: string;
-  custodian: string;
-  occurredAt: string;
-  latE6: number;
-  lonE6: number;
-  accuracyM: number;
-  locationCode: string;
-  scanMethod: string;
-  evidenceHash: string;
-  dataHash: string;
-  signature: string;
-  counterSignature?: string;
-}
+type SignedCustodyEventInput = CustodyEventJson & { signature: string; counterSignature?: string };
 
 function walletFrom(variable: string, value: string | undefined): Wallet {
   const key = value?.trim();

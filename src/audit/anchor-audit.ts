@@ -1,3 +1,4 @@
+import type { CustodyEventRow } from '../custody/custody-event.row';
 import type { DataSource } from 'typeorm';
 import type { ChainClient } from '../anchoring/chain-client';
 import { buildBatchTree } from '../batching/merkle';
@@ -114,34 +115,18 @@ interface BatchRow {
   proof_rows: number;
 }
 
-interface EventRow {
-  id: string;
-  event_id: string;
-  shipment_id: string;
-  tracking_number: string;
-  carrier: string;
-  event_type: string;
-  custodian: string;
-  occurred_at_ms: string;
-  lat_e6: number;
-  lon_e6: number;
-  accuracy_m: string;
-  location_code: string;
-  scan_method: string;
-  evidence_hash: string;
-  data_hash: string;
-  signature: string;
-  counter_signature: string | null;
-  digest: string;
-  signatures_hash: string;
-  previous_leaf: string;
-  leaf: string;
+/** The stored columns a leaf is recomputed from, plus where its proof and chain predecessor are. */
+type EventRow = Pick<
+  CustodyEventRow,
+  | 'id' | 'event_id' | 'shipment_id' | 'tracking_number' | 'carrier' | 'event_type' | 'custodian' | 'occurred_at_ms' | 'lat_e6' | 'lon_e6' | 'accuracy_m'
+  | 'location_code' | 'scan_method' | 'evidence_hash' | 'data_hash' | 'signature' | 'counter_signature' | 'digest' | 'signatures_hash' | 'previous_leaf' | 'leaf'
+> & {
   proof_batch_seq: string | null;
   leaf_index: number | null;
   proof: string[] | null;
   prev_event_id: string | null;
   prev_leaf: string | null;
-}
+};
 
 const BATCH_SQL = `SELECT b.seq, b.root, b.leaf_count, b.status, b.sealed_at, b.chain_id, b.contract_address, b.tx_hash, b.block_number, b.block_hash,
     (SELECT count(*)::int FROM merkle_proofs mp WHERE mp.batch_seq = b.seq) AS proof_rows

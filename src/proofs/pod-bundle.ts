@@ -3,24 +3,12 @@
  * custody without trusting the ledger. A protocol: change it only with a new version; pinned by
  * test/vectors/custody-pod-v1.json. Field by field in the README.
  */
+import type { CustodyEventJson } from '../signing/custody-signing';
+
 export const POD_FORMAT = 'custody-pod/1';
 
-export interface PodSignedFields {
-  eventId: string;
-  trackingNumber: string;
-  carrier: string;
-  eventType: string;
-  custodian: string;
-  /** unix milliseconds, decimal string (uint64) */
-  occurredAt: string;
-  latE6: number;
-  lonE6: number;
-  accuracyM: number;
-  locationCode: string;
-  scanMethod: string;
-  evidenceHash: string;
-  dataHash: string;
-}
+/** The 13 signed fields, occurredAt (unix ms, uint64) as a decimal string. */
+export type PodSignedFields = CustodyEventJson;
 
 export interface PodEvent {
   eventId: string;

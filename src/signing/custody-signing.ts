@@ -56,6 +56,9 @@ export interface CustodyEventFields {
   dataHash: string;
 }
 
+/** The signed fields as JSON carries them (GraphQL input, bundles): occurredAt as a decimal string. */
+export type CustodyEventJson = Omit<CustodyEventFields, 'occurredAt'> & { occurredAt: string };
+
 export interface CustodySigningDomain {
   name: string;
   version: string;

@@ -3,27 +3,12 @@ import {
   CUSTODY_EVENT_TYPES,
   ZERO_HASH,
   type CustodyEventFields,
+  type CustodyEventJson,
   type CustodySigningDomain,
 } from '../../src/signing/custody-signing';
 import type { TestLedger } from './test-ledger';
 
-export interface SignedEventInput {
-  eventId: string;
-  trackingNumber: string;
-  carrier: string;
-  eventType: string;
-  custodian: string;
-  occurredAt: string;
-  latE6: number;
-  lonE6: number;
-  accuracyM: number;
-  locationCode: string;
-  scanMethod: string;
-  evidenceHash: string;
-  dataHash: string;
-  signature: string;
-  counterSignature?: string | null;
-}
+export type SignedEventInput = CustodyEventJson & { signature: string; counterSignature?: string | null };
 
 export const RECORD = `mutation Record($events: [SignedCustodyEventInput!]!) {
   recordCustodyEvents(events: $events) { index eventId outcome receipt { eventId digest leaf previousLeaf status receivedAt } error { code message field } }
