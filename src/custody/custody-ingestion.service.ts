@@ -203,6 +203,12 @@ export class CustodyIngestionService {
       const reject = (code: ErrorCode, message: string, field: string | null = null): void => {
         outcomes[c.index] = { index: c.index, eventId: f.eventId, outcome: 'REJECTED', error: { code, message, field } };
       };
+      // whose event it is comes first: a replay of another organization's event must not reveal its receipt
+      const signerKey = keyBy.get(c.signer!);
+      if (caller.role !== 'ADMIN' && signerKey && signerKey.organization_id !== caller.organizationId) {
+        reject('SIGNER_OF_OTHER_ORGANIZATION', `the event is signed by a key of "${signerKey.slug}"; an API key of "${caller.organizationSlug}" records only its own organization's events`, 'signature');
+        continue;
+      }
       const stored = existingBy.get(f.eventId);
       const earlier = acceptedNow.get(f.eventId);
       if (stored || earlier) {
@@ -235,10 +241,6 @@ export class CustodyIngestionService {
       const key = keyBy.get(c.signer!);
       if (!key) {
         reject('UNKNOWN_SIGNER', `the signature recovers to ${c.signer}, which is not a registered signing key (or a signed field was changed after signing)`, 'signature');
-        continue;
-      }
-      if (caller.role !== 'ADMIN' && key.organization_id !== caller.organizationId) {
-        reject('SIGNER_OF_OTHER_ORGANIZATION', `the event is signed by a key of "${key.slug}"; an API key of "${caller.organizationSlug}" records only its own organization's events`, 'signature');
         continue;
       }
       const keyProblem = keyValidity(key, f.occurredAt);
