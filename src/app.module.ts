@@ -8,6 +8,8 @@ import { AuthGuard } from './auth/auth.guard';
 import { ApiKeysResolver } from './auth/api-keys.resolver';
 import { ApiKeysService } from './auth/api-keys.service';
 import { queryLimitsRule } from './common/query-limits';
+import { inputGuardPlugin } from './common/input-guard.plugin';
+import { StrictDateTimeScalar } from './common/date-time.scalar';
 import { formatGraphQLError } from './common/graphql-errors';
 import { RUNTIME, type Runtime } from './common/runtime';
 import { AnchorerService } from './anchoring/anchorer.service';
@@ -51,6 +53,8 @@ export class AppModule {
           context: ({ req }: { req: unknown }) => ({ req }),
           formatError: formatGraphQLError,
           validationRules: [queryLimitsRule()],
+          plugins: [inputGuardPlugin],
+          buildSchemaOptions: { scalarsMap: [{ type: Date, scalar: StrictDateTimeScalar }] },
         }),
       ],
       providers: [

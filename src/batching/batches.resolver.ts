@@ -8,10 +8,13 @@ import { sqlRows } from '../database/data-source';
 import { Batch, BatchConnection, BatchesArgs, toBatch, type BatchRow } from './models/batch.model';
 import { SealerService } from './sealer.service';
 
+/** Sequence numbers are stored as PostgreSQL bigint; anything above cannot exist. */
+const BIGINT_MAX = (1n << 63n) - 1n;
+
 const encodeCursor = (seq: string): string => Buffer.from(`batch:${seq}`).toString('base64url');
 function decodeCursor(cursor: string): string {
   const match = /^batch:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by batches', 'after');
+  if (!match || BigInt(match[1]) > BIGINT_MAX) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by batches', 'after');
   return match[1];
 }
 
@@ -25,7 +28,7 @@ export class BatchesResolver {
   @Query(() => Batch)
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async batch(@Args('seq', { type: () => Uint64Scalar }) seq: bigint): Promise<Batch> {
-    const [row] = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT * FROM anchor_batches WHERE seq = $1`, [seq.toString()]);
+    const [row] = seq > BIGINT_MAX ? [] : await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT * FROM anchor_batches WHERE seq = $1`, [seq.toString()]);
     if (!row) throw new LedgerError('NOT_FOUND', `no batch ${seq}`, 'seq');
     return toBatch(row);
   }

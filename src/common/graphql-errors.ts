@@ -67,7 +67,7 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
       extensions: { code: original.code, ...(original.field ? { field: original.field } : {}), http: { status: httpStatusOf(original.code) } },
     };
   }
-  const code = formatted.extensions?.code;
+  const code = [(original as { extensions?: { code?: unknown } })?.extensions?.code, formatted.extensions?.code].find((c) => typeof c === 'string' && GRAPHQL_CODES.has(c)); // Apollo relabels validation-rule errors GRAPHQL_VALIDATION_FAILED: keep QUERY_TOO_DEEP etc.
   if (typeof code === 'string' && GRAPHQL_CODES.has(code)) {
     return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
   }

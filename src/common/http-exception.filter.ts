@@ -31,6 +31,7 @@ function classify(error: unknown): { status: number; code: string; message: stri
   if (type === 'entity.parse.failed') return { status: 400, code: 'MALFORMED_JSON', message: 'the request body is not valid JSON' };
   if (type === 'entity.too.large') return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'the request body is larger than MAX_BODY_BYTES; send fewer events per call' };
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return { status: 415, code: 'UNSUPPORTED_ENCODING', message: 'send the body as UTF-8 JSON' };
+  if ((error as { expose?: boolean; status?: number })?.expose === true && (error as { status?: number }).status === 400) return { status: 400, code: 'MALFORMED_JSON', message: 'the request body could not be read: send JSON, uncompressed or with a matching Content-Encoding' };
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const body = error.getResponse() as { code?: string; message?: string } | string;

@@ -17,43 +17,66 @@ const UNPAGED_LISTS = new Set(['events', 'signingKeys', 'incidents']);
  * alias-flooded query is refused with a code, not executed. Fragments are expanded (and a
  * fragment cycle is GraphQL's own validation error).
  */
+interface Stats {
+  depth: number;
+  aliases: number;
+  cost: number;
+}
+
 export function queryLimitsRule(limits: QueryLimits = DEFAULT_QUERY_LIMITS) {
   return (context: ValidationContext): ASTVisitor => {
     const fragments = new Map<string, FragmentDefinitionNode>();
     for (const def of context.getDocument().definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
-    let reported = false;
-    const report = (code: string, message: string): void => {
-      if (reported) return;
-      reported = true;
-      context.reportError(new GraphQLError(message, { extensions: { code } }));
+    // each fragment is measured once (depth below it, aliases, cost per unit of page size) and
+    // reused: spreading a fragment twice per level must not double the work (exponential blow-up)
+    const measured = new Map<string, Stats>();
+    const measuring = new Set<string>();
+
+    const fragmentStats = (name: string): Stats => {
+      const known = measured.get(name);
+      if (known) return known;
+      const fragment = fragments.get(name);
+      // unknown fragments and cycles are GraphQL's own validation errors; count them as nothing
+      if (!fragment || measuring.has(name)) return { depth: 0, aliases: 0, cost: 0 };
+      measuring.add(name);
+      const stats = measure(fragment.selectionSet);
+      measuring.delete(name);
+      measured.set(name, stats);
+      return stats;
     };
 
-    const walk = (set: SelectionSetNode, depth: number, multiplier: number, seen: Set<string>, stats: { aliases: number; cost: number; depth: number }): void => {
+    /** Stats of a selection set relative to its position: depth below it, cost at page size 1. */
+    const measure = (set: SelectionSetNode): Stats => {
+      const total: Stats = { depth: 0, aliases: 0, cost: 0 };
       for (const sel of set.selections) {
-        if (reported) return;
+        let inner: Stats;
         if (sel.kind === Kind.FIELD) {
-          if (sel.alias) stats.aliases++;
-          const fieldDepth = depth + 1;
-          stats.depth = Math.max(stats.depth, fieldDepth);
-          stats.cost += multiplier;
-          if (sel.selectionSet) walk(sel.selectionSet, fieldDepth, multiplier * pageSize(sel), seen, stats);
+          const below = sel.selectionSet ? measure(sel.selectionSet) : { depth: 0, aliases: 0, cost: 0 };
+          inner = { depth: below.depth + 1, aliases: below.aliases + (sel.alias ? 1 : 0), cost: 1 + pageSize(sel) * below.cost };
         } else if (sel.kind === Kind.INLINE_FRAGMENT) {
-          walk(sel.selectionSet, depth, multiplier, seen, stats);
+          inner = measure(sel.selectionSet);
         } else {
-          const fragment = fragments.get(sel.name.value);
-          if (!fragment || seen.has(sel.name.value)) continue;
-          walk(fragment.selectionSet, depth, multiplier, new Set([...seen, sel.name.value]), stats);
+          inner = fragmentStats(sel.name.value);
         }
+        total.depth = Math.max(total.depth, inner.depth);
+        total.aliases += inner.aliases;
+        total.cost += inner.cost;
       }
+      return total;
     };
 
+    let reported = false;
     return {
       OperationDefinition(node) {
-        const stats = { aliases: 0, cost: 0, depth: 0 };
-        walk(node.selectionSet, 0, 1, new Set(), stats);
-        if (stats.depth > limits.maxDepth) report('QUERY_TOO_DEEP', `the query is ${stats.depth} levels deep; at most ${limits.maxDepth} are allowed`);
-        else if (stats.aliases > limits.maxAliases) report('TOO_MANY_ALIASES', `the query uses ${stats.aliases} aliases; at most ${limits.maxAliases} are allowed`);
-        else if (stats.cost > limits.maxCost) report('QUERY_TOO_COMPLEX', `the query could return about ${stats.cost} values; at most ${limits.maxCost}: ask for fewer fields or smaller pages`);
+        if (reported) return;
+        const stats = measure(node.selectionSet);
+        const fail = (code: string, message: string): void => {
+          reported = true;
+          context.reportError(new GraphQLError(message, { extensions: { code } }));
+        };
+        if (stats.depth > limits.maxDepth) fail('QUERY_TOO_DEEP', `the query is ${stats.depth} levels deep; at most ${limits.maxDepth} are allowed`);
+        else if (stats.aliases > limits.maxAliases) fail('TOO_MANY_ALIASES', `the query uses ${stats.aliases} aliases; at most ${limits.maxAliases} are allowed`);
+        else if (stats.cost > limits.maxCost) fail('QUERY_TOO_COMPLEX', `the query could return about ${stats.cost > 1e12 ? 'more than 10^12' : Math.round(stats.cost)} values; at most ${limits.maxCost}: ask for fewer fields or smaller pages`);
       },
     };
 

@@ -47,7 +47,7 @@ export class CustodyQueryService {
     if (f.occurredTo) add('e.occurred_at_ms < ?', String(f.occurredTo.getTime()));
     if (after) {
       const m = /^event:(\d{1,16}):(\d{1,19})$/.exec(Buffer.from(after, 'base64url').toString());
-      if (!m) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by custodyEvents', 'after');
+      if (!m || BigInt(m[2]) > (1n << 63n) - 1n) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by custodyEvents', 'after');
       params.push(m[1], m[2]);
       where.push(`(e.occurred_at_ms, e.id) > ($${params.length - 1}::bigint, $${params.length}::bigint)`);
     }

@@ -37,7 +37,8 @@ export function parseSignedEvent(input: SignedCustodyEventInput): ParsedEvent {
   if (!Number.isInteger(input.latE6) || input.latE6 < -90_000_000 || input.latE6 > 90_000_000) fail('latE6', 'must be latitude × 1e6, from -90000000 to 90000000');
   if (!Number.isInteger(input.lonE6) || input.lonE6 < -180_000_000 || input.lonE6 > 180_000_000) fail('lonE6', 'must be longitude × 1e6, from -180000000 to 180000000');
   if (!Number.isInteger(input.accuracyM) || input.accuracyM < 0 || input.accuracyM > UINT32_MAX) fail('accuracyM', `must be a whole number of metres from 0 to ${UINT32_MAX}`);
-  if (input.locationCode.length > MAX_LOCATION_CODE || /[\u0000-\u001f\u007f]/.test(input.locationCode)) fail('locationCode', `must be at most ${MAX_LOCATION_CODE} printable characters`);
+  // control, zero-width and bidi-override characters would let a code display as another one
+  if (input.locationCode.length > MAX_LOCATION_CODE || /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/.test(input.locationCode)) fail('locationCode', `must be at most ${MAX_LOCATION_CODE} printable characters (no control, zero-width or bidi characters)`);
   if (!(SCAN_METHODS as readonly string[]).includes(input.scanMethod)) fail('scanMethod', `must be one of ${SCAN_METHODS.join(', ')}`);
   if (!BYTES32.test(input.evidenceHash)) fail('evidenceHash', 'must be 32 bytes as 0x-prefixed hex (the zero hash when there is no evidence)');
   if (!BYTES32.test(input.dataHash)) fail('dataHash', 'must be 32 bytes as 0x-prefixed hex (the zero hash when there is no extra data)');

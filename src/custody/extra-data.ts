@@ -76,6 +76,7 @@ export function parseExtraData(text: string, dataHash: string): ExtraDataV1 {
   if (canonical !== text) throw new LedgerError('DATA_HASH_MISMATCH', 'extraData must be canonical JSON (keys sorted, no whitespace) so that its keccak256 is reproducible', 'extraData');
   if (dataHashOf(text) !== dataHash) throw new LedgerError('DATA_HASH_MISMATCH', `keccak256(extraData) is ${dataHashOf(text)}, but the signed dataHash is ${dataHash}`, 'extraData');
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return invalid('must be a JSON object');
+  if (/\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}/i.test(canonical)) invalid('contains a NUL character or an unpaired surrogate');
   const doc = parsed as Record<string, Json>;
   if (doc.v !== 1) invalid('"v" must be 1 (extra-data format v1)');
   for (const key of Object.keys(doc)) if (!['v', 'sensors', 'recipient', 'corrects', 'reason', 'note'].includes(key)) invalid(`unknown key "${key}"`);

@@ -21,8 +21,9 @@ const encodeShipmentCursor = (e: ShipmentEntity): string => Buffer.from(`shipmen
 
 function decodeShipmentCursor(cursor: string): { updatedAt: Date; id: string } {
   const m = /^shipment:(\d{4}-\d\d-\d\dT[\d:.]+Z):([0-9a-f-]{36})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!m) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by shipments', 'after');
-  return { updatedAt: new Date(m[1]), id: m[2] };
+  const updatedAt = m ? new Date(m[1]) : null;
+  if (!m || !updatedAt || Number.isNaN(updatedAt.getTime())) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by shipments', 'after');
+  return { updatedAt, id: m[2] };
 }
 
 @Injectable()
