@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { JsonRpcProvider, Wallet, type Wallet as WalletType } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
@@ -12,6 +11,7 @@ import { sealAndAnchor } from '../../src/bootstrap';
 import type { DatabaseConfig } from '../../src/config/config';
 import { openDatabase, sqlRows } from '../../src/database/data-source';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
+import { ExternalNode } from '../support/external-node';
 import { dropSchema, startTestLedger, type TestLedger } from '../support/test-ledger';
 import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 
@@ -19,35 +19,6 @@ import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey,
 const ANCHORER_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
 const ROOT = path.resolve(__dirname, '../..');
 const HOUR = 3_600_000;
-
-interface JsonRpcServer {
-  listen(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-
-/** A Hardhat node as an outside party runs it: served over HTTP, stoppable and restartable on the same port (as in external-chain.e2e.spec.ts). */
-class ExternalNode {
-  private server: JsonRpcServer | undefined;
-  port = 0;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  readonly hre = (process.env.HARDHAT_CONFIG ??= path.resolve(__dirname, '../../hardhat.config.ts'), require('hardhat') as typeof import('hardhat'));
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { TASK_NODE_CREATE_SERVER } = require('hardhat/builtin-tasks/task-names') as { TASK_NODE_CREATE_SERVER: string };
-    this.server = (await this.hre.run(TASK_NODE_CREATE_SERVER, { hostname: '127.0.0.1', port: this.port, provider: this.hre.network.provider })) as JsonRpcServer;
-    this.port = (await this.server.listen()).port;
-  }
-
-  async stop(): Promise<void> {
-    await this.server?.close();
-    this.server = undefined;
-  }
-}
 
 function runCli(args: string[]): Promise<{ stdout: string; stderr: string; code: number | null }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/custody.js'), 'audit', ...args], { env: { PATH: process.env.PATH }, cwd: ROOT });

@@ -1,44 +1,15 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
 import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
 import { HARDHAT_DEV_PRIVATE_KEY } from '../../src/anchoring/embedded-chain';
+import { ExternalNode } from '../support/external-node';
 import { startTestLedger, eventually, type TestLedger } from '../support/test-ledger';
 import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 
 /** Hardhat's dev account #1: the anchorer; #0 deploys and administers roles. */
 const ANCHORER_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
 const OUTSIDER_KEY = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a';
-
-interface JsonRpcServer {
-  listen(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-
-/** A Hardhat node as an outside party runs it: served over HTTP, stoppable and restartable on the same port. */
-class ExternalNode {
-  private server: JsonRpcServer | undefined;
-  port = 0;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  readonly hre = (process.env.HARDHAT_CONFIG ??= path.resolve(__dirname, '../../hardhat.config.ts'), require('hardhat') as typeof import('hardhat'));
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { TASK_NODE_CREATE_SERVER } = require('hardhat/builtin-tasks/task-names') as { TASK_NODE_CREATE_SERVER: string };
-    this.server = (await this.hre.run(TASK_NODE_CREATE_SERVER, { hostname: '127.0.0.1', port: this.port, provider: this.hre.network.provider })) as JsonRpcServer;
-    this.port = (await this.server.listen()).port;
-  }
-
-  async stop(): Promise<void> {
-    await this.server?.close();
-    this.server = undefined;
-  }
-}
 
 function runDeploy(env: Record<string, string>): Promise<{ stdout: string; code: number | null }> {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.resolve(__dirname, '../../scripts/deploy.ts')], {
