@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { LedgerError, type ErrorCode } from './errors';
 
 const logger = new Logger('GraphQL');
@@ -70,6 +70,10 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
   const code = [(original as { extensions?: { code?: unknown } })?.extensions?.code, formatted.extensions?.code].find((c) => typeof c === 'string' && GRAPHQL_CODES.has(c)); // Apollo relabels validation-rule errors GRAPHQL_VALIDATION_FAILED: keep QUERY_TOO_DEEP etc.
   if (typeof code === 'string' && GRAPHQL_CODES.has(code)) {
     return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+  }
+  // graphql-js stops coercing variables after 50 errors with a plain GraphQLError: still the caller's input
+  if (original instanceof GraphQLError && !original.originalError && !formatted.path && /^Too many errors processing variables/.test(original.message)) {
+    return { message: `${formatted.message} (fix the variables' types)`, extensions: { code: 'BAD_USER_INPUT' } };
   }
   const correlationId = randomUUID();
   logger.error(`internal error ${correlationId}: ${(original as Error)?.stack ?? String(original)}`);
