@@ -4,19 +4,14 @@ import { Roles } from '../auth/decorators';
 import { LedgerError } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { Uint64Scalar } from '../common/scalars';
+import { decodeCursor, encodeCursor } from '../common/cursor';
 import { sqlRows } from '../database/data-source';
 import { Batch, BatchConnection, BatchesArgs, toBatch, type BatchRow } from './models/batch.model';
 import { SealerService } from './sealer.service';
 
 /** Sequence numbers are stored as PostgreSQL bigint; anything above cannot exist. */
 const BIGINT_MAX = (1n << 63n) - 1n;
-
-const encodeCursor = (seq: string): string => Buffer.from(`batch:${seq}`).toString('base64url');
-function decodeCursor(cursor: string): string {
-  const match = /^batch:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match || BigInt(match[1]) > BIGINT_MAX) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by batches', 'after');
-  return match[1];
-}
+const decodeBatchCursor = (cursor: string): string => decodeCursor(cursor, 'batch', ['bigint'], 'batches')[0];
 
 @Resolver(() => Batch)
 export class BatchesResolver {
@@ -37,13 +32,13 @@ export class BatchesResolver {
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async batches(@Args() { first, after }: BatchesArgs): Promise<BatchConnection> {
     if (!Number.isInteger(first) || first < 1 || first > 500) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 500', 'first');
-    const from = after ? decodeCursor(after) : null;
+    const from = after ? decodeBatchCursor(after) : null;
     const rows = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT * FROM anchor_batches WHERE $1::bigint IS NULL OR seq > $1::bigint ORDER BY seq LIMIT $2`, [from, first + 1]);
     const [{ n }] = await sqlRows<{ n: number }>(this.runtime.dataSource, `SELECT count(*)::int AS n FROM anchor_batches`);
     const page = rows.slice(0, first);
     return {
-      edges: page.map((r) => ({ cursor: encodeCursor(r.seq), node: toBatch(r) })),
-      pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? encodeCursor(page[page.length - 1].seq) : null },
+      edges: page.map((r) => ({ cursor: encodeCursor('batch', r.seq), node: toBatch(r) })),
+      pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? encodeCursor('batch', page[page.length - 1].seq) : null },
       totalCount: n,
     };
   }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { QueryRunner } from 'typeorm';
 import { LedgerError, type ErrorCode } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
-import { inTransaction, sqlRows } from '../database/data-source';
+import { inTransaction, isUniqueViolation, sqlRows } from '../database/data-source';
 import { ZERO_HASH, custodyEventDigest, custodyLeaf, signaturesHash } from '../signing/custody-signing';
 import { recoverSigners } from '../signing/signature-verifier';
 import { SealerService } from '../batching/sealer.service';
@@ -64,7 +64,6 @@ interface AcceptedRow {
   correctsId: string | null;
 }
 
-const UNIQUE_VIOLATION = '23505';
 
 /**
  * Records signed custody events. Works on whole calls: signatures are recovered in one batch,
@@ -93,8 +92,7 @@ export class CustodyIngestionService {
         break;
       } catch (err) {
         // a concurrent call stored the same event id first: run again, it is then a duplicate or a conflict
-        const code = (err as { driverError?: { code?: string } }).driverError?.code;
-        if (code !== UNIQUE_VIOLATION || attempt >= 3) throw err;
+        if (!isUniqueViolation(err) || attempt >= 3) throw err;
       }
     }
     this.sealer.nudge();

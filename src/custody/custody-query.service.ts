@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LedgerError } from '../common/errors';
+import { decodeCursor } from '../common/cursor';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
 import type { CustodyEventsArgs } from './dto/custody-events.args';
@@ -46,9 +47,7 @@ export class CustodyQueryService {
     if (f.occurredFrom) add('e.occurred_at_ms >= ?', String(f.occurredFrom.getTime()));
     if (f.occurredTo) add('e.occurred_at_ms < ?', String(f.occurredTo.getTime()));
     if (after) {
-      const m = /^event:(\d{1,16}):(\d{1,19})$/.exec(Buffer.from(after, 'base64url').toString());
-      if (!m || BigInt(m[2]) > (1n << 63n) - 1n) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by custodyEvents', 'after');
-      params.push(m[1], m[2]);
+      params.push(...decodeCursor(after, 'event', ['bigint', 'bigint'], 'custodyEvents'));
       where.push(`(e.occurred_at_ms, e.id) > ($${params.length - 1}::bigint, $${params.length}::bigint)`);
     }
     params.push(first + 1);

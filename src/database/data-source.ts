@@ -58,6 +58,11 @@ export async function sqlRows<T>(runner: QueryRunner | DataSource, text: string,
   return (await runner.query(text, params, true)).records as T[];
 }
 
+/** PostgreSQL's unique_violation (23505), as TypeORM wraps it: a concurrent or repeated insert. */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { driverError?: { code?: string } }).driverError?.code === '23505';
+}
+
 /** Runs work in one transaction on one connection; rolls back on any error. */
 export async function inTransaction<T>(dataSource: DataSource, work: (runner: QueryRunner) => Promise<T>): Promise<T> {
   const runner = dataSource.createQueryRunner();

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LedgerError } from '../common/errors';
+import { decodeCursor, encodeCursor } from '../common/cursor';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
 import { verifyProofBundle } from '../proofs/bundle-verifier';
@@ -83,9 +84,7 @@ export class DisputesService {
     if (filter?.carrier) add('o.slug = ?', filter.carrier);
     if (filter?.trackingNumber) add('s.tracking_number = ?', filter.trackingNumber);
     if (after) {
-      const m = /^dispute:(\d{4}-\d\d-\d\dT[\d:.]+Z):([0-9a-f-]{36})$/.exec(Buffer.from(after, 'base64url').toString());
-      if (!m) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by disputes', 'after');
-      params.push(m[1], m[2]);
+      params.push(...decodeCursor(after, 'dispute', ['timestamp', 'uuid'], 'disputes'));
       where.push(`(date_trunc('milliseconds', d.opened_at), d.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     params.push(first + 1);
@@ -95,7 +94,7 @@ export class DisputesService {
       params,
     );
     const page = rows.slice(0, first).map(toDispute);
-    const cursor = (d: Dispute): string => Buffer.from(`dispute:${d.openedAt.toISOString()}:${d.id}`).toString('base64url');
+    const cursor = (d: Dispute): string => encodeCursor('dispute', d.openedAt.toISOString(), d.id);
     return { edges: page.map((d) => ({ cursor: cursor(d), node: d })), pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? cursor(page[page.length - 1]) : null } };
   }
 }

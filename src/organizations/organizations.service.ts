@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { getAddress, isAddress } from 'ethers';
 import { LedgerError } from '../common/errors';
+import { isUniqueViolation } from '../database/data-source';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { SLUG_PATTERN } from '../custody/event-validation';
 import { OrganizationEntity } from './organization.entity';
@@ -8,7 +9,6 @@ import { SigningKeyEntity } from './signing-key.entity';
 import type { Principal } from '../auth/principal';
 import type { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput } from './dto/organization.inputs';
 
-const UNIQUE_VIOLATION = '23505';
 
 /** Signing keys are registered and revoked by their own organization only (or the platform admin). */
 function ownOrganization(caller: Principal, organizationId: string, what: string): void {
@@ -36,7 +36,7 @@ export class OrganizationsService {
     try {
       return await this.organizations.save(this.organizations.create({ slug: input.slug, name, kind: input.kind }));
     } catch (err) {
-      if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
+      if (isUniqueViolation(err)) {
         throw new LedgerError('ALREADY_EXISTS', `an organization with slug "${input.slug}" exists already`, 'slug');
       }
       throw err;
@@ -73,7 +73,7 @@ export class OrganizationsService {
       await this.keys.insert(key);
       return { key, organization };
     } catch (err) {
-      if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
+      if (isUniqueViolation(err)) {
         throw new LedgerError('ALREADY_EXISTS', `signing key ${address} is registered already (keys are never reused across organizations)`, 'address');
       }
       throw err;

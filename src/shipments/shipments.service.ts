@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LedgerError } from '../common/errors';
+import { isUniqueViolation } from '../database/data-source';
+import { decodeCursor, encodeCursor } from '../common/cursor';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { TRACKING_NUMBER_PATTERN } from '../custody/event-validation';
 import { OrganizationsService } from '../organizations/organizations.service';
@@ -9,7 +11,6 @@ import { shipmentScopeNamed, type Principal, type Scope } from '../auth/principa
 import type { CreateShipmentInput, UpdateShipmentInput } from './dto/create-shipment.input';
 import type { Shipment, ShipmentConnection, ShipmentsArgs } from './models/shipment.model';
 
-const UNIQUE_VIOLATION = '23505';
 
 function isLate(e: ShipmentEntity, now: number): boolean {
   if (!e.promisedDeliveryAt) return false;
@@ -17,13 +18,11 @@ function isLate(e: ShipmentEntity, now: number): boolean {
   return e.deliveredAtMs !== null ? Number(e.deliveredAtMs) > promised : now > promised;
 }
 
-const encodeShipmentCursor = (e: ShipmentEntity): string => Buffer.from(`shipment:${e.updatedAt.toISOString()}:${e.id}`).toString('base64url');
+const encodeShipmentCursor = (e: ShipmentEntity): string => encodeCursor('shipment', e.updatedAt.toISOString(), e.id);
 
 function decodeShipmentCursor(cursor: string): { updatedAt: Date; id: string } {
-  const m = /^shipment:(\d{4}-\d\d-\d\dT[\d:.]+Z):([0-9a-f-]{36})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  const updatedAt = m ? new Date(m[1]) : null;
-  if (!m || !updatedAt || Number.isNaN(updatedAt.getTime())) throw new LedgerError('VALIDATION_FAILED', 'after must be an endCursor returned by shipments', 'after');
-  return { updatedAt, id: m[2] };
+  const [at, id] = decodeCursor(cursor, 'shipment', ['timestamp', 'uuid'], 'shipments');
+  return { updatedAt: new Date(at), id };
 }
 
 @Injectable()
@@ -72,7 +71,7 @@ export class ShipmentsService {
       );
       return (await this.toModels([(await this.repo.findOneByOrFail({ id: saved.id }))]))[0];
     } catch (err) {
-      if ((err as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
+      if (isUniqueViolation(err)) {
         throw new LedgerError('ALREADY_EXISTS', `carrier "${carrier.slug}" has a shipment "${input.trackingNumber}" already`, 'trackingNumber');
       }
       throw err;

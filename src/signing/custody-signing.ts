@@ -1,4 +1,4 @@
-import { AbiCoder, TypedDataEncoder, concat, getAddress, getBytes, keccak256, type TypedDataDomain, type TypedDataField } from 'ethers';
+import { AbiCoder, TypedDataEncoder, concat, getAddress, keccak256, type TypedDataDomain, type TypedDataField } from 'ethers';
 
 /**
  * Signing spec v1: the EIP-712 struct a scanning device signs for every custody event.
@@ -116,8 +116,4 @@ export function signingSpec(domain: CustodySigningDomain) {
     domain,
     types: { EIP712Domain: EIP712_DOMAIN_TYPE, ...CUSTODY_EVENT_TYPES },
   };
-}
-
-export function hexToBytes(hex: string): Uint8Array {
-  return getBytes(hex);
 }

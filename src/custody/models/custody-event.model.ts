@@ -1,4 +1,5 @@
 import { PageInfo } from '../../common/page-info.model';
+import { encodeCursor } from '../../common/cursor';
 import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Uint64Scalar } from '../../common/scalars';
 import { CUSTODY_EVENT_STATUSES, type CustodyEventRow, type CustodyEventStatus } from '../custody-event.row';
@@ -155,4 +156,4 @@ export class CustodyEventConnection {
   @Field(() => PageInfo) pageInfo: PageInfo;
 }
 
-export const eventCursor = (row: CustodyEventRow): string => Buffer.from(`event:${row.occurred_at_ms}:${row.id}`).toString('base64url');
+export const eventCursor = (row: CustodyEventRow): string => encodeCursor('event', row.occurred_at_ms, row.id);
