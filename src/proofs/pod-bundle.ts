@@ -1,11 +1,18 @@
 /**
- * Proof-of-delivery bundle, format `custody-pod/1`: everything needed to check a shipment's
- * custody without trusting the ledger. A protocol: change it only with a new version; pinned by
- * test/vectors/custody-pod-v1.json. Field by field in the README.
+ * Proof-of-delivery bundles: everything needed to check a shipment's custody without trusting
+ * the ledger. Protocols: change one only with a new version; pinned by
+ * test/vectors/custody-pod-v1.json and custody-pod-v2.json. Field by field in the README.
+ *
+ * `custody-pod/1`: events, their inclusion proofs and the batches they are anchored in.
+ * `custody-pod/2`: adds what the ledger's operator could otherwise lie about: the extra data that
+ * binds a correction to the event it voids, and proofs against the latest anchored state map
+ * (custody-state/1) that the events are ALL of the shipment's sealed events and that every signing
+ * key belonged to the named organization.
  */
 import type { CustodyEventJson } from '../signing/custody-signing';
 
 export const POD_FORMAT = 'custody-pod/1';
+export const POD_FORMAT_V2 = 'custody-pod/2';
 
 /** The 13 signed fields, occurredAt (unix ms, uint64) as a decimal string. */
 export type PodSignedFields = CustodyEventJson;
@@ -84,3 +91,52 @@ export interface ProofBundle {
 }
 
 export const LEAF_FORMAT_V1 = 'custody-leaf/1: keccak256(keccak256(abi.encode(bytes32 digest, bytes32 signaturesHash, bytes32 previousLeaf))); tree: keccak256 of sorted pairs';
+
+export const LEAF_FORMAT_V2 = LEAF_FORMAT_V1;
+
+export interface PodEventV2 extends PodEvent {
+  /** organization of the counter-signing key, as the state map records it */
+  counterSignerOrganization: string | null;
+  /** the canonical extra-data document committed by fields.dataHash (salted commitments only, never personal values) */
+  extraData: string | null;
+}
+
+export interface PodBatchV2 extends PodBatch {
+  /** 1: root = eventsRoot (custody-tree/1); 2: root = keccak256(0x02 ‖ eventsRoot ‖ stateRoot) (custody-tree/2) */
+  treeVersion: 1 | 2;
+  eventsRoot: string;
+  stateRoot: string | null;
+}
+
+export interface PodKeyRecord {
+  address: string;
+  organization: string;
+  /** unix ms, decimal strings */
+  validFromMs: string;
+  revokedAtMs: string | null;
+  /** custody-state/1 key of this record, and its proof (siblings from the root down) */
+  key: string;
+  proof: string[];
+}
+
+/** Proofs against the state map committed by batch `seq`: the latest one anchored when the bundle was made. */
+export interface PodStateProof {
+  seq: string;
+  root: string;
+  eventsRoot: string;
+  stateRoot: string;
+  shipment: { key: string; headLeaf: string; eventCount: number; proof: string[] };
+  signingKeys: PodKeyRecord[];
+}
+
+export interface ProofBundleV2 extends Omit<ProofBundle, 'format' | 'events' | 'batches'> {
+  format: typeof POD_FORMAT_V2;
+  treeFormat: string;
+  stateFormat: string;
+  events: PodEventV2[];
+  batches: PodBatchV2[];
+  /** null until a batch with a state has been anchored */
+  state: PodStateProof | null;
+}
+
+export type AnyProofBundle = ProofBundle | ProofBundleV2;

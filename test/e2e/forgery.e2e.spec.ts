@@ -1,0 +1,354 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Contract, JsonRpcProvider, Wallet, id, type Provider } from 'ethers';
+import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
+import { buildBatchTree } from '../../src/batching/merkle';
+import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
+import { verifyProofBundle, type VerificationCheck, type VerificationReport } from '../../src/proofs/bundle-verifier';
+import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
+import type { TrustFile } from '../../src/proofs/trust-root';
+import { CUSTODY_EVENT_TYPES, custodyEventDigest, custodyLeaf, custodySigningDomain, domainSeparator, signaturesHash, ZERO_HASH, type CustodyEventFields, type CustodySigningDomain } from '../../src/signing/custody-signing';
+import { batchRootV2, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, stateProof, stateRoot } from '../../src/state/custody-state';
+import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
+import { eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent } from '../support/factories';
+
+const ROOT = path.resolve(__dirname, '../..');
+/** Hardhat's funded dev account #1: the forger pays for a contract of their own (account #0 is the ledger's anchorer). */
+const FORGER_PRIVATE_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
+const HOUR = 3_600_000;
+const T0 = Date.now() - 48 * HOUR;
+const at = (h: number): bigint => BigInt(T0 + Math.round(h * HOUR));
+const DOOR = { latE6: 52_520_008, lonE6: 13_404_954 };
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+const checksOf = (r: { failures: Array<{ check: string }> }): string[] => [...new Set(r.failures.map((f) => f.check))].sort();
+
+const VERIFY_GQL = `query($b: JSON!) { verifyProofBundle(bundle: $b) { verdict failures { check eventIndex message } state { provenAtSeq latestSeq completeness keyOwnership } ledgerStatements { field value } limitations } }`;
+
+/**
+ * The forgeries of issue 8, each tried by the three verifiers a user has: the exported function,
+ * `npx custody verify` and the GraphQL query. Every one must be refused with a named check.
+ */
+describe('forged proof-of-delivery bundles are refused by every verifier', () => {
+  let t: TestLedger;
+  let domain: CustodySigningDomain;
+  let trust: TrustFile;
+  let good: ProofBundleV2;
+  let dir: string;
+  const TRACKING = 'FORGE-0001';
+  let ids: string[] = [];
+
+  const fn = (bundle: unknown, trustFile: TrustFile | undefined = trust): Promise<VerificationReport> => verifyProofBundle(clone(bundle), { rpcUrl: t.ledger.rpcUrl, trust: trustFile });
+
+  function cli(bundle: unknown, args: string[] = []): { status: number | null; report: VerificationReport | null; text: string } {
+    const file = path.join(dir, `bundle-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(bundle));
+    const run = spawnSync(process.execPath, [path.join(ROOT, 'bin/custody.js'), 'verify', file, '--rpc', t.ledger.rpcUrl, ...args], { encoding: 'utf8', timeout: 60_000 });
+    let report: VerificationReport | null = null;
+    try {
+      report = JSON.parse(run.stdout) as VerificationReport;
+    } catch {
+      report = null;
+    }
+    return { status: run.status, report, text: run.stdout + run.stderr };
+  }
+
+  const gqlVerify = async (bundle: unknown): Promise<VerificationReport> => (await mustGql<{ verifyProofBundle: VerificationReport }>(t, VERIFY_GQL, { b: bundle })).verifyProofBundle;
+
+  async function sealAndFinalize(): Promise<string> {
+    const sealed = await mustGql<{ sealBatch: { seq: string } | null }>(t, `mutation { sealBatch { seq } }`);
+    const seq = sealed.sealBatch!.seq;
+    await eventually(async () => ((await mustGql<{ batch: { status: string } }>(t, `query($s: Uint64!) { batch(seq: $s) { status } }`, { s: seq })).batch.status === 'FINAL' ? true : undefined), 30_000, `batch ${seq} FINAL`);
+    return seq;
+  }
+
+  const bundleOf = async (tracking: string): Promise<ProofBundleV2> =>
+    (await mustGql<{ proofOfDelivery: ProofBundleV2 }>(t, `query($n: String!) { proofOfDelivery(trackingNumber: $n, carrier: "acme-express") }`, { n: tracking })).proofOfDelivery;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'custody-forgery-'));
+    t = await startTestLedger();
+    domain = await fetchDomain(t);
+    await registerOrganization(t, 'shop-one', 'MERCHANT');
+    await registerOrganization(t, 'acme-express', 'CARRIER');
+    await registerOrganization(t, 'rival-post', 'CARRIER');
+    await registerOrganization(t, 'berlin-hub', 'CARRIER');
+    const acme = await registerKey(t, 'acme-express', undefined, new Date(T0 - HOUR));
+    const hub = await registerKey(t, 'berlin-hub', undefined, new Date(T0 - HOUR));
+    await registerKey(t, 'rival-post', undefined, new Date(T0 - HOUR));
+    await mustGql(t, `mutation($i: CreateShipmentInput!) { createShipment(input: $i) { id } }`, {
+      i: { trackingNumber: TRACKING, carrier: 'acme-express', merchant: 'shop-one', destination: { ...DOOR, radiusM: 150 } },
+    });
+    const base = { trackingNumber: TRACKING, carrier: 'acme-express', latE6: 52_530_000, lonE6: 13_390_000, accuracyM: 10 };
+    const photo = id('door photo 1');
+    const photo2 = id('door photo 2');
+    const picked = await signEvent(domain, acme, eventFields({ ...base, eventType: 'PICKED_UP', custodian: 'acme-express', occurredAt: at(1) }));
+    // the hub takes custody, the carrier counter-signs the release: a dual-attested handoff
+    const handoff = await signEvent(domain, hub, eventFields({ ...base, eventType: 'HANDOFF', custodian: 'berlin-hub', occurredAt: at(3), locationCode: 'DE-BER-HUB-1' }), acme);
+    const out = await signEvent(domain, hub, eventFields({ ...base, eventType: 'OUT_FOR_DELIVERY', custodian: 'berlin-hub', occurredAt: at(5) }));
+    const delivered = await signEvent(domain, hub, eventFields({ ...base, ...DOOR, eventType: 'DELIVERED', custodian: 'berlin-hub', occurredAt: at(6), evidenceHash: photo, scanMethod: 'GPS' }));
+    const extra = canonicalJson({ v: 1, corrects: delivered.eventId, reason: 'scanned at the neighbour’s door' });
+    const correction = await signEvent(domain, hub, eventFields({ ...base, eventType: 'CORRECTION', custodian: 'berlin-hub', occurredAt: at(7), dataHash: dataHashOf(extra) }));
+    const redelivered = await signEvent(domain, hub, eventFields({ ...base, ...DOOR, eventType: 'DELIVERED', custodian: 'berlin-hub', occurredAt: at(8), evidenceHash: photo2, scanMethod: 'GPS' }));
+    const results = await record(t, [
+      picked,
+      handoff,
+      out,
+      { ...delivered, evidence: { contentType: 'image/jpeg', sizeBytes: 204_800, hash: photo } } as never,
+      { ...correction, extraData: extra } as never,
+      { ...redelivered, evidence: { contentType: 'image/jpeg', sizeBytes: 198_000, hash: photo2 } } as never,
+    ]);
+    expect(results.map((r) => r.error?.code ?? r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED']);
+    ids = results.map((r) => r.eventId!);
+    await sealAndFinalize();
+    good = await bundleOf(TRACKING);
+    trust = (await (await fetch(t.url.replace('/graphql', '/trust.json'))).json()) as TrustFile;
+    writeFileSync(path.join(dir, 'trust.json'), JSON.stringify(trust));
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the service publishes its trust root: chain id, contract and first batch, also without an API key', async () => {
+    expect(trust).toEqual({ format: 'custody-trust/1', anchors: [{ chainId: '31337', contract: t.ledger.contractAddress, fromSeq: '0', deploymentBlock: expect.any(Number) }] });
+    const viaGraphQL = await t.gql<{ trustRoot: TrustFile }>(`{ trustRoot }`, undefined, false);
+    expect(viaGraphQL.data?.trustRoot).toEqual(trust);
+  });
+
+  it('a delivered, corrected, counter-signed shipment verifies VALID with completeness and key ownership proven', async () => {
+    expect(good.format).toBe('custody-pod/2');
+    expect(good.events.map((e) => e.fields.eventType)).toEqual(['PICKED_UP', 'HANDOFF', 'OUT_FOR_DELIVERY', 'DELIVERED', 'CORRECTION', 'DELIVERED']);
+    expect(good.events[1]).toMatchObject({ dualAttested: true, counterSignerOrganization: 'acme-express' });
+    expect(good.events[3].correctedBy).toBe(ids[4]);
+    expect(good.events[4]).toMatchObject({ correctsEventId: ids[3], extraData: expect.stringContaining(ids[3]) });
+    const report = await fn(good);
+    expect(report.failures).toEqual([]);
+    expect(report.verdict).toBe('VALID');
+    expect(report.state).toMatchObject({ provenAtSeq: '0', latestSeq: '0', completeness: 'PROVEN', keyOwnership: 'PROVEN' });
+    // what the chain cannot prove is reported, not trusted
+    const fields = report.ledgerStatements.map((s) => s.field);
+    expect(fields).toEqual(expect.arrayContaining(['shipment.status', 'shipment.destination', 'shipment.merchant', 'events[3].evidence.contentType', 'findings']));
+    const cli0 = cli(good, ['--trust', path.join(dir, 'trust.json'), '--json']);
+    expect(cli0.status).toBe(0);
+    expect(cli0.report?.verdict).toBe('VALID');
+    const text = cli(good, ['--trust', path.join(dir, 'trust.json')]);
+    expect(text.status).toBe(0);
+    expect(text.text).toMatch(/ledger statements \(not proven\)/i);
+    expect(text.text).toMatch(/verdict\s+VALID/);
+    expect((await gqlVerify(good)).verdict).toBe('VALID');
+  });
+
+  const forgeries: Array<[string, (b: ProofBundleV2) => void, VerificationCheck]> = [
+    ['1: blockNumber moved before the anchor, txHash removed', (b) => {
+      b.batches[0].blockNumber = 1;
+      b.batches[0].txHash = null;
+    }, 'ANCHOR_TX'],
+    ['2: anchoredAt moved a day earlier', (b) => void (b.batches[0].anchoredAt = new Date(Date.parse(b.batches[0].anchoredAt!) - 24 * HOUR).toISOString()), 'ANCHOR_TIME'],
+    ['3: dualAttested claimed for an event without a counter-signature', (b) => void (b.events[2].dualAttested = true), 'DUAL_ATTESTATION'],
+    ['4: evidence metadata naming another hash than the signed one', (b) => void (b.events[3].evidence!.hash = id('another photo')), 'EVIDENCE'],
+    ['5: the last events cut off, head and count rewritten', (b) => {
+      b.events.splice(4);
+      b.shipment.headLeaf = b.events[3].leaf;
+      b.shipment.eventCount = 4;
+      b.events[3].correctedBy = null;
+    }, 'COMPLETENESS'],
+    ['6: the CORRECTION voiding a DELIVERED cut off', (b) => {
+      b.events.splice(4);
+      b.shipment.headLeaf = b.events[3].leaf;
+      b.shipment.eventCount = 4;
+      b.events[3].correctedBy = null;
+      b.shipment.status = 'DELIVERED';
+    }, 'COMPLETENESS'],
+    ['7: a CORRECTION re-pointed at another event', (b) => {
+      b.events[4].correctsEventId = b.events[2].eventId;
+      b.events[2].correctedBy = b.events[4].eventId;
+      b.events[3].correctedBy = null;
+    }, 'CORRECTION'],
+    ['9: signerOrganization changed to another organization', (b) => void (b.events[0].signerOrganization = 'rival-post'), 'KEY_OWNERSHIP'],
+    ['9b: a key record claiming another organization (its proof then fails)', (b) => {
+      const record = b.state!.signingKeys.find((k) => k.address.toLowerCase() === b.events[0].signer.toLowerCase())!;
+      record.organization = 'rival-post';
+      b.events[0].signerOrganization = 'rival-post';
+    }, 'KEY_OWNERSHIP'],
+    ['the shipment head proof against another state root', (b) => void (b.state!.stateRoot = b.batches[0].eventsRoot), 'STATE_ROOT'],
+    ['a changed byte in a signed field', (b) => void (b.events[1].fields.occurredAt = String(BigInt(b.events[1].fields.occurredAt) + 1n)), 'DIGEST'],
+    ['a signature from another key', (b) => void (b.events[0].signature = newWallet().signingKey.sign(b.events[0].digest).serialized), 'SIGNATURE'],
+    ['a counter-signature from another key', (b) => void (b.events[1].counterSignature = newWallet().signingKey.sign(b.events[1].digest).serialized), 'COUNTER_SIGNATURE'],
+    ['a swapped proof element', (b) => void (b.events[0].proof = [...b.events[0].proof!].reverse()), 'MERKLE_PROOF'],
+    ['a wrong batch root', (b) => void (b.batches[0].root = id('another root')), 'BATCH_ROOT'],
+    ['a dropped middle event', (b) => void b.events.splice(2, 1), 'CHAIN'],
+    ['two events reordered', (b) => void ([b.events[1], b.events[2]] = [b.events[2], b.events[1]]), 'CHAIN'],
+    ['a leaf claimed for other values', (b) => void (b.events[5].leaf = id('other leaf')), 'LEAF'],
+    ['extra data that is not what dataHash commits to', (b) => void (b.events[4].extraData = b.events[4].extraData!.replace('neighbour', 'neighbor')), 'EXTRA_DATA'],
+  ];
+
+  it.each(forgeries)('forgery %s: the exported function says INVALID', async (_what, mutate, check) => {
+    const bundle = clone(good);
+    mutate(bundle);
+    const report = await fn(bundle);
+    expect(report.verdict).toBe('INVALID');
+    expect(checksOf(report)).toContain(check);
+  });
+
+  it.each(forgeries)('forgery %s: GraphQL verifyProofBundle says INVALID', async (_what, mutate, check) => {
+    const bundle = clone(good);
+    mutate(bundle);
+    const report = await gqlVerify(bundle);
+    expect(report.verdict).toBe('INVALID');
+    expect(checksOf(report)).toContain(check);
+  });
+
+  it('forgeries 1–9: `custody verify --trust` exits 1 with the named check', () => {
+    for (const [what, mutate, check] of forgeries.slice(0, 9)) {
+      const bundle = clone(good);
+      mutate(bundle);
+      const run = cli(bundle, ['--trust', path.join(dir, 'trust.json'), '--json']);
+      expect({ what, status: run.status, verdict: run.report?.verdict }).toEqual({ what, status: 1, verdict: 'INVALID' });
+      expect(checksOf(run.report!)).toContain(check);
+    }
+  }, 300_000);
+
+  it('changed status, flags, findings and destination verify, but are listed as the ledger’s unproven statements with the changed values', async () => {
+    const bundle = clone(good);
+    bundle.shipment.status = 'LOST';
+    bundle.events[0].flags = ['LATE_ARRIVAL'];
+    bundle.findings = [];
+    bundle.shipment.destination = { latE6: 1, lonE6: 2, radiusM: 3 };
+    const report = await fn(bundle);
+    expect(report.verdict).toBe('VALID');
+    const statement = (field: string): unknown => report.ledgerStatements.find((s) => s.field === field)?.value;
+    expect(statement('shipment.status')).toBe('LOST');
+    expect(statement('events[0].flags')).toEqual(['LATE_ARRIVAL']);
+    expect(statement('findings')).toEqual([]);
+    expect(statement('shipment.destination')).toEqual({ latE6: 1, lonE6: 2, radiusM: 3 });
+  });
+
+  describe('8: a whole bundle made with the forger’s own keys, anchored on the forger’s own CustodyAnchor', () => {
+    let forged: ProofBundleV2;
+    let forgerTrust: TrustFile;
+
+    beforeAll(async () => {
+      const provider = new JsonRpcProvider(t.ledger.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
+      try {
+        ({ forged, forgerTrust } = await forgeWholeBundle(good, provider));
+      } finally {
+        provider.destroy();
+      }
+    }, 60_000);
+
+    it('is VALID only against the forger’s own trust root: the forgery itself is sound', async () => {
+      const report = await fn(forged, forgerTrust);
+      expect(report.failures).toEqual([]);
+      expect(report.verdict).toBe('VALID');
+    });
+
+    it('is refused against the ledger’s trust root (exported function, GraphQL, CLI with --trust and with --contract/--chain-id)', async () => {
+      const report = await fn(forged);
+      expect(report.verdict).toBe('INVALID');
+      expect(checksOf(report)).toContain('TRUST_ROOT');
+      const viaGraphQL = await gqlVerify(forged);
+      expect(viaGraphQL.verdict).toBe('INVALID');
+      expect(checksOf(viaGraphQL)).toContain('TRUST_ROOT');
+      for (const args of [['--trust', path.join(dir, 'trust.json')], ['--contract', trust.anchors[0].contract, '--chain-id', '31337']]) {
+        const run = cli(forged, [...args, '--json']);
+        expect(run.status).toBe(1);
+        expect(checksOf(run.report!)).toContain('TRUST_ROOT');
+      }
+    });
+
+    it('without a pinned root, `custody verify` never says VALID: it names the root the bundle claims and exits non-zero', async () => {
+      const run = cli(forged);
+      expect(run.status).toBe(1);
+      expect(run.text).toContain(forged.signing.domain.verifyingContract);
+      expect(run.text).toMatch(/verdict\s+UNPINNED/);
+      expect((await fn(forged, undefined)).verdict).toBe('UNPINNED');
+      // and the genuine bundle is not VALID without a pin either
+      expect(cli(good).status).toBe(1);
+    });
+  });
+
+  it('reports STALE, with both seqs, when the chain holds a later state than the bundle was proven against; a fresh bundle is VALID again', async () => {
+    await mustGql(t, `mutation($i: CreateShipmentInput!) { createShipment(input: $i) { id } }`, { i: { trackingNumber: 'FORGE-0002', carrier: 'acme-express', merchant: 'shop-one' } });
+    const acme2 = await registerKey(t, 'acme-express', undefined, new Date(T0 - HOUR));
+    const r = await record(t, [await signEvent(domain, acme2, eventFields({ trackingNumber: 'FORGE-0002', carrier: 'acme-express', eventType: 'PICKED_UP', custodian: 'acme-express', occurredAt: at(2) }))]);
+    expect(r[0].outcome).toBe('ACCEPTED');
+    const seq = await sealAndFinalize();
+    const stale = await fn(good);
+    expect(stale.verdict).toBe('STALE');
+    expect(stale.state).toMatchObject({ provenAtSeq: '0', latestSeq: seq });
+    const run = cli(good, ['--trust', path.join(dir, 'trust.json')]);
+    expect(run.status).toBe(1);
+    expect(run.text).toMatch(/verdict\s+STALE/);
+    const fresh = await fn(await bundleOf(TRACKING));
+    expect(fresh.verdict).toBe('VALID');
+    expect(fresh.state).toMatchObject({ provenAtSeq: seq, latestSeq: seq });
+  });
+});
+
+/**
+ * The forger's toolkit: the genuine bundle's facts, re-signed with the forger's own keys for a
+ * CustodyAnchor the forger deployed, with a state map that says the forger's keys belong to the
+ * genuine organizations, anchored on that contract.
+ */
+async function forgeWholeBundle(genuine: ProofBundleV2, provider: Provider): Promise<{ forged: ProofBundleV2; forgerTrust: TrustFile }> {
+  const deployer = new Wallet(FORGER_PRIVATE_KEY, provider);
+  const deployment = await deployCustodyAnchor(deployer, { admin: deployer.address, anchorer: deployer.address });
+  const domain = custodySigningDomain(31337n, deployment.address);
+  const separator = domainSeparator(domain);
+  const keys = new Map<string, Wallet>();
+  const forgerKey = (org: string): Wallet => {
+    if (!keys.has(org)) keys.set(org, newWallet());
+    return keys.get(org)!;
+  };
+  const forged = clone(genuine);
+  forged.signing.domain.verifyingContract = deployment.address;
+  let previous = ZERO_HASH;
+  for (const e of forged.events) {
+    const fields: CustodyEventFields = { ...e.fields, occurredAt: BigInt(e.fields.occurredAt) };
+    const signer = forgerKey(e.signerOrganization);
+    e.signature = await signer.signTypedData(domain, CUSTODY_EVENT_TYPES, fields);
+    e.signer = signer.address;
+    if (e.counterSignature) {
+      const counter = forgerKey(e.counterSignerOrganization!);
+      e.counterSignature = await counter.signTypedData(domain, CUSTODY_EVENT_TYPES, fields);
+      e.counterSigner = counter.address;
+    }
+    e.digest = custodyEventDigest(separator, fields);
+    e.signaturesHash = signaturesHash(e.signature, e.counterSignature);
+    e.previousLeaf = previous;
+    e.leaf = custodyLeaf(e.digest, e.signaturesHash, previous);
+    previous = e.leaf;
+  }
+  forged.shipment.headLeaf = previous;
+  const tree = await buildBatchTree(forged.events.map((e) => e.leaf));
+  forged.events.forEach((e, i) => {
+    e.proof = tree.proofs[i];
+    e.leafIndex = i;
+    e.batchSeq = '0';
+  });
+  const records = [...keys.entries()].map(([org, wallet]) => ({ address: wallet.address, organization: org, validFromMs: '0', revokedAtMs: null as string | null, key: signingKeyStateKey(wallet.address) }));
+  const shipmentKey = shipmentStateKey(forged.shipment.carrier, forged.shipment.trackingNumber);
+  const entries = [
+    { key: shipmentKey, valueHash: shipmentStateValue(previous, forged.events.length) },
+    ...records.map((r) => ({ key: r.key, valueHash: signingKeyStateValue(r.organization, r.validFromMs, r.revokedAtMs) })),
+  ];
+  const state = stateRoot(entries);
+  const root = batchRootV2(tree.root, state);
+  const anchor = new Contract(deployment.address, CUSTODY_ANCHOR_ABI, deployer);
+  const tx = (await anchor.getFunction('anchorBatch')(0n, root, forged.events.length)) as { wait(): Promise<{ blockNumber: number; hash: string }> };
+  const receipt = await tx.wait();
+  const block = await provider.getBlock(receipt.blockNumber);
+  forged.batches = [{ ...forged.batches[0], seq: '0', root, eventsRoot: tree.root, stateRoot: state, leafCount: forged.events.length, contractAddress: deployment.address, txHash: receipt.hash, blockNumber: receipt.blockNumber, anchoredAt: new Date(block!.timestamp * 1000).toISOString() }];
+  forged.state = {
+    seq: '0',
+    root,
+    eventsRoot: tree.root,
+    stateRoot: state,
+    shipment: { key: shipmentKey, headLeaf: previous, eventCount: forged.events.length, proof: stateProof(entries, shipmentKey) },
+    signingKeys: records.map((r) => ({ ...r, proof: stateProof(entries, r.key) })),
+  };
+  return { forged, forgerTrust: { format: 'custody-trust/1', anchors: [{ chainId: '31337', contract: deployment.address, fromSeq: '0', deploymentBlock: deployment.blockNumber }] } };
+}
