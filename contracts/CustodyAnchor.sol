@@ -15,10 +15,30 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
  * inner nodes hash sorted pairs (OpenZeppelin {MerkleProof}, merkletreejs `sortPairs: true`).
  * Only accounts holding {ANCHORER_ROLE} anchor; {DEFAULT_ADMIN_ROLE} manages roles and cannot anchor
  * unless it is granted {ANCHORER_ROLE} as well.
+ *
+ * A batch that carries the ledger's state anchors the `custody-tree/2` root
+ * `keccak256(0x02 ‖ eventsRoot ‖ stateRoot)` (see {batchRootV2}), where `eventsRoot` is the event tree
+ * above and `stateRoot` the root of the `custody-state/1` map: a compact sparse Merkle tree over 256-bit
+ * keys (bits most significant first) whose empty subtree is zero, whose one-key subtree is that key's
+ * leaf `keccak256(0x00 ‖ key ‖ valueHash)` (see {stateLeafHash}) and whose other subtrees are
+ * `keccak256(0x01 ‖ left ‖ right)`. {verifyState}, {verifyEventV2}, {verifyShipmentHead} and
+ * {verifySigningKey} let another contract settle on such a proof bundle; src/state/custody-state.ts is
+ * the reference, and test/vectors/custody-state-v1.json pins both sides.
  */
 contract CustodyAnchor is AccessControl {
     /// @notice Role allowed to call {anchorBatch}.
     bytes32 public constant ANCHORER_ROLE = keccak256("ANCHORER_ROLE");
+
+    /// @notice Most siblings a `custody-state/1` proof can have: one per key bit (see {stateRootFromProof}).
+    /// @dev Its selector also keeps {anchorBatch} second in its dispatch group: without this getter the
+    /// custody-state/1 views would put {anchorBatch} third and make every anchoring cost 22 gas more.
+    uint256 public constant MAX_STATE_PROOF_LENGTH = 256;
+
+    /// @dev Tag of shipment records in the `custody-state/1` map (see {shipmentStateKey}).
+    string private constant _SHIPMENT_KEY_TAG = "custody-state/1:shipment";
+
+    /// @dev Tag of signing-key records in the `custody-state/1` map (see {signingKeyStateKey}).
+    string private constant _SIGNING_KEY_TAG = "custody-state/1:key";
 
     /// @dev One anchored batch; `root` takes one slot, `leafCount` and `anchoredAt` share the second.
     struct Batch {
@@ -52,6 +72,9 @@ contract CustodyAnchor is AccessControl {
 
     /// @notice {anchorBatch} was called with a leaf count of zero.
     error CustodyAnchorEmptyBatch();
+
+    /// @notice {stateRootFromProof} was given `length` siblings, more than {MAX_STATE_PROOF_LENGTH}.
+    error CustodyAnchorProofTooLong(uint256 length);
 
     /**
      * @notice Deploys the anchor with `admin` managing roles and `anchorer` allowed to anchor batches.
@@ -142,5 +165,252 @@ contract CustodyAnchor is AccessControl {
      */
     function custodyLeaf(bytes32 digest, bytes32 sigHash, bytes32 prevLeaf) external pure returns (bytes32) {
         return keccak256(bytes.concat(keccak256(abi.encode(digest, sigHash, prevLeaf))));
+    }
+
+    /**
+     * @notice The `custody-tree/2` root of a batch that carries a state:
+     * `keccak256(abi.encodePacked(bytes1(0x02), eventsRoot, stateRoot))`. The order is fixed, so one
+     * anchored root commits to exactly one events root and one state root.
+     * @param eventsRoot Root of the batch's event tree (`custody-tree/1`, sorted-pair hashing).
+     * @param stateRoot Root of the `custody-state/1` map after the batch.
+     */
+    function batchRootV2(bytes32 eventsRoot, bytes32 stateRoot) external pure returns (bytes32) {
+        return _hash65(0x02, eventsRoot, stateRoot);
+    }
+
+    /**
+     * @notice The `custody-state/1` leaf of `key` with value hash `valueHash`:
+     * `keccak256(abi.encodePacked(bytes1(0x00), key, valueHash))`.
+     * @param key Record key, e.g. from {shipmentStateKey} or {signingKeyStateKey}.
+     * @param valueHash Record value hash, e.g. from {shipmentStateValue} or {signingKeyStateValue}.
+     */
+    function stateLeafHash(bytes32 key, bytes32 valueHash) external pure returns (bytes32) {
+        return _hash65(0x00, key, valueHash);
+    }
+
+    /**
+     * @notice The `custody-state/1` root that `siblings` prove for the record `(key, valueHash)`. Callers
+     * compare it with a trusted state root, as {verifyShipmentHead} and {verifySigningKey} do.
+     * @dev `siblings[d]` is the sibling at depth `d + 1`; the fold starts at the record's leaf and takes
+     * the siblings from the last to the first. Bit `d` of `key` (most significant first) says whether the
+     * path goes left (0: `keccak256(0x01 ‖ node ‖ sibling)`) or right (1: `keccak256(0x01 ‖ sibling ‖ node)`)
+     * below depth `d`. An empty proof proves a map with that one record. Reverts with
+     * {CustodyAnchorProofTooLong} for more than 256 siblings.
+     * @param key Record key.
+     * @param valueHash Record value hash.
+     * @param siblings Sibling hashes from the root down to the record's leaf.
+     */
+    function stateRootFromProof(bytes32 key, bytes32 valueHash, bytes32[] calldata siblings) external pure returns (bytes32) {
+        if (siblings.length > MAX_STATE_PROOF_LENGTH) revert CustodyAnchorProofTooLong(siblings.length);
+        return _stateRootFromProof(key, valueHash, siblings);
+    }
+
+    /**
+     * @notice The `custody-state/1` key of a shipment:
+     * `keccak256(abi.encode("custody-state/1:shipment", carrier, trackingNumber))`.
+     * @param carrier Slug of the carrier that issued the tracking number.
+     * @param trackingNumber The shipment's tracking number.
+     */
+    function shipmentStateKey(string calldata carrier, string calldata trackingNumber) external pure returns (bytes32) {
+        return _shipmentStateKey(carrier, trackingNumber);
+    }
+
+    /**
+     * @notice The `custody-state/1` value hash of a shipment: `keccak256(abi.encode(headLeaf, eventCount))`.
+     * @param headLeaf Leaf of the shipment's latest accepted event.
+     * @param eventCount Number of the shipment's accepted events.
+     */
+    function shipmentStateValue(bytes32 headLeaf, uint64 eventCount) external pure returns (bytes32) {
+        return _shipmentStateValue(headLeaf, eventCount);
+    }
+
+    /**
+     * @notice The `custody-state/1` key of a signing key: `keccak256(abi.encode("custody-state/1:key", signer))`.
+     * @param signer Address of the device or organization signing key.
+     */
+    function signingKeyStateKey(address signer) external pure returns (bytes32) {
+        return _signingKeyStateKey(signer);
+    }
+
+    /**
+     * @notice The `custody-state/1` value hash of a signing key:
+     * `keccak256(abi.encode(organization, validFromMs, revokedAtMs))`.
+     * @param organization Slug of the organization the key is registered to.
+     * @param validFromMs Unix milliseconds from which the key signs for the organization.
+     * @param revokedAtMs Unix milliseconds at which the key was revoked; 0 if it has never been revoked.
+     */
+    function signingKeyStateValue(
+        string calldata organization,
+        uint64 validFromMs,
+        uint64 revokedAtMs
+    ) external pure returns (bytes32) {
+        return _signingKeyStateValue(organization, validFromMs, revokedAtMs);
+    }
+
+    /**
+     * @notice Whether batch `seq` is anchored with the `custody-tree/2` root of `eventsRoot` and
+     * `stateRoot`, i.e. its root is non-zero and equals {batchRootV2}`(eventsRoot, stateRoot)`.
+     * @dev False for a batch that has not been anchored and for a batch anchored with a
+     * `custody-tree/1` root (no events root and state root hash to it).
+     * @param seq Sequence number of the batch.
+     * @param eventsRoot Root of the batch's event tree.
+     * @param stateRoot Root of the `custody-state/1` map after the batch.
+     */
+    function verifyState(uint64 seq, bytes32 eventsRoot, bytes32 stateRoot) external view returns (bool) {
+        return _verifyState(seq, eventsRoot, stateRoot);
+    }
+
+    /**
+     * @notice Whether `proof` proves that `leaf` is in the event tree of batch `seq`, anchored as a
+     * `custody-tree/2` root with state root `stateRoot`; false if the batch has not been anchored.
+     * @dev Folds `proof` with sorted-pair hashing ({MerkleProof-processProofCalldata}) to an events root,
+     * then checks it with {verifyState}. As for {verifyInclusion}, callers MUST derive `leaf` themselves
+     * with {custodyLeaf}: an inner node of the event tree (and the events root itself, with an empty
+     * proof) also verifies.
+     * @param seq Sequence number of the batch.
+     * @param leaf The leaf, as computed by {custodyLeaf}.
+     * @param proof Sibling hashes from the leaf up to the events root (sorted-pair hashing).
+     * @param stateRoot Root of the `custody-state/1` map the batch committed to.
+     */
+    function verifyEventV2(uint64 seq, bytes32 leaf, bytes32[] calldata proof, bytes32 stateRoot) external view returns (bool) {
+        return _verifyState(seq, MerkleProof.processProofCalldata(proof, leaf), stateRoot);
+    }
+
+    /**
+     * @notice Whether batch `seq` committed to a state in which shipment `(carrier, trackingNumber)` has
+     * head leaf `headLeaf` and `eventCount` accepted events.
+     * @dev True iff {verifyState}`(seq, eventsRoot, stateRoot)` and `siblings` prove the record
+     * `(`{shipmentStateKey}`, `{shipmentStateValue}`)` against `stateRoot`. Returns false (does not
+     * revert) for more than 256 siblings. The record is the ledger's statement as of that batch; a later
+     * batch may carry a newer head. To settle on an event, also check the head event itself (its fields,
+     * signature and {custodyLeaf}) and, with {verifyEventV2}, that it is in an anchored batch.
+     * @param seq Sequence number of the batch.
+     * @param eventsRoot Root of the batch's event tree.
+     * @param stateRoot Root of the `custody-state/1` map after the batch.
+     * @param carrier Slug of the carrier that issued the tracking number.
+     * @param trackingNumber The shipment's tracking number.
+     * @param headLeaf Leaf of the shipment's latest accepted event.
+     * @param eventCount Number of the shipment's accepted events.
+     * @param siblings The record's `custody-state/1` proof.
+     */
+    function verifyShipmentHead(
+        uint64 seq,
+        bytes32 eventsRoot,
+        bytes32 stateRoot,
+        string calldata carrier,
+        string calldata trackingNumber,
+        bytes32 headLeaf,
+        uint64 eventCount,
+        bytes32[] calldata siblings
+    ) external view returns (bool) {
+        return
+            _verifyStateRecord(
+                seq,
+                eventsRoot,
+                stateRoot,
+                _shipmentStateKey(carrier, trackingNumber),
+                _shipmentStateValue(headLeaf, eventCount),
+                siblings
+            );
+    }
+
+    /**
+     * @notice Whether batch `seq` committed to a state in which signing key `signer` is registered to
+     * `organization`, valid from `validFromMs` and revoked at `revokedAtMs` (0: not revoked).
+     * @dev True iff {verifyState}`(seq, eventsRoot, stateRoot)` and `siblings` prove the record
+     * `(`{signingKeyStateKey}`, `{signingKeyStateValue}`)` against `stateRoot`. Returns false (does not
+     * revert) for more than 256 siblings. A key revoked after batch `seq` still shows `revokedAtMs` 0
+     * here: use the latest batch when revocation matters.
+     * @param seq Sequence number of the batch.
+     * @param eventsRoot Root of the batch's event tree.
+     * @param stateRoot Root of the `custody-state/1` map after the batch.
+     * @param signer Address of the signing key.
+     * @param organization Slug of the organization the key is registered to.
+     * @param validFromMs Unix milliseconds from which the key signs for the organization.
+     * @param revokedAtMs Unix milliseconds at which the key was revoked; 0 if it has not been revoked.
+     * @param siblings The record's `custody-state/1` proof.
+     */
+    function verifySigningKey(
+        uint64 seq,
+        bytes32 eventsRoot,
+        bytes32 stateRoot,
+        address signer,
+        string calldata organization,
+        uint64 validFromMs,
+        uint64 revokedAtMs,
+        bytes32[] calldata siblings
+    ) external view returns (bool) {
+        return
+            _verifyStateRecord(
+                seq,
+                eventsRoot,
+                stateRoot,
+                _signingKeyStateKey(signer),
+                _signingKeyStateValue(organization, validFromMs, revokedAtMs),
+                siblings
+            );
+    }
+
+    /// @dev See {verifyState}.
+    function _verifyState(uint64 seq, bytes32 eventsRoot, bytes32 stateRoot) private view returns (bool) {
+        bytes32 root = _batches[seq].root;
+        return root != bytes32(0) && root == _hash65(0x02, eventsRoot, stateRoot);
+    }
+
+    /// @dev {verifyState}, and `siblings` prove `(key, valueHash)` against `stateRoot`; false for an over-long proof.
+    function _verifyStateRecord(
+        uint64 seq,
+        bytes32 eventsRoot,
+        bytes32 stateRoot,
+        bytes32 key,
+        bytes32 valueHash,
+        bytes32[] calldata siblings
+    ) private view returns (bool) {
+        if (siblings.length > MAX_STATE_PROOF_LENGTH) return false;
+        return _verifyState(seq, eventsRoot, stateRoot) && _stateRootFromProof(key, valueHash, siblings) == stateRoot;
+    }
+
+    /// @dev See {stateRootFromProof}; the caller checks the length.
+    function _stateRootFromProof(bytes32 key, bytes32 valueHash, bytes32[] calldata siblings) private pure returns (bytes32 node) {
+        node = _hash65(0x00, key, valueHash);
+        uint256 k = uint256(key);
+        for (uint256 depth = siblings.length; depth > 0; ) {
+            unchecked {
+                --depth;
+            }
+            // bit `depth` of the key, most significant first; depth <= 255 here
+            node = (k >> (255 - depth)) & 1 == 0 ? _hash65(0x01, node, siblings[depth]) : _hash65(0x01, siblings[depth], node);
+        }
+    }
+
+    /// @dev See {shipmentStateKey}.
+    function _shipmentStateKey(string calldata carrier, string calldata trackingNumber) private pure returns (bytes32) {
+        return keccak256(abi.encode(_SHIPMENT_KEY_TAG, carrier, trackingNumber));
+    }
+
+    /// @dev See {shipmentStateValue}.
+    function _shipmentStateValue(bytes32 headLeaf, uint64 eventCount) private pure returns (bytes32) {
+        return keccak256(abi.encode(headLeaf, eventCount));
+    }
+
+    /// @dev See {signingKeyStateKey}.
+    function _signingKeyStateKey(address signer) private pure returns (bytes32) {
+        return keccak256(abi.encode(_SIGNING_KEY_TAG, signer));
+    }
+
+    /// @dev See {signingKeyStateValue}.
+    function _signingKeyStateValue(string calldata organization, uint64 validFromMs, uint64 revokedAtMs) private pure returns (bytes32) {
+        return keccak256(abi.encode(organization, validFromMs, revokedAtMs));
+    }
+
+    /// @dev `keccak256(abi.encodePacked(prefix, a, b))`, hashed in scratch memory above the free memory pointer.
+    function _hash65(uint8 prefix, bytes32 a, bytes32 b) private pure returns (bytes32 result) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore8(ptr, prefix)
+            mstore(add(ptr, 1), a)
+            mstore(add(ptr, 33), b)
+            result := keccak256(ptr, 65)
+        }
     }
 }

@@ -33,6 +33,7 @@ import { FraudService } from './fraud/fraud.service';
 import { ProofBundleService } from './proofs/proof-bundle.service';
 import { ProofOfDeliveryResolver } from './proofs/proof-of-delivery.resolver';
 import { ProofsController } from './proofs/proofs.controller';
+import { TrustRootService } from './proofs/trust-root.service';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
 export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver];
@@ -71,6 +72,7 @@ export class AppModule {
         SealerService,
         AnchorerService,
         ProofBundleService,
+        TrustRootService,
         FraudService,
         DisputesService,
       ],

@@ -134,11 +134,13 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private async markAnchored(seq: string, at: { txHash: string; blockNumber: number; blockHash: string }): Promise<void> {
+    // anchored_at is the block's time, which is what the contract records and a verifier compares
+    const blockTime = await this.runtime.chain.blockTime(at.blockHash);
     await sqlRows(
       this.runtime.dataSource,
-      `UPDATE anchor_batches SET status = 'ANCHORED', tx_hash = $2, block_number = $3, block_hash = $4, anchored_at = now(),
+      `UPDATE anchor_batches SET status = 'ANCHORED', tx_hash = $2, block_number = $3, block_hash = $4, anchored_at = to_timestamp($7),
               chain_id = $5, contract_address = $6, last_error = NULL WHERE seq = $1`,
-      [seq, at.txHash, at.blockNumber, at.blockHash, this.runtime.chain.chainId.toString(), this.runtime.chain.contractAddress],
+      [seq, at.txHash, at.blockNumber, at.blockHash, this.runtime.chain.chainId.toString(), this.runtime.chain.contractAddress, blockTime],
     );
     this.logger.log(`anchored batch ${seq} in block ${at.blockNumber} (tx ${at.txHash})`);
     await this.checkFinality({ seq, tx_hash: at.txHash, block_number: String(at.blockNumber), block_hash: at.blockHash } as OpenBatch, await this.runtime.chain.blockNumber());

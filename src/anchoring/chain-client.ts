@@ -133,6 +133,13 @@ export class ChainClient {
     return tx ? { state: 'pending' } : { state: 'unknown' };
   }
 
+  /** The timestamp (unix seconds) of a block: when a batch was anchored, as the chain itself says. */
+  async blockTime(blockHash: string): Promise<number> {
+    const block = await this.provider.getBlock(blockHash);
+    if (!block) throw new Error(`block ${blockHash} is unknown to the node`);
+    return block.timestamp;
+  }
+
   async blockNumber(): Promise<number> {
     return this.provider.getBlockNumber();
   }

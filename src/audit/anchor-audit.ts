@@ -2,6 +2,7 @@ import type { CustodyEventRow } from '../custody/custody-event.row';
 import type { DataSource } from 'typeorm';
 import type { ChainClient } from '../anchoring/chain-client';
 import { buildBatchTree } from '../batching/merkle';
+import { batchRootV2 } from '../state/custody-state';
 import { sqlRows } from '../database/data-source';
 import {
   ZERO_HASH,
@@ -104,6 +105,9 @@ export const MAX_LISTED = 100;
 interface BatchRow {
   seq: string;
   root: string;
+  tree_version: number;
+  events_root: string;
+  state_root: string | null;
   leaf_count: number;
   status: 'SEALED' | 'SUBMITTED' | 'ANCHORED' | 'FINAL';
   sealed_at: Date;
@@ -128,7 +132,7 @@ type EventRow = Pick<
   prev_leaf: string | null;
 };
 
-const BATCH_SQL = `SELECT b.seq, b.root, b.leaf_count, b.status, b.sealed_at, b.chain_id, b.contract_address, b.tx_hash, b.block_number, b.block_hash,
+const BATCH_SQL = `SELECT b.seq, b.root, b.tree_version, b.events_root, b.state_root, b.leaf_count, b.status, b.sealed_at, b.chain_id, b.contract_address, b.tx_hash, b.block_number, b.block_hash,
     (SELECT count(*)::int FROM merkle_proofs mp WHERE mp.batch_seq = b.seq) AS proof_rows
   FROM anchor_batches b WHERE b.seq >= $1::bigint AND b.seq <= $2::bigint ORDER BY b.seq LIMIT $3`;
 
@@ -375,8 +379,12 @@ async function auditBatch(
     problems.add('ROOT_MISMATCH', seq, null, `batch ${seq} has no events, so no tree can give its root ${batch.root}`);
   } else {
     const tree = await buildBatchTree(events.map((e) => lower(e.leaf)));
-    if (tree.root !== lower(batch.root)) {
-      problems.add('ROOT_MISMATCH', seq, null, `batch ${seq}: the tree rebuilt from its ${events.length} stored leaves has root ${tree.root} but the stored root is ${batch.root}`);
+    // custody-tree/2 roots also commit to the state map: keccak256(0x02 ‖ eventsRoot ‖ stateRoot)
+    const expected = batch.tree_version === 2 && batch.state_root ? batchRootV2(tree.root, batch.state_root) : tree.root;
+    if (tree.root !== lower(batch.events_root)) {
+      problems.add('ROOT_MISMATCH', seq, null, `batch ${seq}: the tree rebuilt from its ${events.length} stored leaves has root ${tree.root} but the stored events root is ${batch.events_root}`);
+    } else if (expected !== lower(batch.root)) {
+      problems.add('ROOT_MISMATCH', seq, null, `batch ${seq}: the tree rebuilt from its ${events.length} stored leaves${batch.tree_version === 2 ? ' and the stored state root' : ''} gives root ${expected} but the stored root is ${batch.root}`);
     }
     events.forEach((e, i) => {
       if (e.proof !== null && e.leaf_index === i && !sameProof(e.proof, tree.proofs[i])) {

@@ -3,6 +3,8 @@ import { RUNTIME, type Runtime } from '../common/runtime';
 import { inTransaction, sqlRows } from '../database/data-source';
 import { buildBatchTree } from './merkle';
 import { advisoryLockName } from '../anchoring/leader-lock';
+import { batchRootV2 } from '../state/custody-state';
+import { StateStore } from '../state/state-store';
 
 export interface SealedBatch {
   seq: bigint;
@@ -26,6 +28,7 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly listeners: Array<(batch: SealedBatch) => void> = [];
 
   private readonly lockName: string;
+  private readonly state = new StateStore();
 
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {
     this.lockName = advisoryLockName(runtime.config.database, 'sealer');
@@ -88,10 +91,15 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
       );
       if (events.length === 0) return null;
       const tree = await buildBatchTree(events.map((e) => e.leaf));
-      const [{ seq }] = await sqlRows<{ seq: string }>(
-        runner,
-        `INSERT INTO anchor_batches (seq, root, leaf_count) SELECT coalesce(max(seq) + 1, 0), $1, $2 FROM anchor_batches RETURNING seq`,
-        [tree.root, events.length],
+      const [{ seq }] = await sqlRows<{ seq: string }>(runner, `SELECT coalesce(max(seq) + 1, 0)::text AS seq FROM anchor_batches`);
+      const first = (await StateStore.latestSeq(runner)) === null;
+      // the state as of this batch, committed with it: custody-tree/2 root = keccak256(0x02 ‖ eventsRoot ‖ stateRoot)
+      const records = await this.state.recordsFor(runner, seq, events.map((e) => e.id), first);
+      const state = await this.state.apply(runner, seq, records);
+      const root = batchRootV2(tree.root, state.root);
+      await runner.query(
+        `INSERT INTO anchor_batches (seq, root, leaf_count, tree_version, events_root, state_root, state_changes) VALUES ($1, $2, $3, 2, $4, $5, $6)`,
+        [seq, root, events.length, tree.root, state.root, state.changed],
       );
       await runner.query(`UPDATE custody_events SET batch_seq = $1 WHERE id = ANY($2::bigint[])`, [seq, events.map((e) => e.id)]);
       // proofs as one text[] literal per row: '{0xab..,0xcd..}'
@@ -100,8 +108,12 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
          SELECT u.event_id, $1, u.leaf_index, u.proof::text[] FROM unnest($2::text[], $3::int[], $4::text[]) AS u(event_id, leaf_index, proof)`,
         [seq, events.map((e) => e.event_id), events.map((_, i) => i), tree.proofs.map((p) => `{${p.join(',')}}`)],
       );
-      return { seq: BigInt(seq), root: tree.root, leafCount: events.length };
+      return { seq: BigInt(seq), root, leafCount: events.length };
+    }).catch((err: unknown) => {
+      this.state.discard();
+      throw err;
     });
+    if (batch) this.state.committed(batch.seq.toString());
     if (batch) {
       this.logger.log(`sealed batch ${batch.seq}: ${batch.leafCount} events, root ${batch.root}`);
       for (const listener of this.listeners) listener(batch);

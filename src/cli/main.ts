@@ -1,10 +1,10 @@
 /**
  * `custody <command>`: tools for people who check the ledger from the outside.
- *   custody verify <bundle.json> --rpc <url>            verify a proof-of-delivery bundle (exit 1 if it fails)
+ *   custody verify <bundle.json> --rpc <url> --trust <trust.json>   verify a proof-of-delivery bundle (exit 0 only for VALID)
  *   custody audit --rpc <url> --database-url <url>      check every anchored batch against the chain
  */
 export const USAGE = `usage:
-  custody verify <bundle.json> --rpc <json-rpc url> [--json]
+  custody verify <bundle.json> --rpc <json-rpc url> (--trust <trust.json> | --contract <address> --chain-id <id>) [--json]   (custody verify --help)
   custody audit --rpc <json-rpc url> --database-url <postgres url> [--from <seq>] [--to <seq>] [--json]`;
 
 export async function main(argv: string[]): Promise<number> {

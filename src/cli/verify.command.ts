@@ -1,14 +1,54 @@
 import { readFileSync } from 'node:fs';
-import { verifyProofBundle } from '../proofs/bundle-verifier';
-import { parseArgs } from './main';
+import { parseArgs } from 'node:util';
+import { verifyProofBundle, type LedgerStatement, type VerificationReport } from '../proofs/bundle-verifier';
+import { parseTrustFile, trustFromFlags, type TrustFile } from '../proofs/trust-root';
 
-/** `custody verify <bundle.json> --rpc <url> [--json]`: exit 0 VALID, 1 INVALID or INCOMPLETE, 2 usage. */
+export const VERIFY_USAGE = `usage: custody verify <bundle.json> --rpc <json-rpc url> (--trust <trust.json> | --contract <0x address> --chain-id <id>) [--json]
+
+Verifies a custody-pod/1 or /2 proof-of-delivery bundle with nothing but the bundle, the anchor
+chain and a pinned trust root. Only VALID exits 0.
+
+  --rpc <url>              JSON-RPC endpoint of the anchor chain (any node; the verifier trusts only the pinned contract on it)
+  --trust <file>           the ledger's trust file (custody-trust/1), saved once from GET /trust.json
+  --contract <address>     pin one CustodyAnchor instead of a trust file ...
+  --chain-id <id>          ... on this chain id
+  --from-seq <seq>         with --contract: the first batch anchored on it (default 0)
+  --deployment-block <n>   with --contract: where to start looking for its logs (default 0)
+  --json                   print the full report as JSON
+  -h, --help               this text
+
+Verdicts: VALID (exit 0); INVALID, STALE (the chain holds a later state: fetch a fresh bundle),
+UNPINNED (no trust root given: a forger's own contract would pass too), INCOMPLETE (not all anchored yet): exit 1.
+Usage errors: exit 2.`;
+
+/** `custody verify`: exit 0 VALID, 1 any other verdict, 2 usage. */
 export async function runVerify(argv: string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv);
-  const file = positional[0];
-  const rpc = options.get('rpc');
-  if (!file || typeof rpc !== 'string') {
-    process.stderr.write('usage: custody verify <bundle.json> --rpc <json-rpc url of the anchor chain> [--json]\n');
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    process.stderr.write(`custody verify: ${(err as Error).message}\n${VERIFY_USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(VERIFY_USAGE + '\n');
+    return 0;
+  }
+  const file = positionals[0];
+  if (!file || !values.rpc) {
+    process.stderr.write(`custody verify: ${!file ? 'name the bundle file' : '--rpc is required'}\n${VERIFY_USAGE}\n`);
+    return 2;
+  }
+  let trust: TrustFile | null = null;
+  try {
+    if (values.trust) trust = parseTrustFile(JSON.parse(readFileSync(values.trust, 'utf8')));
+    else if (values.contract || values['chain-id']) {
+      if (!values.contract || !values['chain-id']) throw new Error('--contract and --chain-id go together');
+      trust = trustFromFlags(values['chain-id'], values.contract, values['from-seq'] ?? '0', values['deployment-block'] ? Number(values['deployment-block']) : null);
+    }
+  } catch (err) {
+    process.stderr.write(`custody verify: the trust root is unusable: ${(err as Error).message}\n`);
     return 2;
   }
   let bundle: unknown;
@@ -18,20 +58,67 @@ export async function runVerify(argv: string[]): Promise<number> {
     process.stderr.write(`custody verify: cannot read ${file}: ${(err as Error).message}\n`);
     return 2;
   }
-  const report = await verifyProofBundle(bundle, { rpcUrl: rpc });
-  if (options.has('json')) {
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  } else {
-    const lines = [
-      `bundle      ${file}`,
-      `shipment    ${report.carrier ?? '?'} / ${report.trackingNumber ?? '?'}`,
-      `chain       ${report.chainId ?? '?'}  contract ${report.contractAddress ?? '?'}`,
-      `checked     ${report.eventsChecked} events, ${report.batchesChecked} batches on chain`,
-      ...(report.pendingEventIds.length ? [`not anchored yet: ${report.pendingEventIds.join(', ')}`] : []),
-      ...report.failures.map((f) => `FAILED ${f.check.padEnd(17)} ${f.eventIndex !== null ? `event #${f.eventIndex} ` : ''}${f.batchSeq !== null ? `batch ${f.batchSeq} ` : ''}${f.message}`),
-      `verdict     ${report.verdict}`,
-    ];
-    process.stdout.write(lines.join('\n') + '\n');
-  }
+  const report = await verifyProofBundle(bundle, { rpcUrl: values.rpc, trust });
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(file, report));
   return report.verdict === 'VALID' ? 0 : 1;
 }
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      rpc: { type: 'string' },
+      trust: { type: 'string' },
+      contract: { type: 'string' },
+      'chain-id': { type: 'string' },
+      'from-seq': { type: 'string' },
+      'deployment-block': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+/** The report for people: what was proven, what failed, and what is only the ledger's word. */
+export function formatReport(file: string, report: VerificationReport): string {
+  const s = report.state;
+  const lines = [
+    `bundle      ${file} (${report.bundleFormat ?? '?'})`,
+    `shipment    ${report.carrier ?? '?'} / ${report.trackingNumber ?? '?'}`,
+    `claims      chain ${report.chainId ?? '?'}  contract ${report.contractAddress ?? '?'}`,
+    `pinned      ${report.pinned ? report.trustedContracts.join(', ') || '(nothing on this chain)' : 'NO TRUST ROOT: pass --trust <file> or --contract/--chain-id'}`,
+    `checked     ${report.eventsChecked} events, ${report.batchesChecked} batches on chain`,
+    ...report.batches.map((b) => `  batch ${b.seq}  block ${b.blockNumber ?? '-'}  tx ${b.txHash ?? '-'}  at ${b.anchoredAt ?? '-'}  confirmations ${b.confirmations ?? '-'}`),
+    `state       proven at batch ${s.provenAtSeq ?? '-'}, latest on chain ${s.latestSeq ?? '-'}; completeness ${s.completeness}; key ownership ${s.keyOwnership}`,
+    ...(report.pendingEventIds.length ? [`not anchored yet: ${report.pendingEventIds.join(', ')}`] : []),
+    ...report.failures.map((f) => `FAILED ${f.check.padEnd(17)} ${f.eventIndex !== null ? `event #${f.eventIndex} ` : ''}${f.batchSeq !== null ? `batch ${f.batchSeq} ` : ''}${f.message}`),
+    '',
+    'ledger statements (not proven):',
+    ...groupStatements(report.ledgerStatements).map((l) => `  ${l}`),
+    '',
+    'limitations:',
+    ...report.limitations.map((l) => `  - ${l}`),
+    '',
+    `verdict     ${report.verdict}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/** Per-event statements folded into one line per field, e.g. `events[*].status: FINAL ×6`. */
+function groupStatements(statements: LedgerStatement[]): string[] {
+  const groups = new Map<string, Map<string, number>>();
+  for (const st of statements) {
+    const field = st.field.replace(/\[\d+\]/g, '[*]');
+    const value = JSON.stringify(st.value);
+    const values = groups.get(field) ?? groups.set(field, new Map()).get(field)!;
+    values.set(value, (values.get(value) ?? 0) + 1);
+  }
+  return [...groups.entries()].map(([field, values]) => {
+    const shown = [...values.entries()].slice(0, 4).map(([v, n]) => (field.includes('[*]') ? `${short(v)} ×${n}` : short(v)));
+    return `${field}: ${shown.join(', ')}${values.size > 4 ? `, … (${values.size} values)` : ''}`;
+  });
+}
+
+const short = (v: string): string => (v.length > 100 ? v.slice(0, 97) + '…' : v);

@@ -8,9 +8,10 @@ import { InitialLedger1764000000000 } from './migrations/1764000000000-initial-l
 import { CustodyModel1764100000000 } from './migrations/1764100000000-custody-model';
 import { Disputes1764200000000 } from './migrations/1764200000000-disputes';
 import { ApiKeys1764300000000 } from './migrations/1764300000000-api-keys';
+import { AnchoredState1764400000000 } from './migrations/1764400000000-anchored-state';
 
 export const ENTITIES = [OrganizationEntity, SigningKeyEntity, ShipmentEntity];
-export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000];
+export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000];
 
 /** One data source for both PostgreSQL and PGlite; the schema comes only from migrations. */
 export function createDataSource(config: DatabaseConfig): DataSource {

@@ -1,6 +1,6 @@
 import { distanceMetres, type Finding } from '../fraud/detectors';
 import type { VerificationReport } from '../proofs/bundle-verifier';
-import type { PodEvent, ProofBundle } from '../proofs/pod-bundle';
+import type { AnyProofBundle as ProofBundle, PodEvent } from '../proofs/pod-bundle';
 
 export type DisputeClaim = 'NOT_RECEIVED' | 'DAMAGED' | 'LATE' | 'WRONG_LOCATION' | 'OTHER';
 export type DisputeVerdict = 'DELIVERY_PROVEN' | 'DELIVERY_CONTRADICTED' | 'INCONCLUSIVE';

@@ -4,6 +4,7 @@ import { decodeCursor, encodeCursor } from '../common/cursor';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
 import { verifyProofBundle } from '../proofs/bundle-verifier';
+import { TrustRootService } from '../proofs/trust-root.service';
 import { ProofBundleService } from '../proofs/proof-bundle.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import { judgeDispute, type DisputeClaim } from './dispute-verdict';
@@ -35,6 +36,7 @@ export class DisputesService {
     @Inject(RUNTIME) private readonly runtime: Runtime,
     private readonly shipments: ShipmentsService,
     private readonly bundles: ProofBundleService,
+    private readonly trust: TrustRootService,
   ) {}
 
   /** Gathers the bundle and findings, verifies the bundle against the chain, judges, stores the snapshot. */
@@ -43,7 +45,7 @@ export class DisputesService {
     const shipment = await this.shipments.find(trackingNumber, carrier, caller);
     // the verdict is reached on the whole record, whoever asked
     const bundle = await this.bundles.build(trackingNumber, carrier, SYSTEM_SCOPE);
-    const verification = await verifyProofBundle(bundle, { provider: this.runtime.chain.provider });
+    const verification = await verifyProofBundle(bundle, { provider: this.runtime.chain.provider, trust: await this.trust.trustFile() });
     const findings = bundle.findings.map((f) => ({ ...f, code: f.code as never, severity: f.severity as 'LOW' | 'MEDIUM' | 'HIGH' }));
     const { verdict, reasons } = judgeDispute(claim, bundle, verification, findings, shipment.promisedDeliveryAt);
     const [{ id }] = await sqlRows<{ id: string }>(

@@ -1,4 +1,4 @@
-import { Contract, JsonRpcProvider, getAddress, type Provider } from 'ethers';
+import { Contract, JsonRpcProvider, getAddress, keccak256, toUtf8Bytes, type Provider } from 'ethers';
 import { CUSTODY_ANCHOR_ABI } from '../anchoring/custody-anchor';
 import { rootFromProof } from '../batching/merkle';
 import {
@@ -14,32 +14,65 @@ import {
   type CustodyEventFields,
 } from '../signing/custody-signing';
 import { recoverSigners } from '../signing/signature-verifier';
-import { POD_FORMAT, type PodBatch, type PodEvent, type ProofBundle } from './pod-bundle';
+import { batchRootV2, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, verifyStateProof } from '../state/custody-state';
+import { POD_FORMAT, POD_FORMAT_V2, type AnyProofBundle, type PodBatchV2, type PodEventV2, type ProofBundleV2 } from './pod-bundle';
+import { anchorFor, parseTrustFile, type TrustFile } from './trust-root';
 
 /**
- * Verifies a `custody-pod/1` bundle with nothing but the bundle and a JSON-RPC endpoint of the
- * anchor chain: no NestJS, no database, no trust in the ledger. It recomputes every EIP-712
- * digest from the signed fields, recovers every signer, recomputes every leaf and the hash chain
- * from the first event to the last, folds every Merkle proof to its root, and reads each root
- * from the contract (and the anchoring transaction's BatchAnchored log).
+ * Verifies `custody-pod/1` and `custody-pod/2` bundles with nothing but the bundle, a pinned trust
+ * root and a JSON-RPC endpoint of the anchor chain: no NestJS, no database, no trust in the ledger.
  *
- * What it does NOT establish, and a caller MUST weigh: that the signing key belonged to the
- * organization the bundle names (the key registry is the ledger's statement), and what happened
- * to the parcel beyond what was signed.
+ * Every field of a bundle is either checked here or reported in `ledgerStatements`, with its
+ * value, as something only the ledger says. The checks, in order (README, "Verification
+ * algorithm", step by step):
+ *   1. shape, signing spec and domain; the domain's chain and contract are a pinned trust root;
+ *   2. per event: digest from the signed fields, signer and counter-signer recovered, dual
+ *      attestation backed by a counter-signature, evidence metadata naming the signed hash, extra
+ *      data hashing to the signed dataHash, corrections bound to the event they void by that extra
+ *      data, signaturesHash, the previousLeaf chain from zero, the leaf, the Merkle proof;
+ *   3. per batch, on the pinned contract: root, leaf count and time from `batch(seq)`, block and
+ *      transaction from its BatchAnchored log, custody-tree/2 roots = keccak256(0x02 ‖ eventsRoot ‖ stateRoot);
+ *   4. (pod/2) the state proofs: the state's batch is anchored on the pinned contract; the shipment's
+ *      head and count in it make the bundle's events ALL of its sealed events; every signer's key
+ *      record in it names the organization the bundle names and covers the event's time; and no
+ *      later state is on chain (else STALE).
+ * What it cannot establish, it says in `limitations`.
  */
 export type VerificationCheck =
   | 'FORMAT'
   | 'DOMAIN'
+  | 'TRUST_ROOT'
   | 'CONTRACT'
   | 'DIGEST'
   | 'SIGNATURE'
   | 'COUNTER_SIGNATURE'
+  | 'DUAL_ATTESTATION'
   | 'SIGNATURES_HASH'
+  | 'EVIDENCE'
+  | 'EXTRA_DATA'
+  | 'CORRECTION'
   | 'LEAF'
   | 'CHAIN'
   | 'MERKLE_PROOF'
   | 'BATCH_ROOT'
-  | 'ANCHOR_TX';
+  | 'ANCHOR_TX'
+  | 'ANCHOR_TIME'
+  | 'STATE_ROOT'
+  | 'COMPLETENESS'
+  | 'KEY_OWNERSHIP';
+
+export const VERIFICATION_CHECKS: readonly VerificationCheck[] = [
+  'FORMAT', 'DOMAIN', 'TRUST_ROOT', 'CONTRACT', 'DIGEST', 'SIGNATURE', 'COUNTER_SIGNATURE', 'DUAL_ATTESTATION', 'SIGNATURES_HASH', 'EVIDENCE', 'EXTRA_DATA',
+  'CORRECTION', 'LEAF', 'CHAIN', 'MERKLE_PROOF', 'BATCH_ROOT', 'ANCHOR_TX', 'ANCHOR_TIME', 'STATE_ROOT', 'COMPLETENESS', 'KEY_OWNERSHIP',
+];
+
+/**
+ * VALID: every check passed, every event is anchored, nothing later is on chain (pod/2) and the root is pinned.
+ * INVALID: a check failed. UNPINNED: nothing failed, but no trust root was given, so a forger's own
+ * contract would pass too. STALE: the chain holds a later state than the bundle's proofs: ask the
+ * ledger for a fresh bundle. INCOMPLETE: nothing failed, but some events (or the state) are not anchored yet.
+ */
+export type Verdict = 'VALID' | 'INCOMPLETE' | 'STALE' | 'UNPINNED' | 'INVALID';
 
 export interface VerificationFailure {
   check: VerificationCheck;
@@ -49,17 +82,50 @@ export interface VerificationFailure {
   message: string;
 }
 
+export interface LedgerStatement {
+  /** the bundle's path, e.g. `shipment.status`, `events[3].flags` */
+  field: string;
+  value: unknown;
+}
+
+export interface BatchOnChain {
+  seq: string;
+  contract: string;
+  blockNumber: number | null;
+  txHash: string | null;
+  anchoredAt: string | null;
+  confirmations: number | null;
+}
+
 export interface VerificationReport {
-  format: 'custody-pod-verification/1';
-  /** VALID: every check passed and every event is anchored; INCOMPLETE: nothing failed but some events are not anchored yet; INVALID: a check failed */
-  verdict: 'VALID' | 'INCOMPLETE' | 'INVALID';
+  format: 'custody-pod-verification/2';
+  verdict: Verdict;
+  bundleFormat: string | null;
   trackingNumber: string | null;
   carrier: string | null;
+  /** the chain and contract the bundle claims */
   chainId: string | null;
   contractAddress: string | null;
+  /** whether a trust root was given; the contracts it pinned for this chain */
+  pinned: boolean;
+  trustedContracts: string[];
   eventsChecked: number;
   batchesChecked: number;
   pendingEventIds: string[];
+  state: {
+    /** the batch whose state the proofs were made against */
+    provenAtSeq: string | null;
+    /** the newest batch on the contract */
+    latestSeq: string | null;
+    completeness: 'PROVEN' | 'NOT_PROVEN';
+    keyOwnership: 'PROVEN' | 'NOT_PROVEN';
+  };
+  /** what the chain says about each batch, read from the pinned contract */
+  batches: BatchOnChain[];
+  /** what this verdict does not establish */
+  limitations: string[];
+  /** fields the verifier cannot check: the ledger's word, with the values the bundle gives */
+  ledgerStatements: LedgerStatement[];
   failures: VerificationFailure[];
   checkedAt: string;
 }
@@ -69,39 +135,70 @@ export interface VerifyOptions {
   rpcUrl?: string;
   /** or a provider (tests, or callers with their own node) */
   provider?: Provider;
+  /** the pinned trust root; without it the verdict is at best UNPINNED */
+  trust?: TrustFile | null;
 }
 
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 const HEX65 = /^0x[0-9a-fA-F]{130}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const ANCHORED = new Set(['ANCHORED', 'FINAL']);
+const lower = (s: string | null | undefined): string => (s ?? '').toLowerCase();
+
+type At = { eventId?: string | null; eventIndex?: number | null; batchSeq?: string | null };
 
 export async function verifyProofBundle(input: unknown, options: VerifyOptions): Promise<VerificationReport> {
   const failures: VerificationFailure[] = [];
-  const fail = (check: VerificationCheck, message: string, at: { eventId?: string | null; eventIndex?: number | null; batchSeq?: string | null } = {}): void => {
+  const fail = (check: VerificationCheck, message: string, at: At = {}): void => {
     failures.push({ check, eventId: at.eventId ?? null, eventIndex: at.eventIndex ?? null, batchSeq: at.batchSeq ?? null, message });
   };
-  const report = (bundle: ProofBundle | null, extra: Partial<VerificationReport> = {}): VerificationReport => ({
-    format: 'custody-pod-verification/1',
-    verdict: failures.length > 0 ? 'INVALID' : (extra.pendingEventIds?.length ?? 0) > 0 ? 'INCOMPLETE' : 'VALID',
-    trackingNumber: bundle?.shipment?.trackingNumber ?? null,
-    carrier: bundle?.shipment?.carrier ?? null,
-    chainId: bundle?.signing?.domain?.chainId ?? null,
-    contractAddress: bundle?.signing?.domain?.verifyingContract ?? null,
-    eventsChecked: 0,
-    batchesChecked: 0,
-    pendingEventIds: [],
-    failures,
-    checkedAt: new Date().toISOString(),
-    ...extra,
-  });
+  const statements: LedgerStatement[] = [];
+  const state: VerificationReport['state'] = { provenAtSeq: null, latestSeq: null, completeness: 'NOT_PROVEN', keyOwnership: 'NOT_PROVEN' };
+  const limitations: string[] = [];
+  const onChain: BatchOnChain[] = [];
+  let stale = false;
+  let trust: TrustFile | null = null;
+  try {
+    trust = options.trust ? parseTrustFile(options.trust) : null;
+  } catch (err) {
+    fail('TRUST_ROOT', `the trust file is unusable: ${(err as Error).message}`);
+  }
+  const b0 = input as Partial<ProofBundleV2> | null;
+  const report = (extra: Partial<VerificationReport> = {}): VerificationReport => {
+    const pending = extra.pendingEventIds ?? [];
+    const incomplete = pending.length > 0 || (b0?.format === POD_FORMAT_V2 && state.completeness !== 'PROVEN');
+    return {
+      format: 'custody-pod-verification/2',
+      verdict: failures.length > 0 ? 'INVALID' : !trust ? 'UNPINNED' : stale ? 'STALE' : incomplete ? 'INCOMPLETE' : 'VALID',
+      bundleFormat: typeof b0?.format === 'string' ? b0.format : null,
+      trackingNumber: typeof b0?.shipment?.trackingNumber === 'string' ? b0.shipment.trackingNumber : null,
+      carrier: typeof b0?.shipment?.carrier === 'string' ? b0.shipment.carrier : null,
+      chainId: typeof b0?.signing?.domain?.chainId === 'string' ? b0.signing.domain.chainId : null,
+      contractAddress: typeof b0?.signing?.domain?.verifyingContract === 'string' ? b0.signing.domain.verifyingContract : null,
+      pinned: trust !== null,
+      trustedContracts: [],
+      eventsChecked: 0,
+      batchesChecked: 0,
+      pendingEventIds: [],
+      state,
+      batches: onChain,
+      limitations,
+      ledgerStatements: statements,
+      failures,
+      checkedAt: new Date().toISOString(),
+      ...extra,
+    };
+  };
 
   const problems = formatProblems(input);
   if (problems.length > 0) {
     for (const p of problems) fail('FORMAT', p);
-    return report(null);
+    return report();
   }
-  const bundle = input as ProofBundle;
+  const bundle = input as AnyProofBundle;
+  const v2 = bundle.format === POD_FORMAT_V2;
+  const events = bundle.events as PodEventV2[];
+  const batches = bundle.batches as PodBatchV2[];
   const { domain } = bundle.signing;
   if (bundle.signing.version !== SIGNING_SPEC_VERSION || domain.name !== SIGNING_DOMAIN_NAME || domain.version !== SIGNING_DOMAIN_VERSION || bundle.signing.primaryType !== 'CustodyEvent') {
     fail('DOMAIN', `the bundle uses signing spec ${bundle.signing.version} / domain ${domain.name} ${domain.version}; this verifier checks ${SIGNING_SPEC_VERSION} (${SIGNING_DOMAIN_NAME} ${SIGNING_DOMAIN_VERSION})`);
@@ -113,43 +210,75 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
   const contractAddress = getAddress(domain.verifyingContract);
   const separator = domainSeparator({ name: SIGNING_DOMAIN_NAME, version: SIGNING_DOMAIN_VERSION, chainId, verifyingContract: contractAddress });
 
-  // 1. every event: digest, signatures, leaf, chain
-  const batchBySeq = new Map(bundle.batches.map((b) => [b.seq, b]));
-  const recomputed: Array<{ event: PodEvent; leaf: string }> = [];
+  // 1. trust: the contract the devices signed for, and every batch's contract, must be pinned
+  const trustedContracts = trust ? trust.anchors.filter((a) => BigInt(a.chainId) === chainId).map((a) => a.contract) : [];
+  if (trust) {
+    if (trustedContracts.length === 0) fail('TRUST_ROOT', `the bundle claims chain ${chainId}, on which no anchor is pinned (pinned: ${trust.anchors.map((a) => `chain ${a.chainId} ${a.contract}`).join(', ')})`);
+    else if (!trustedContracts.includes(contractAddress)) fail('TRUST_ROOT', `the bundle claims contract ${contractAddress} on chain ${chainId}, which is not a pinned trust root (pinned: ${trustedContracts.join(', ')}): its anchors prove nothing`);
+  } else {
+    limitations.push(`no trust root was pinned: the bundle claims chain ${chainId} contract ${contractAddress}, and anyone can deploy a contract and anchor a forgery on it; pin the ledger's trust file (--trust) or --contract/--chain-id`);
+  }
+  const contractFor = (seq: string): string | null => {
+    if (!trust) return contractAddress;
+    return anchorFor(trust, chainId, BigInt(seq))?.contract ?? null;
+  };
+
+  // 2. every event: digest, signatures, evidence, extra data, corrections, leaf, chain, proof
+  const batchBySeq = new Map(batches.map((b) => [b.seq, b]));
   const recovery = recoverSigners(
-    bundle.events.flatMap((e) => {
+    events.flatMap((e) => {
       const digest = digestOf(separator, e);
       return [{ digest, signature: e.signature }, ...(e.counterSignature ? [{ digest, signature: e.counterSignature }] : [])];
     }),
   );
+  const leaves: string[] = [];
   let cursor = 0;
   let previous = ZERO_HASH;
   const pending: string[] = [];
-  for (const [index, event] of bundle.events.entries()) {
+  const byId = new Map(events.map((e, i) => [lower(e.eventId), i]));
+  for (const [index, event] of events.entries()) {
     const at = { eventId: event.eventId, eventIndex: index, batchSeq: event.batchSeq };
     const digest = digestOf(separator, event);
-    if (digest !== event.digest.toLowerCase()) fail('DIGEST', `event #${index}: the signed fields hash to ${digest}, the bundle says ${event.digest}: a signed field was changed`, at);
-    if (event.fields.eventId.toLowerCase() !== event.eventId.toLowerCase()) fail('DIGEST', `event #${index}: fields.eventId differs from eventId`, at);
+    if (digest !== lower(event.digest)) fail('DIGEST', `event #${index}: the signed fields hash to ${digest}, the bundle says ${event.digest}: a signed field was changed`, at);
+    if (lower(event.fields.eventId) !== lower(event.eventId)) fail('DIGEST', `event #${index}: fields.eventId differs from eventId`, at);
     if (event.fields.trackingNumber !== bundle.shipment.trackingNumber || event.fields.carrier !== bundle.shipment.carrier) {
       fail('DIGEST', `event #${index} was signed for ${event.fields.carrier}/${event.fields.trackingNumber}, not this shipment`, at);
     }
     const main = recovery[cursor++];
     if (!main.ok) fail('SIGNATURE', `event #${index}: ${main.reason}`, at);
-    else if (main.signer !== event.signer.toLowerCase()) fail('SIGNATURE', `event #${index}: the signature recovers to ${main.signer}, not to the signer ${event.signer}`, at);
+    else if (main.signer !== lower(event.signer)) fail('SIGNATURE', `event #${index}: the signature recovers to ${main.signer}, not to the signer ${event.signer}`, at);
     if (event.counterSignature) {
       const counter = recovery[cursor++];
       if (!counter.ok) fail('COUNTER_SIGNATURE', `event #${index}: ${counter.reason}`, at);
-      else if (counter.signer !== (event.counterSigner ?? '').toLowerCase()) fail('COUNTER_SIGNATURE', `event #${index}: the counter-signature recovers to ${counter.signer}, not to ${event.counterSigner}`, at);
+      else if (counter.signer !== lower(event.counterSigner)) fail('COUNTER_SIGNATURE', `event #${index}: the counter-signature recovers to ${counter.signer}, not to ${event.counterSigner}`, at);
+    } else if (event.counterSigner) fail('COUNTER_SIGNATURE', `event #${index} names counter-signer ${event.counterSigner} but carries no counter-signature`, at);
+    if (event.dualAttested) {
+      if (!event.counterSignature) fail('DUAL_ATTESTATION', `event #${index} claims dual attestation but carries no counter-signature`, at);
+      else if (v2 && lower(event.counterSignerOrganization) === lower(event.signerOrganization)) fail('DUAL_ATTESTATION', `event #${index} claims dual attestation, but both signatures are by "${event.signerOrganization}"`, at);
     }
+    if (event.evidence) {
+      if (lower(event.evidence.hash) !== lower(event.fields.evidenceHash) || lower(event.fields.evidenceHash) === ZERO_HASH) {
+        fail('EVIDENCE', `event #${index}: the evidence metadata names hash ${event.evidence.hash}, but the signed evidenceHash is ${event.fields.evidenceHash}`, at);
+      }
+      statements.push({ field: `events[${index}].evidence.contentType`, value: event.evidence.contentType }, { field: `events[${index}].evidence.sizeBytes`, value: event.evidence.sizeBytes });
+    }
+    if (v2) checkExtraData(event, index, at, events, byId, fail, statements);
+    else statements.push({ field: `events[${index}].signerOrganization`, value: event.signerOrganization }, { field: `events[${index}].correctsEventId`, value: event.correctsEventId }, { field: `events[${index}].correctedBy`, value: event.correctedBy });
     const sigHash = signaturesHash(event.signature, event.counterSignature);
-    if (sigHash !== event.signaturesHash.toLowerCase()) fail('SIGNATURES_HASH', `event #${index}: keccak256(signature ‖ counterSignature) is ${sigHash}, not ${event.signaturesHash}`, at);
-    if (event.previousLeaf.toLowerCase() !== previous) {
+    if (sigHash !== lower(event.signaturesHash)) fail('SIGNATURES_HASH', `event #${index}: keccak256(signature ‖ counterSignature) is ${sigHash}, not ${event.signaturesHash}`, at);
+    if (lower(event.previousLeaf) !== previous) {
       fail('CHAIN', index === 0 ? `event #0 must start the chain with previousLeaf zero, it has ${event.previousLeaf}: earlier events are missing` : `event #${index}: previousLeaf ${event.previousLeaf} is not the leaf of event #${index - 1} (${previous}): an event was dropped, inserted or reordered`, at);
     }
     const leaf = custodyLeaf(digest, sigHash, event.previousLeaf);
-    if (leaf !== event.leaf.toLowerCase()) fail('LEAF', `event #${index}: the leaf recomputed from its values is ${leaf}, the bundle says ${event.leaf}`, at);
+    if (leaf !== lower(event.leaf)) fail('LEAF', `event #${index}: the leaf recomputed from its values is ${leaf}, the bundle says ${event.leaf}`, at);
     previous = leaf;
-    recomputed.push({ event, leaf });
+    leaves.push(leaf);
+    statements.push(
+      { field: `events[${index}].status`, value: event.status },
+      { field: `events[${index}].flags`, value: event.flags },
+      { field: `events[${index}].receivedAt`, value: event.receivedAt },
+      { field: `events[${index}].leafIndex`, value: event.leafIndex },
+    );
     if (event.batchSeq === null || !event.proof) {
       pending.push(event.eventId);
       continue;
@@ -160,13 +289,21 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
       continue;
     }
     const root = await rootFromProof(leaf, event.proof);
-    if (root !== batch.root.toLowerCase()) fail('MERKLE_PROOF', `event #${index}: its proof leads to ${root}, not to the root ${batch.root} of batch ${batch.seq}`, at);
-    if (!ANCHORED.has(batch.status)) pending.push(event.eventId);
+    const expected = batch.treeVersion === 2 ? lower(batch.eventsRoot) : lower(batch.root);
+    if (root !== expected) fail('MERKLE_PROOF', `event #${index}: its proof leads to ${root}, not to the ${batch.treeVersion === 2 ? 'events root' : 'root'} ${expected} of batch ${batch.seq}`, at);
   }
-  if (bundle.events.length !== bundle.shipment.eventCount) fail('CHAIN', `the shipment has ${bundle.shipment.eventCount} events, the bundle carries ${bundle.events.length}`);
-  if (previous !== bundle.shipment.headLeaf.toLowerCase()) fail('CHAIN', `the chain ends at ${previous}, but the shipment's head leaf is ${bundle.shipment.headLeaf}: the last events are missing`);
+  if (events.length !== bundle.shipment.eventCount) fail('CHAIN', `the shipment has ${bundle.shipment.eventCount} events, the bundle carries ${events.length}`);
+  if (previous !== lower(bundle.shipment.headLeaf)) fail('CHAIN', `the chain ends at ${previous}, but the shipment's head leaf is ${bundle.shipment.headLeaf}: the last events are missing`);
+  statements.push(
+    { field: 'generatedAt', value: bundle.generatedAt },
+    { field: 'shipment.merchant', value: bundle.shipment.merchant },
+    { field: 'shipment.destination', value: bundle.shipment.destination },
+    { field: 'shipment.status', value: bundle.shipment.status },
+    { field: 'findings', value: bundle.findings },
+    ...batches.map((b, i) => ({ field: `batches[${i}].status`, value: b.status })),
+  );
 
-  // 2. the chain: right network, contract there, every anchored root on it
+  // 3. the chain: right network, pinned contracts there, every anchored root on it
   const ownProvider = options.provider ? null : new JsonRpcProvider(options.rpcUrl, undefined, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
   const provider = options.provider ?? ownProvider!;
   let batchesChecked = 0;
@@ -174,55 +311,241 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
     const rpcChainId = BigInt((await provider.getNetwork()).chainId);
     if (rpcChainId !== chainId) {
       fail('DOMAIN', `the bundle was signed for chain ${chainId}, but the RPC endpoint serves chain ${rpcChainId}`);
-    } else if ((await provider.getCode(contractAddress)) === '0x') {
-      fail('CONTRACT', `there is no contract at ${contractAddress} on chain ${chainId}`);
     } else {
-      const contract = new Contract(contractAddress, CUSTODY_ANCHOR_ABI, provider);
-      const used = new Set(bundle.events.map((e) => e.batchSeq).filter((s): s is string => s !== null));
-      for (const batch of bundle.batches.filter((b) => used.has(b.seq))) {
+      const head = await provider.getBlockNumber();
+      const contracts = new Map<string, Contract | null>();
+      const contractAt = async (address: string): Promise<Contract | null> => {
+        if (!contracts.has(address)) {
+          const code = await provider.getCode(address);
+          if (code === '0x') fail('CONTRACT', `there is no contract at ${address} on chain ${chainId}`);
+          contracts.set(address, code === '0x' ? null : new Contract(address, CUSTODY_ANCHOR_ABI, provider));
+        }
+        return contracts.get(address)!;
+      };
+      const deploymentBlock = (address: string): number => trust?.anchors.find((a) => a.contract === address && BigInt(a.chainId) === chainId)?.deploymentBlock ?? 0;
+      const used = new Set(events.map((e) => e.batchSeq).filter((s): s is string => s !== null));
+      if (v2 && (bundle as ProofBundleV2).state) used.add((bundle as ProofBundleV2).state!.seq);
+      const anchored = new Set<string>();
+      for (const batch of batches.filter((x) => used.has(x.seq))) {
         batchesChecked++;
-        await checkBatch(contract, provider, batch, chainId, contractAddress, fail, pending, bundle.events);
+        const address = contractFor(batch.seq);
+        if (!address) {
+          fail('TRUST_ROOT', `batch ${batch.seq} falls under no pinned anchor on chain ${chainId}`, { batchSeq: batch.seq });
+          continue;
+        }
+        const contract = await contractAt(address);
+        if (!contract) continue;
+        if (await checkBatch(contract, address, batch, head, deploymentBlock(address), fail, onChain)) anchored.add(batch.seq);
+      }
+      for (const e of events) if (e.batchSeq !== null && e.proof && !anchored.has(e.batchSeq)) pending.push(e.eventId);
+      if (v2) {
+        const result = await checkState(bundle as ProofBundleV2, leaves, contractFor, contractAt, fail, trust, chainId);
+        Object.assign(state, result.state);
+        stale = result.stale;
+        limitations.push(...result.limitations);
+      } else {
+        limitations.push(
+          'custody-pod/1 bundles carry no state proofs: this verdict cannot prove that the bundle holds ALL of the shipment\'s events (a cut tail or a withheld correction is not detectable), nor that a signing key belonged to the organization named',
+        );
       }
     }
   } finally {
     ownProvider?.destroy();
   }
-  return report(bundle, { eventsChecked: recomputed.length, batchesChecked, pendingEventIds: [...new Set(pending)] });
+  limitations.push('what happened to the parcel beyond what was signed, and whether a signing device was in the right hands, no signature can prove');
+  return report({ trustedContracts, eventsChecked: leaves.length, batchesChecked, pendingEventIds: [...new Set(pending)] });
 }
 
+/** Reads batch `seq` from the pinned contract and its log; true when it is anchored there. */
 async function checkBatch(
   contract: Contract,
-  provider: Provider,
-  batch: PodBatch,
-  chainId: bigint,
-  contractAddress: string,
-  fail: (check: VerificationCheck, message: string, at?: { batchSeq?: string | null }) => void,
-  pending: string[],
-  events: PodEvent[],
-): Promise<void> {
+  address: string,
+  batch: PodBatchV2,
+  head: number,
+  fromBlock: number,
+  fail: (check: VerificationCheck, message: string, at?: At) => void,
+  onChain: BatchOnChain[],
+): Promise<boolean> {
   const at = { batchSeq: batch.seq };
-  if (batch.chainId !== null && BigInt(batch.chainId) !== chainId) fail('DOMAIN', `batch ${batch.seq} claims chain ${batch.chainId}, the signing domain says ${chainId}`, at);
-  if (batch.contractAddress !== null && getAddress(batch.contractAddress) !== contractAddress) fail('DOMAIN', `batch ${batch.seq} claims contract ${batch.contractAddress}, the signing domain says ${contractAddress}`, at);
-  const onChain = ((await contract.getFunction('batchRoot')(BigInt(batch.seq))) as string).toLowerCase();
-  if (onChain === ZERO_HASH) {
-    if (ANCHORED.has(batch.status)) fail('BATCH_ROOT', `batch ${batch.seq} is not on chain ${chainId} (batchRoot is zero), although the bundle says ${batch.status}`, at);
-    else pending.push(...events.filter((e) => e.batchSeq === batch.seq).map((e) => e.eventId));
-    return;
+  const claimsAnchored = ANCHORED.has(batch.status);
+  if (batch.contractAddress !== null && getAddress(batch.contractAddress) !== address) fail('TRUST_ROOT', `batch ${batch.seq} claims contract ${batch.contractAddress}, but the pinned anchor for it is ${address}`, at);
+  const [root, leafCount, anchoredAt] = (await contract.getFunction('batch')(BigInt(batch.seq))) as [string, bigint, bigint];
+  if (lower(root) === ZERO_HASH) {
+    if (claimsAnchored) fail('BATCH_ROOT', `batch ${batch.seq} is not on chain (the contract holds no root for it), although the bundle says ${batch.status}`, at);
+    onChain.push({ seq: batch.seq, contract: address, blockNumber: null, txHash: null, anchoredAt: null, confirmations: null });
+    return false;
   }
-  if (onChain !== batch.root.toLowerCase()) {
-    fail('BATCH_ROOT', `batch ${batch.seq}: the contract holds root ${onChain}, the bundle says ${batch.root}`, at);
-    return;
+  if (lower(root) !== lower(batch.root)) {
+    fail('BATCH_ROOT', `batch ${batch.seq}: the contract holds root ${root}, the bundle says ${batch.root}`, at);
+    return false;
   }
-  if (batch.txHash) {
-    const receipt = await provider.getTransactionReceipt(batch.txHash);
-    const logs = receipt?.logs.filter((l) => getAddress(l.address) === contractAddress).map((l) => contract.interface.parseLog(l)).filter((l) => l?.name === 'BatchAnchored') ?? [];
-    const match = logs.find((l) => BigInt(l!.args.getValue('seq') as bigint) === BigInt(batch.seq) && (l!.args.getValue('root') as string).toLowerCase() === batch.root.toLowerCase());
-    if (!receipt || !match) fail('ANCHOR_TX', `batch ${batch.seq}: transaction ${batch.txHash} has no BatchAnchored(${batch.seq}, ${batch.root}) log`, at);
-    else if (batch.blockNumber !== null && receipt.blockNumber !== batch.blockNumber) fail('ANCHOR_TX', `batch ${batch.seq}: anchored in block ${receipt.blockNumber}, the bundle says ${batch.blockNumber}`, at);
+  if (Number(leafCount) !== batch.leafCount) fail('BATCH_ROOT', `batch ${batch.seq}: the contract records ${leafCount} leaves, the bundle says ${batch.leafCount}`, at);
+  if (batch.treeVersion === 2) {
+    if (!batch.stateRoot || !HEX32.test(batch.stateRoot) || !HEX32.test(batch.eventsRoot)) fail('BATCH_ROOT', `batch ${batch.seq} is custody-tree/2 but lacks eventsRoot or stateRoot`, at);
+    else if (batchRootV2(batch.eventsRoot, batch.stateRoot) !== lower(batch.root)) fail('BATCH_ROOT', `batch ${batch.seq}: keccak256(0x02 ‖ eventsRoot ‖ stateRoot) is ${batchRootV2(batch.eventsRoot, batch.stateRoot)}, not its root ${batch.root}`, at);
+  } else if (batch.eventsRoot !== undefined && lower(batch.eventsRoot) !== lower(batch.root)) {
+    fail('BATCH_ROOT', `batch ${batch.seq} is custody-tree/1, whose events root is its root; the bundle says ${batch.eventsRoot}`, at);
+  }
+  // block and transaction from the contract's own log, never from the bundle
+  const logs = await contract.queryFilter(contract.filters.BatchAnchored(BigInt(batch.seq)), fromBlock, 'latest');
+  const log = logs.find((l) => 'args' in l && lower(l.args.getValue('root') as string) === lower(batch.root));
+  const time = new Date(Number(anchoredAt) * 1000).toISOString();
+  onChain.push({ seq: batch.seq, contract: address, blockNumber: log?.blockNumber ?? null, txHash: log?.transactionHash ?? null, anchoredAt: time, confirmations: log ? head - log.blockNumber + 1 : null });
+  if (!log) {
+    fail('ANCHOR_TX', `batch ${batch.seq}: the contract holds its root but no BatchAnchored(${batch.seq}, ${batch.root}) log was found from block ${fromBlock}`, at);
+    return true;
+  }
+  if (batch.txHash !== null || claimsAnchored) {
+    if (lower(batch.txHash) !== lower(log.transactionHash)) fail('ANCHOR_TX', `batch ${batch.seq}: anchored by transaction ${log.transactionHash}, the bundle says ${batch.txHash ?? 'none'}`, at);
+    if (batch.blockNumber !== log.blockNumber) fail('ANCHOR_TX', `batch ${batch.seq}: anchored in block ${log.blockNumber}, the bundle says ${batch.blockNumber ?? 'none'}`, at);
+    if (batch.anchoredAt === null || Date.parse(batch.anchoredAt) !== Number(anchoredAt) * 1000) fail('ANCHOR_TIME', `batch ${batch.seq}: anchored at ${time} (block time), the bundle says ${batch.anchoredAt ?? 'none'}`, at);
+  }
+  if (batch.chainId !== null && batch.chainId !== undefined && !/^\d+$/.test(batch.chainId)) fail('FORMAT', `batch ${batch.seq}: chainId must be a decimal string`, at);
+  return true;
+}
+
+/** Extra data hashes to dataHash; corrections name, by that signed document, the event they void. */
+function checkExtraData(
+  event: PodEventV2,
+  index: number,
+  at: At,
+  events: PodEventV2[],
+  byId: Map<string, number>,
+  fail: (check: VerificationCheck, message: string, at?: At) => void,
+  statements: LedgerStatement[],
+): void {
+  let corrects: string | null = null;
+  if (event.extraData !== null) {
+    if (keccak256(toUtf8Bytes(event.extraData)) !== lower(event.fields.dataHash)) {
+      fail('EXTRA_DATA', `event #${index}: keccak256(extraData) is ${keccak256(toUtf8Bytes(event.extraData))}, not the signed dataHash ${event.fields.dataHash}`, at);
+      return;
+    }
+    try {
+      const doc = JSON.parse(event.extraData) as { corrects?: unknown };
+      corrects = typeof doc.corrects === 'string' ? lower(doc.corrects) : null;
+    } catch {
+      fail('EXTRA_DATA', `event #${index}: extraData is not JSON`, at);
+    }
+  } else if (lower(event.fields.dataHash) !== ZERO_HASH) {
+    statements.push({ field: `events[${index}].extraData`, value: 'not carried: dataHash commits to a document the bundle does not include' });
+  }
+  if (event.fields.eventType === 'CORRECTION') {
+    if (event.extraData === null) fail('CORRECTION', `event #${index} is a CORRECTION without the extra data that names the event it voids`, at);
+    else if (corrects !== lower(event.correctsEventId)) fail('CORRECTION', `event #${index}: the signed extra data corrects ${corrects ?? 'nothing'}, the bundle says ${event.correctsEventId}`, at);
+    else {
+      const target = byId.get(corrects);
+      if (target === undefined) fail('CORRECTION', `event #${index} corrects ${corrects}, which is not in the bundle`, at);
+      else if (target >= index) fail('CORRECTION', `event #${index} corrects event #${target}, which comes after it`, at);
+    }
+  } else if (event.correctsEventId !== null) {
+    fail('CORRECTION', `event #${index} is a ${event.fields.eventType}, yet the bundle says it corrects ${event.correctsEventId}`, at);
+  }
+  // correctedBy must be exactly the corrections in the bundle that name this event
+  const by = events.find((e) => e.fields.eventType === 'CORRECTION' && lower(e.correctsEventId) === lower(event.eventId));
+  if (lower(event.correctedBy) !== lower(by?.eventId ?? null)) {
+    fail('CORRECTION', `event #${index}: the bundle says it is corrected by ${event.correctedBy ?? 'nothing'}, its corrections say ${by?.eventId ?? 'nothing'}`, at);
   }
 }
 
-function digestOf(separator: string, event: PodEvent): string {
+/** pod/2: the state proofs against the pinned chain. */
+async function checkState(
+  bundle: ProofBundleV2,
+  leaves: string[],
+  contractFor: (seq: string) => string | null,
+  contractAt: (address: string) => Promise<Contract | null>,
+  fail: (check: VerificationCheck, message: string, at?: At) => void,
+  trust: TrustFile | null,
+  chainId: bigint,
+): Promise<{ state: Partial<VerificationReport['state']>; stale: boolean; limitations: string[] }> {
+  const s = bundle.state;
+  const limitations: string[] = [];
+  // the newest seq on any pinned contract of this chain
+  let latest: bigint | null = null;
+  const addresses = trust ? trust.anchors.filter((a) => BigInt(a.chainId) === chainId).map((a) => a.contract) : [contractFor('0')!];
+  for (const address of new Set(addresses)) {
+    const c = await contractAt(address);
+    if (!c) continue;
+    const next = (await c.getFunction('nextSeq')()) as bigint;
+    if (next > 0n && (latest === null || next - 1n > latest)) latest = next - 1n;
+  }
+  const latestSeq = latest === null ? null : latest.toString();
+  if (!s) {
+    limitations.push('no anchored state was available when the bundle was made: completeness and key ownership are not proven');
+    return { state: { latestSeq }, stale: false, limitations };
+  }
+  const at = { batchSeq: s.seq };
+  const result: Partial<VerificationReport['state']> = { provenAtSeq: s.seq, latestSeq };
+  const address = contractFor(s.seq);
+  const contract = address ? await contractAt(address) : null;
+  if (!contract) {
+    fail('STATE_ROOT', `the state's batch ${s.seq} is on no pinned contract`, at);
+    return { state: result, stale: false, limitations };
+  }
+  const onChain = lower((await contract.getFunction('batchRoot')(BigInt(s.seq))) as string);
+  if (onChain === ZERO_HASH || onChain !== lower(s.root) || batchRootV2(s.eventsRoot, s.stateRoot) !== onChain) {
+    fail('STATE_ROOT', `the state proofs are against state root ${s.stateRoot} of batch ${s.seq}, but that batch's root on chain (${onChain}) is not keccak256(0x02 ‖ ${s.eventsRoot} ‖ ${s.stateRoot})`, at);
+    return { state: result, stale: false, limitations };
+  }
+  const stale = latest !== null && latest > BigInt(s.seq);
+  if (stale) limitations.push(`the chain holds state ${latestSeq}, newer than state ${s.seq} these proofs were made against: ask the ledger for a fresh bundle`);
+
+  // completeness: the head of the shipment's sealed events in the anchored state is in the bundle, with everything before it
+  const head = s.shipment;
+  const key = shipmentStateKey(bundle.shipment.carrier, bundle.shipment.trackingNumber);
+  let complete = true;
+  const incomplete = (message: string, eventIndex: number | null = null): void => {
+    complete = false;
+    fail('COMPLETENESS', message, { ...at, eventIndex });
+  };
+  if (!Number.isSafeInteger(head.eventCount) || head.eventCount < 1 || !HEX32.test(head.headLeaf) || !Array.isArray(head.proof)) incomplete('state.shipment needs headLeaf, a positive eventCount and a proof');
+  else if (!verifyStateProof(s.stateRoot, key, shipmentStateValue(head.headLeaf, head.eventCount), head.proof)) {
+    incomplete(`the state of batch ${s.seq} does not hold head ${head.headLeaf} with ${head.eventCount} events for ${bundle.shipment.carrier}/${bundle.shipment.trackingNumber} (the proof does not verify)`);
+  } else if (leaves.length < head.eventCount) {
+    incomplete(`the anchored state says the shipment had ${head.eventCount} sealed events at batch ${s.seq}; the bundle carries ${leaves.length}: events were withheld`);
+  } else if (leaves[head.eventCount - 1] !== lower(head.headLeaf)) {
+    incomplete(`the anchored state says event #${head.eventCount - 1} has leaf ${head.headLeaf}; in the bundle it is ${leaves[head.eventCount - 1]}`, head.eventCount - 1);
+  } else {
+    bundle.events.forEach((e, i) => {
+      const sealedBefore = e.batchSeq !== null && BigInt(e.batchSeq) <= BigInt(s.seq);
+      if (i < head.eventCount && !sealedBefore) incomplete(`event #${i} is within the anchored head but the bundle places it in ${e.batchSeq === null ? 'no batch' : `batch ${e.batchSeq}`}, after state ${s.seq}`, i);
+      if (i >= head.eventCount && sealedBefore) incomplete(`event #${i} is beyond the anchored head but the bundle places it in batch ${e.batchSeq}, within state ${s.seq}`, i);
+    });
+  }
+  if (complete) result.completeness = 'PROVEN';
+
+  // key ownership: every signer of an event within the state has a proven record naming its organization
+  const records = new Map((Array.isArray(s.signingKeys) ? s.signingKeys : []).map((r) => [lower(r.address), r]));
+  let owned = true;
+  const checkKey = (index: number, address: string, organization: string | null, occurredAt: bigint, role: string): void => {
+    const e = bundle.events[index];
+    const bad = (message: string): void => {
+      owned = false;
+      fail('KEY_OWNERSHIP', `event #${index}: ${role} key ${address}: ${message}`, { eventId: e.eventId, eventIndex: index, batchSeq: s.seq });
+    };
+    const r = records.get(lower(address));
+    if (!r) return bad(`the bundle carries no record of it in the state of batch ${s.seq}`);
+    let valid = false;
+    try {
+      valid = verifyStateProof(s.stateRoot, signingKeyStateKey(address), signingKeyStateValue(r.organization, r.validFromMs, r.revokedAtMs), r.proof);
+    } catch {
+      valid = false;
+    }
+    if (!valid) return bad(`its record (${r.organization}, valid from ${r.validFromMs}${r.revokedAtMs ? `, revoked at ${r.revokedAtMs}` : ''}) is not in the state of batch ${s.seq}`);
+    if (r.organization !== organization) return bad(`the anchored key registry gives it to "${r.organization}", the bundle says "${organization}"`);
+    if (occurredAt < BigInt(r.validFromMs)) return bad(`it is valid only from ${r.validFromMs}, after the event occurred (${occurredAt})`);
+    if (r.revokedAtMs !== null && occurredAt >= BigInt(r.revokedAtMs)) return bad(`it was revoked at ${r.revokedAtMs}, before the event occurred (${occurredAt})`);
+  };
+  bundle.events.forEach((e, i) => {
+    if (e.batchSeq === null || BigInt(e.batchSeq) > BigInt(s.seq) || !/^\d{1,20}$/.test(e.fields.occurredAt)) return;
+    const when = BigInt(e.fields.occurredAt);
+    checkKey(i, e.signer, e.signerOrganization, when, 'signing');
+    if (e.counterSigner) checkKey(i, e.counterSigner, e.counterSignerOrganization, when, 'counter-signing');
+  });
+  if (owned && complete) result.keyOwnership = 'PROVEN';
+  return { state: result, stale, limitations };
+}
+
+function digestOf(separator: string, event: PodEventV2): string {
   try {
     const f = event.fields;
     const fields: CustodyEventFields = { ...f, occurredAt: BigInt(f.occurredAt) };
@@ -235,9 +558,11 @@ function digestOf(separator: string, event: PodEvent): string {
 /** Shape checks before any hashing; each problem names the path. */
 function formatProblems(input: unknown): string[] {
   const problems: string[] = [];
-  const b = input as Partial<ProofBundle> | null;
+  const b = input as Partial<ProofBundleV2> | null;
   if (typeof b !== 'object' || b === null) return ['the bundle is not a JSON object'];
-  if (b.format !== POD_FORMAT) problems.push(`format must be "${POD_FORMAT}" (got ${JSON.stringify(b.format)})`);
+  const format = (b as { format?: unknown }).format;
+  if (format !== POD_FORMAT && format !== POD_FORMAT_V2) problems.push(`format must be "${POD_FORMAT_V2}" or "${POD_FORMAT}" (got ${JSON.stringify(format)})`);
+  const v2 = format === POD_FORMAT_V2;
   const d = b.signing?.domain;
   if (!d || typeof d.chainId !== 'string' || !/^\d{1,78}$/.test(d.chainId) || typeof d.verifyingContract !== 'string' || !ADDRESS.test(d.verifyingContract)) problems.push('signing.domain needs chainId (decimal string) and verifyingContract (address)');
   if (!b.signing?.types || typeof b.signing.types !== 'object') problems.push('signing.types is missing');
@@ -246,17 +571,27 @@ function formatProblems(input: unknown): string[] {
   }
   if (!Array.isArray(b.events) || b.events.length === 0) problems.push('events must be a non-empty array');
   if (!Array.isArray(b.batches)) problems.push('batches must be an array');
+  if (v2 && b.state !== null && (typeof b.state !== 'object' || !b.state || !/^\d{1,19}$/.test(String(b.state.seq)) || ![b.state.root, b.state.eventsRoot, b.state.stateRoot].every((h) => HEX32.test(String(h))) || !b.state.shipment || !Array.isArray(b.state.signingKeys))) {
+    problems.push('state must be null or { seq, root, eventsRoot, stateRoot, shipment, signingKeys }');
+  }
   if (problems.length > 0) return problems;
   b.events!.forEach((e, i) => {
     const ok =
       e && typeof e === 'object' && e.fields && typeof e.fields === 'object' && HEX32.test(String(e.eventId)) && HEX32.test(String(e.digest)) && HEX32.test(String(e.signaturesHash)) &&
       HEX32.test(String(e.previousLeaf)) && HEX32.test(String(e.leaf)) && HEX65.test(String(e.signature)) && (e.counterSignature === null || HEX65.test(String(e.counterSignature))) &&
-      ADDRESS.test(String(e.signer)) && /^\d{1,20}$/.test(String(e.fields.occurredAt)) && (e.batchSeq === null || /^\d{1,19}$/.test(String(e.batchSeq))) &&
-      (e.proof === null || (Array.isArray(e.proof) && e.proof.every((p) => HEX32.test(String(p)))));
+      ADDRESS.test(String(e.signer)) && (e.counterSigner === null || ADDRESS.test(String(e.counterSigner))) && /^\d{1,20}$/.test(String(e.fields.occurredAt)) &&
+      (e.batchSeq === null || /^\d{1,19}$/.test(String(e.batchSeq))) && (e.proof === null || (Array.isArray(e.proof) && e.proof.every((p) => HEX32.test(String(p))))) &&
+      typeof e.dualAttested === 'boolean' && Array.isArray(e.flags) && (e.evidence === null || (typeof e.evidence === 'object' && HEX32.test(String(e.evidence.hash)))) &&
+      (e.correctsEventId === null || HEX32.test(String(e.correctsEventId))) && (e.correctedBy === null || HEX32.test(String(e.correctedBy))) &&
+      (!v2 || ((e.extraData === null || typeof e.extraData === 'string') && (e.counterSignerOrganization === null || typeof e.counterSignerOrganization === 'string')));
     if (!ok) problems.push(`events[${i}] is malformed (hashes must be 0x + 64 hex, signatures 65 bytes, occurredAt a decimal string)`);
   });
   b.batches!.forEach((batch, i) => {
-    if (!batch || !/^\d{1,19}$/.test(String(batch.seq)) || !HEX32.test(String(batch.root))) problems.push(`batches[${i}] needs seq (decimal string) and root (0x + 64 hex)`);
+    const ok = batch && /^\d{1,19}$/.test(String(batch.seq)) && HEX32.test(String(batch.root)) && Number.isSafeInteger(batch.leafCount) && typeof batch.status === 'string' &&
+      (batch.txHash === null || HEX32.test(String(batch.txHash))) && (batch.blockNumber === null || Number.isSafeInteger(batch.blockNumber)) &&
+      (batch.anchoredAt === null || !Number.isNaN(Date.parse(String(batch.anchoredAt)))) && (batch.contractAddress === null || ADDRESS.test(String(batch.contractAddress))) &&
+      (!v2 || ((batch.treeVersion === 1 || batch.treeVersion === 2) && HEX32.test(String(batch.eventsRoot))));
+    if (!ok) problems.push(`batches[${i}] needs seq (decimal string), root (0x + 64 hex), leafCount, status, and well-formed txHash, blockNumber, anchoredAt${v2 ? ', treeVersion and eventsRoot' : ''}`);
   });
   return problems;
 }

@@ -6,13 +6,18 @@ import { eventScopeSql, type Scope } from '../auth/principal';
 import { FraudService } from '../fraud/fraud.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import { signingSpec } from '../signing/custody-signing';
-import { LEAF_FORMAT_V1, POD_FORMAT, type PodBatch, type PodEvent, type ProofBundle } from './pod-bundle';
+import { STATE_FORMAT, TREE_FORMAT_V2, shipmentStateKey, signingKeyStateKey } from '../state/custody-state';
+import { proofAt, recordsAt } from '../state/state-store';
+import { LEAF_FORMAT_V1, POD_FORMAT_V2, type PodBatchV2, type PodEventV2, type PodKeyRecord, type PodStateProof, type ProofBundleV2 } from './pod-bundle';
 
-type BundleRow = CustodyEventRow & { proof: string[] | null; leaf_index: number | null };
+type BundleRow = CustodyEventRow & { proof: string[] | null; leaf_index: number | null; counter_signer_organization: string | null };
 
 interface BatchRow {
   seq: string;
   root: string;
+  tree_version: number;
+  events_root: string;
+  state_root: string | null;
   leaf_count: number;
   status: string;
   chain_id: string | null;
@@ -22,7 +27,14 @@ interface BatchRow {
   anchored_at: Date | null;
 }
 
-/** Assembles `custody-pod/1` bundles from stored rows: proofs are read, never recomputed. */
+export const TREE_FORMAT_V1 = 'custody-tree/1: root = keccak256 sorted-pair tree over the event leaves';
+const TREE_FORMATS = `${TREE_FORMAT_V1}; ${TREE_FORMAT_V2}: root = keccak256(0x02 ‖ eventsRoot ‖ stateRoot)`;
+const BATCH_COLUMNS = 'seq, root, tree_version, events_root, state_root, leaf_count, status, chain_id, contract_address, tx_hash, block_number, anchored_at';
+
+/**
+ * Assembles `custody-pod/2` bundles from stored rows: event proofs are read, never recomputed;
+ * state proofs are read against the latest anchored state.
+ */
 @Injectable()
 export class ProofBundleService {
   constructor(
@@ -32,26 +44,29 @@ export class ProofBundleService {
   ) {}
 
   /** A scope that sees only part of the timeline gets only that part (which then does not verify as a whole). */
-  async build(trackingNumber: string, carrier: string, scope: Scope): Promise<ProofBundle> {
+  async build(trackingNumber: string, carrier: string, scope: Scope): Promise<ProofBundleV2> {
     const shipment = await this.shipments.find(trackingNumber, carrier, scope);
     const params: unknown[] = [shipment.id];
     // personal values never go into a bundle: it is meant to be handed to third parties
     const rows = await sqlRows<BundleRow>(
       this.runtime.dataSource,
-      `SELECT ${eventColumnsSql('FALSE')}, mp.proof, mp.leaf_index FROM ${EVENT_FROM_SQL} LEFT JOIN merkle_proofs mp ON mp.event_id = e.event_id
+      `SELECT ${eventColumnsSql('FALSE')}, mp.proof, mp.leaf_index,
+              (SELECT co.slug FROM signing_keys ck JOIN organizations co ON co.id = ck.organization_id WHERE ck.address = e.counter_signer) AS counter_signer_organization
+         FROM ${EVENT_FROM_SQL} LEFT JOIN merkle_proofs mp ON mp.event_id = e.event_id
         WHERE e.shipment_id = $1 AND ${eventScopeSql(scope, params)} ORDER BY e.id`,
       params,
     );
     const seqs = [...new Set(rows.map((r) => r.batch_seq).filter((s): s is string => s !== null))];
     const batches = await sqlRows<BatchRow>(
       this.runtime.dataSource,
-      `SELECT seq, root, leaf_count, status, chain_id, contract_address, tx_hash, block_number, anchored_at FROM anchor_batches WHERE seq = ANY($1::bigint[]) ORDER BY seq`,
+      `SELECT ${BATCH_COLUMNS} FROM anchor_batches WHERE seq = ANY($1::bigint[]) ORDER BY seq`,
       [seqs],
     );
     const spec = signingSpec(this.runtime.domain);
     const findings = await this.fraud.findingsFor(shipment, rows);
+    const events = rows.map(toPodEvent);
     return {
-      format: POD_FORMAT,
+      format: POD_FORMAT_V2,
       generatedAt: new Date().toISOString(),
       shipment: {
         trackingNumber,
@@ -69,14 +84,55 @@ export class ProofBundleService {
         types: spec.types,
       },
       leafFormat: LEAF_FORMAT_V1,
-      events: rows.map(toPodEvent),
+      treeFormat: TREE_FORMATS,
+      stateFormat: STATE_FORMAT,
+      events,
       batches: batches.map(toPodBatch),
+      state: await this.stateProof(carrier, trackingNumber, events),
       findings: findings.map((f) => ({ code: f.code, severity: f.severity, message: f.message, eventIds: f.eventIds })),
+    };
+  }
+
+  /**
+   * Proofs against the latest anchored state: the shipment's head and the record of every key that
+   * signed or counter-signed one of its events. A partial bundle (a scope that sees only some
+   * events) still carries them, and then fails completeness, as it should.
+   */
+  private async stateProof(carrier: string, trackingNumber: string, events: PodEventV2[]): Promise<PodStateProof | null> {
+    const [latest] = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT ${BATCH_COLUMNS} FROM anchor_batches WHERE tree_version = 2 AND status IN ('ANCHORED','FINAL') ORDER BY seq DESC LIMIT 1`);
+    if (!latest) return null;
+    const seq = latest.seq;
+    const shipmentKey = shipmentStateKey(carrier, trackingNumber);
+    const addresses = [...new Set(events.flatMap((e) => [e.signer, e.counterSigner]).filter((a): a is string => a !== null).map((a) => a.toLowerCase()))];
+    const keyOf = new Map(addresses.map((a) => [signingKeyStateKey(a), a]));
+    const records = await recordsAt(this.runtime.dataSource, [shipmentKey, ...keyOf.keys()], seq);
+    const shipmentRecord = records.find((r) => r.key === shipmentKey);
+    // a shipment none of whose events is sealed in the anchored state is not in it: nothing to prove yet
+    if (!shipmentRecord) return null;
+    const signingKeys: PodKeyRecord[] = [];
+    for (const r of records.filter((x) => x.kind === 'SIGNING_KEY')) {
+      signingKeys.push({
+        address: r.address!,
+        organization: r.organization!,
+        validFromMs: r.valid_from_ms!,
+        revokedAtMs: r.revoked_at_ms,
+        key: r.key,
+        proof: await proofAt(this.runtime.dataSource, r.key, seq),
+      });
+    }
+    signingKeys.sort((a, b) => (a.address < b.address ? -1 : 1));
+    return {
+      seq,
+      root: latest.root,
+      eventsRoot: latest.events_root,
+      stateRoot: latest.state_root!,
+      shipment: { key: shipmentKey, headLeaf: shipmentRecord.head_leaf!, eventCount: Number(shipmentRecord.event_count), proof: await proofAt(this.runtime.dataSource, shipmentKey, seq) },
+      signingKeys,
     };
   }
 }
 
-function toPodEvent(r: BundleRow): PodEvent {
+function toPodEvent(r: BundleRow): PodEventV2 {
   const anchored = r.batch_seq !== null;
   return {
     eventId: r.event_id,
@@ -100,6 +156,7 @@ function toPodEvent(r: BundleRow): PodEvent {
     signer: r.signer,
     counterSigner: r.counter_signer,
     signerOrganization: r.signer_organization,
+    counterSignerOrganization: r.counter_signer_organization,
     digest: r.digest,
     signaturesHash: r.signatures_hash,
     previousLeaf: r.previous_leaf,
@@ -114,14 +171,18 @@ function toPodEvent(r: BundleRow): PodEvent {
     correctsEventId: r.corrects_event_id,
     correctedBy: r.corrected_by,
     receivedAt: r.received_at.toISOString(),
+    extraData: r.extra_data,
   };
 }
 
-function toPodBatch(b: BatchRow): PodBatch {
+function toPodBatch(b: BatchRow): PodBatchV2 {
   const anchored = b.status === 'ANCHORED' || b.status === 'FINAL';
   return {
     seq: b.seq,
+    treeVersion: b.tree_version === 2 ? 2 : 1,
     root: b.root,
+    eventsRoot: b.events_root,
+    stateRoot: b.state_root,
     leafCount: b.leaf_count,
     status: b.status,
     chainId: anchored ? b.chain_id : null,

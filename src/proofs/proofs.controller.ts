@@ -1,19 +1,32 @@
 import { Controller, Get, Header, HttpException, HttpStatus, Param } from '@nestjs/common';
 import { toHttp } from '../common/http-errors';
-import { Caller, Roles } from '../auth/decorators';
+import { Caller, Public, Roles } from '../auth/decorators';
 import type { Principal } from '../auth/principal';
 import { ProofBundleService } from './proof-bundle.service';
-import type { ProofBundle } from './pod-bundle';
+import type { ProofBundleV2 } from './pod-bundle';
+import type { TrustFile } from './trust-root';
+import { TrustRootService } from './trust-root.service';
 
 /** The bundle as a file, for people who do not speak GraphQL. */
-@Controller('proofs')
+@Controller()
 export class ProofsController {
-  constructor(private readonly bundles: ProofBundleService) {}
+  constructor(
+    private readonly bundles: ProofBundleService,
+    private readonly trust: TrustRootService,
+  ) {}
 
-  @Get(':carrier/:file')
+  /** Public: the trust root a verifier pins (`custody verify --trust trust.json`). */
+  @Get('trust.json')
+  @Header('content-type', 'application/json; charset=utf-8')
+  @Public()
+  async trustFile(): Promise<TrustFile> {
+    return this.trust.trustFile();
+  }
+
+  @Get('proofs/:carrier/:file')
   @Header('content-type', 'application/json; charset=utf-8')
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
-  async download(@Param('carrier') carrier: string, @Param('file') file: string, @Caller() caller: Principal): Promise<ProofBundle> {
+  async download(@Param('carrier') carrier: string, @Param('file') file: string, @Caller() caller: Principal): Promise<ProofBundleV2> {
     const trackingNumber = /^(.+)\.json$/.exec(file)?.[1];
     if (!trackingNumber) throw new HttpException({ code: 'NOT_FOUND', message: 'ask for /proofs/<carrier>/<trackingNumber>.json' }, HttpStatus.NOT_FOUND);
     try {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,12 +39,17 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
   const TRACKING = 'FORGE-0001';
   let ids: string[] = [];
 
-  const fn = (bundle: unknown, trustFile: TrustFile | undefined = trust): Promise<VerificationReport> => verifyProofBundle(clone(bundle), { rpcUrl: t.ledger.rpcUrl, trust: trustFile });
+  const fn = (bundle: unknown, trustFile: TrustFile | null = trust): Promise<VerificationReport> => verifyProofBundle(clone(bundle), { rpcUrl: t.ledger.rpcUrl, trust: trustFile });
 
-  function cli(bundle: unknown, args: string[] = []): { status: number | null; report: VerificationReport | null; text: string } {
+  /** The CLI as a user runs it, in its own process (asynchronously: the chain it asks lives in this one). */
+  async function cli(bundle: unknown, args: string[] = []): Promise<{ status: number | null; report: VerificationReport | null; text: string }> {
     const file = path.join(dir, `bundle-${Math.random().toString(36).slice(2)}.json`);
     writeFileSync(file, JSON.stringify(bundle));
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'bin/custody.js'), 'verify', file, '--rpc', t.ledger.rpcUrl, ...args], { encoding: 'utf8', timeout: 60_000 });
+    const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [path.join(ROOT, 'bin/custody.js'), 'verify', file, '--rpc', t.ledger.rpcUrl, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+      });
+    });
     let report: VerificationReport | null = null;
     try {
       report = JSON.parse(run.stdout) as VerificationReport;
@@ -131,14 +136,34 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     // what the chain cannot prove is reported, not trusted
     const fields = report.ledgerStatements.map((s) => s.field);
     expect(fields).toEqual(expect.arrayContaining(['shipment.status', 'shipment.destination', 'shipment.merchant', 'events[3].evidence.contentType', 'findings']));
-    const cli0 = cli(good, ['--trust', path.join(dir, 'trust.json'), '--json']);
+    const cli0 = await cli(good, ['--trust', path.join(dir, 'trust.json'), '--json']);
     expect(cli0.status).toBe(0);
     expect(cli0.report?.verdict).toBe('VALID');
-    const text = cli(good, ['--trust', path.join(dir, 'trust.json')]);
+    const text = await cli(good, ['--trust', path.join(dir, 'trust.json')]);
     expect(text.status).toBe(0);
     expect(text.text).toMatch(/ledger statements \(not proven\)/i);
     expect(text.text).toMatch(/verdict\s+VALID/);
     expect((await gqlVerify(good)).verdict).toBe('VALID');
+  });
+
+  it('the same bundle checks out on chain: the contract views settle events, head and key records against the anchored state', async () => {
+    const provider = new JsonRpcProvider(t.ledger.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    try {
+      const anchor = new Contract(t.ledger.contractAddress, CUSTODY_ANCHOR_ABI, provider);
+      const view = (name: string, ...args: unknown[]): Promise<boolean> => anchor.getFunction(name).staticCall(...args) as Promise<boolean>;
+      const s = good.state!;
+      for (const e of good.events) expect(await view('verifyEventV2', BigInt(e.batchSeq!), custodyLeaf(e.digest, e.signaturesHash, e.previousLeaf), e.proof, s.stateRoot)).toBe(true);
+      expect(await view('verifyShipmentHead', BigInt(s.seq), s.eventsRoot, s.stateRoot, 'acme-express', TRACKING, s.shipment.headLeaf, s.shipment.eventCount, s.shipment.proof)).toBe(true);
+      // an escrow shown the cut-off bundle of forgery 5 would be asked to accept an older head: refused
+      expect(await view('verifyShipmentHead', BigInt(s.seq), s.eventsRoot, s.stateRoot, 'acme-express', TRACKING, good.events[3].leaf, 4, s.shipment.proof)).toBe(false);
+      expect(s.signingKeys.length).toBe(2);
+      for (const k of s.signingKeys) {
+        expect(await view('verifySigningKey', BigInt(s.seq), s.eventsRoot, s.stateRoot, k.address, k.organization, BigInt(k.validFromMs), BigInt(k.revokedAtMs ?? 0), k.proof)).toBe(true);
+        expect(await view('verifySigningKey', BigInt(s.seq), s.eventsRoot, s.stateRoot, k.address, 'rival-post', BigInt(k.validFromMs), BigInt(k.revokedAtMs ?? 0), k.proof)).toBe(false);
+      }
+    } finally {
+      provider.destroy();
+    }
   });
 
   const forgeries: Array<[string, (b: ProofBundleV2) => void, VerificationCheck]> = [
@@ -201,11 +226,11 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     expect(checksOf(report)).toContain(check);
   });
 
-  it('forgeries 1–9: `custody verify --trust` exits 1 with the named check', () => {
+  it('forgeries 1–9: `custody verify --trust` exits 1 with the named check', async () => {
     for (const [what, mutate, check] of forgeries.slice(0, 9)) {
       const bundle = clone(good);
       mutate(bundle);
-      const run = cli(bundle, ['--trust', path.join(dir, 'trust.json'), '--json']);
+      const run = await cli(bundle, ['--trust', path.join(dir, 'trust.json'), '--json']);
       expect({ what, status: run.status, verdict: run.report?.verdict }).toEqual({ what, status: 1, verdict: 'INVALID' });
       expect(checksOf(run.report!)).toContain(check);
     }
@@ -253,20 +278,20 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
       expect(viaGraphQL.verdict).toBe('INVALID');
       expect(checksOf(viaGraphQL)).toContain('TRUST_ROOT');
       for (const args of [['--trust', path.join(dir, 'trust.json')], ['--contract', trust.anchors[0].contract, '--chain-id', '31337']]) {
-        const run = cli(forged, [...args, '--json']);
+        const run = await cli(forged, [...args, '--json']);
         expect(run.status).toBe(1);
         expect(checksOf(run.report!)).toContain('TRUST_ROOT');
       }
     });
 
     it('without a pinned root, `custody verify` never says VALID: it names the root the bundle claims and exits non-zero', async () => {
-      const run = cli(forged);
+      const run = await cli(forged);
       expect(run.status).toBe(1);
       expect(run.text).toContain(forged.signing.domain.verifyingContract);
       expect(run.text).toMatch(/verdict\s+UNPINNED/);
-      expect((await fn(forged, undefined)).verdict).toBe('UNPINNED');
+      expect((await fn(forged, null)).verdict).toBe('UNPINNED');
       // and the genuine bundle is not VALID without a pin either
-      expect(cli(good).status).toBe(1);
+      expect((await cli(good)).status).toBe(1);
     });
   });
 
@@ -279,7 +304,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     const stale = await fn(good);
     expect(stale.verdict).toBe('STALE');
     expect(stale.state).toMatchObject({ provenAtSeq: '0', latestSeq: seq });
-    const run = cli(good, ['--trust', path.join(dir, 'trust.json')]);
+    const run = await cli(good, ['--trust', path.join(dir, 'trust.json')]);
     expect(run.status).toBe(1);
     expect(run.text).toMatch(/verdict\s+STALE/);
     const fresh = await fn(await bundleOf(TRACKING));

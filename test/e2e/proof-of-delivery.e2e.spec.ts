@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { id, type Wallet } from 'ethers';
 import { verifyProofBundle } from '../../src/proofs/bundle-verifier';
-import type { ProofBundle } from '../../src/proofs/pod-bundle';
+import type { ProofBundleV2 as ProofBundle } from '../../src/proofs/pod-bundle';
+import { trustFromFlags } from '../../src/proofs/trust-root';
 import type { CustodyEventFields, CustodySigningDomain } from '../../src/signing/custody-signing';
 import { TEST_ADMIN_KEY, eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import { eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
@@ -82,22 +83,25 @@ describe('proof of delivery, fraud checks and disputes', () => {
     await t?.stop();
   });
 
-  it('serves a custody-pod/1 bundle with every event, its proof and its anchor; the standalone verifier finds it VALID', async () => {
+  it('serves a custody-pod/2 bundle with every event, its proof, its anchor and its state proofs; the standalone verifier pinned to the service’s trust root finds it VALID', async () => {
     const bundle = await bundleOf('POD-GOOD');
-    expect(bundle.format).toBe('custody-pod/1');
+    expect(bundle.format).toBe('custody-pod/2');
     expect(bundle.shipment).toMatchObject({ trackingNumber: 'POD-GOOD', carrier: 'acme-express', merchant: 'shop-one', destination: DOOR, status: 'DELIVERED', eventCount: 4 });
     expect(bundle.events.map((e) => e.fields.eventType)).toEqual(['PICKED_UP', 'ARRIVED_AT_FACILITY', 'OUT_FOR_DELIVERY', 'DELIVERED']);
     expect(bundle.events.every((e) => e.status === 'FINAL' && e.proof !== null && e.batchSeq === '0')).toBe(true);
     expect(bundle.events[3].evidence).toBeNull();
     expect(bundle.events[3].fields.evidenceHash).toBe(id('door photo'));
-    expect(bundle.batches).toEqual([expect.objectContaining({ seq: '0', status: 'FINAL', chainId: '31337', contractAddress: t.ledger.contractAddress, txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/), blockNumber: expect.any(Number) })]);
-    const report = await verifyProofBundle(JSON.parse(JSON.stringify(bundle)), { rpcUrl: t.ledger.rpcUrl });
+    expect(bundle.batches).toEqual([expect.objectContaining({ seq: '0', treeVersion: 2, status: 'FINAL', chainId: '31337', contractAddress: t.ledger.contractAddress, txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/), blockNumber: expect.any(Number) })]);
+    expect(bundle.state).toMatchObject({ seq: '0', shipment: { headLeaf: bundle.shipment.headLeaf, eventCount: 4 } });
+    const trust = trustFromFlags('31337', t.ledger.contractAddress);
+    const report = await verifyProofBundle(JSON.parse(JSON.stringify(bundle)), { rpcUrl: t.ledger.rpcUrl, trust });
     expect(report.failures).toEqual([]);
     expect(report.verdict).toBe('VALID');
+    expect(report.state).toMatchObject({ completeness: 'PROVEN', keyOwnership: 'PROVEN' });
   });
 
-  it('has exactly the shape pinned by the custody-pod/1 test vector', async () => {
-    const vector = JSON.parse(readFileSync(path.join(__dirname, '../vectors/custody-pod-v1.json'), 'utf8'));
+  it('has exactly the shape pinned by the custody-pod/2 test vector', async () => {
+    const vector = JSON.parse(readFileSync(path.join(__dirname, '../vectors/custody-pod-v2.json'), 'utf8'));
     const bundle = await bundleOf('POD-GOOD');
     expect(new Set(shape(bundle))).toEqual(new Set(shape(vector)));
   });
@@ -182,7 +186,7 @@ describe('proof of delivery, fraud checks and disputes', () => {
       { trackingNumber: 'POD-STALE', verdict: 'INCONCLUSIVE' },
     ]);
     const snapshot = (await mustGql<{ dispute: { bundle: ProofBundle; verification: { verdict: string } } }>(t, `query($id: ID!) { dispute(id: $id) { bundle verification } }`, { id: proven.id })).dispute;
-    expect(snapshot.bundle.format).toBe('custody-pod/1');
+    expect(snapshot.bundle.format).toBe('custody-pod/2');
     expect(snapshot.verification.verdict).toBe('VALID');
   });
 

@@ -7,15 +7,27 @@ import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/cus
 import { HARDHAT_DEV_PRIVATE_KEY, startEmbeddedChain, type EmbeddedChain } from '../../src/anchoring/embedded-chain';
 import { verifyProofBundle, type VerificationCheck, type VerificationReport } from '../../src/proofs/bundle-verifier';
 import type { ProofBundle } from '../../src/proofs/pod-bundle';
+import { trustFromFlags, type TrustFile } from '../../src/proofs/trust-root';
 
 const ROOT = path.resolve(__dirname, '../..');
 const VECTOR = path.join(ROOT, 'test/vectors/custody-pod-v1.json');
-const vector = (): ProofBundle => JSON.parse(readFileSync(VECTOR, 'utf8')) as ProofBundle;
+const pinnedVector = (): ProofBundle => JSON.parse(readFileSync(VECTOR, 'utf8')) as ProofBundle;
+/** Where and when this test's chain anchored the vector's root: facts of the chain, not of the format. */
+let anchoring: { txHash: string; blockNumber: number; anchoredAt: string } | undefined;
+const vector = (): ProofBundle => {
+  const b = pinnedVector();
+  if (anchoring) Object.assign(b.batches[0], anchoring);
+  return b;
+};
 
 /** Flips the last hex digit of a 0x string: one changed byte. */
 const flip = (hex: string): string => hex.slice(0, -1) + (hex.endsWith('0') ? '1' : '0');
 
 describe('custody-pod/1 verifier: the pinned vector on a real chain, and every tampering', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'custody-verify-'));
+  const TRUST = path.join(dir, 'trust.json');
+  const ANCHORED = path.join(dir, 'vector-anchored.json');
+  let trust: TrustFile;
   let chain: EmbeddedChain;
   let provider: JsonRpcProvider;
   let anchor: Contract;
@@ -28,22 +40,55 @@ describe('custody-pod/1 verifier: the pinned vector on a real chain, and every t
     // the vector's domain names the first contract account #0 deploys on a fresh Hardhat chain
     expect(address).toBe(vector().signing.domain.verifyingContract);
     anchor = new Contract(address, CUSTODY_ANCHOR_ABI, deployer);
-    const tx = (await anchor.getFunction('anchorBatch')(0n, vector().batches[0].root, vector().batches[0].leafCount)) as { wait(): Promise<unknown> };
-    await tx.wait();
+    const tx = (await anchor.getFunction('anchorBatch')(0n, vector().batches[0].root, vector().batches[0].leafCount)) as { wait(): Promise<{ hash: string; blockNumber: number }> };
+    const receipt = await tx.wait();
+    const block = await provider.getBlock(receipt.blockNumber);
+    anchoring = { txHash: receipt.hash, blockNumber: receipt.blockNumber, anchoredAt: new Date(block!.timestamp * 1000).toISOString() };
+    trust = trustFromFlags('31337', address);
+    writeFileSync(TRUST, JSON.stringify(trust));
+    writeFileSync(ANCHORED, JSON.stringify(vector()));
   });
 
   afterAll(async () => {
     provider?.destroy();
     await chain?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  const verify = (bundle: unknown): Promise<VerificationReport> => verifyProofBundle(bundle, { rpcUrl: chain.rpcUrl });
+  const verify = (bundle: unknown, pin: TrustFile | null = trust): Promise<VerificationReport> => verifyProofBundle(bundle, { rpcUrl: chain.rpcUrl, trust: pin });
   const checksOf = (r: VerificationReport): VerificationCheck[] => [...new Set(r.failures.map((f) => f.check))].sort();
 
   it('finds the pinned vector bundle VALID: every digest, signer, leaf, link, proof and root', async () => {
     const report = await verify(vector());
     expect(report.failures).toEqual([]);
-    expect(report).toMatchObject({ verdict: 'VALID', eventsChecked: 4, batchesChecked: 1, pendingEventIds: [], trackingNumber: '1Z999AA10123456784', chainId: '31337' });
+    expect(report).toMatchObject({ verdict: 'VALID', eventsChecked: 4, batchesChecked: 1, pendingEventIds: [], trackingNumber: '1Z999AA10123456784', chainId: '31337', bundleFormat: 'custody-pod/1' });
+    // a /1 bundle proves neither completeness nor key ownership, and says so
+    expect(report.state).toMatchObject({ completeness: 'NOT_PROVEN', keyOwnership: 'NOT_PROVEN' });
+    expect(report.limitations.join(' ')).toContain('custody-pod/1 bundles carry no state proofs');
+    expect(report.ledgerStatements.map((st) => st.field)).toEqual(expect.arrayContaining(['events[0].signerOrganization', 'events[2].correctedBy', 'shipment.status']));
+    expect(report.batches).toEqual([{ seq: '0', contract: trust.anchors[0].contract, ...anchoring, confirmations: expect.any(Number) }]);
+  });
+
+  it('is at best UNPINNED without a trust root, and INVALID against someone else’s', async () => {
+    expect((await verify(vector(), null)).verdict).toBe('UNPINNED');
+    const other = await verify(vector(), trustFromFlags('31337', '0x000000000000000000000000000000000000dEaD'));
+    expect(other.verdict).toBe('INVALID');
+    expect(checksOf(other)).toContain('TRUST_ROOT');
+  });
+
+  it.each([
+    ['the anchoring block moved, the transaction dropped (the block check is never skipped)', (b: ProofBundle) => Object.assign(b.batches[0], { blockNumber: 1, txHash: null }), 'ANCHOR_TX'],
+    ['another transaction named', (b: ProofBundle) => void (b.batches[0].txHash = '0x' + 'ab'.repeat(32)), 'ANCHOR_TX'],
+    ['the anchoring time moved a day earlier', (b: ProofBundle) => void (b.batches[0].anchoredAt = new Date(Date.parse(b.batches[0].anchoredAt!) - 86_400_000).toISOString()), 'ANCHOR_TIME'],
+    ['dual attestation claimed without a counter-signature', (b: ProofBundle) => void (b.events[0].dualAttested = true), 'DUAL_ATTESTATION'],
+    ['evidence metadata naming another hash', (b: ProofBundle) => void (b.events[3].evidence = { contentType: 'image/jpeg', sizeBytes: 1, hash: '0x' + '12'.repeat(32) }), 'EVIDENCE'],
+    ['a leaf count the contract does not hold', (b: ProofBundle) => void (b.batches[0].leafCount = 5), 'BATCH_ROOT'],
+  ])('detects %s', async (_what, mutate, check) => {
+    const bundle = vector();
+    mutate(bundle);
+    const report = await verify(bundle);
+    expect(report.verdict).toBe('INVALID');
+    expect(checksOf(report)).toContain(check);
   });
 
   const tampered: Array<[string, (b: ProofBundle) => void, VerificationCheck[], number | null]> = [
@@ -88,7 +133,7 @@ describe('custody-pod/1 verifier: the pinned vector on a real chain, and every t
     const bundle = vector();
     bundle.signing.domain.verifyingContract = '0x000000000000000000000000000000000000dEaD';
     const report = await verify(bundle);
-    expect(checksOf(report)).toEqual(expect.arrayContaining(['CONTRACT', 'DIGEST', 'SIGNATURE']));
+    expect(checksOf(report)).toEqual(expect.arrayContaining(['TRUST_ROOT', 'DIGEST', 'SIGNATURE']));
   });
 
   it('detects a batch that is not on chain', async () => {
@@ -96,13 +141,13 @@ describe('custody-pod/1 verifier: the pinned vector on a real chain, and every t
     for (const e of bundle.events) e.batchSeq = '7';
     bundle.batches[0].seq = '7';
     const report = await verify(bundle);
-    expect(report.failures).toEqual([expect.objectContaining({ check: 'BATCH_ROOT', batchSeq: '7', message: expect.stringContaining('is not on chain 31337') })]);
+    expect(report.failures).toEqual([expect.objectContaining({ check: 'BATCH_ROOT', batchSeq: '7', message: expect.stringContaining('is not on chain') })]);
   });
 
   it('calls a bundle whose batch is still being anchored INCOMPLETE, not VALID', async () => {
     const bundle = vector();
     for (const e of bundle.events) e.batchSeq = '1';
-    Object.assign(bundle.batches[0], { seq: '1', status: 'SEALED', chainId: null, contractAddress: null });
+    Object.assign(bundle.batches[0], { seq: '1', status: 'SEALED', chainId: null, contractAddress: null, txHash: null, blockNumber: null, anchoredAt: null });
     const report = await verify(bundle);
     expect(report.failures).toEqual([]);
     expect(report.verdict).toBe('INCOMPLETE');
@@ -121,9 +166,6 @@ describe('custody-pod/1 verifier: the pinned vector on a real chain, and every t
   });
 
   describe('npx custody verify', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'custody-verify-'));
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
     const run = (args: string[]): Promise<{ code: number | null; out: string }> => {
       const child = spawn(process.execPath, [path.join(ROOT, 'bin/custody.js'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH } });
       let out = '';
@@ -132,9 +174,25 @@ describe('custody-pod/1 verifier: the pinned vector on a real chain, and every t
       return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
     };
 
-    it('exits 0 and prints VALID for a good bundle', async () => {
-      const { code, out } = await run(['verify', VECTOR, '--rpc', chain.rpcUrl]);
-      expect(out).toContain('verdict     VALID');
+    it('exits 0 and prints VALID for a good bundle with the trust file or with --contract/--chain-id', async () => {
+      for (const pin of [['--trust', TRUST], ['--contract', trust.anchors[0].contract, '--chain-id', '31337']]) {
+        const { code, out } = await run(['verify', ANCHORED, '--rpc', chain.rpcUrl, ...pin]);
+        expect(out).toContain('verdict     VALID');
+        expect(out).toContain('ledger statements (not proven):');
+        expect(code).toBe(0);
+      }
+    });
+
+    it('exits 1 with UNPINNED, naming the contract the bundle claims, when no trust root is given', async () => {
+      const { code, out } = await run(['verify', ANCHORED, '--rpc', chain.rpcUrl]);
+      expect(out).toContain('verdict     UNPINNED');
+      expect(out).toContain(`contract ${trust.anchors[0].contract}`);
+      expect(code).toBe(1);
+    });
+
+    it('prints help and exits 0', async () => {
+      const { code, out } = await run(['verify', '--help']);
+      expect(out).toContain('--trust <file>');
       expect(code).toBe(0);
     });
 
@@ -143,7 +201,7 @@ describe('custody-pod/1 verifier: the pinned vector on a real chain, and every t
       bundle.events[2].fields.locationCode = 'SOMEWHERE-ELSE';
       const file = path.join(dir, 'tampered.json');
       writeFileSync(file, JSON.stringify(bundle));
-      const { code, out } = await run(['verify', file, '--rpc', chain.rpcUrl, '--json']);
+      const { code, out } = await run(['verify', file, '--rpc', chain.rpcUrl, '--trust', TRUST, '--json']);
       expect(code).toBe(1);
       const report = JSON.parse(out) as VerificationReport;
       expect(report.verdict).toBe('INVALID');
