@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /**
@@ -16,12 +17,14 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
  * Only accounts holding {ANCHORER_ROLE} anchor; {DEFAULT_ADMIN_ROLE} manages roles and cannot anchor
  * unless it is granted {ANCHORER_ROLE} as well.
  *
- * A batch that carries the ledger's state anchors the `custody-tree/2` root
- * `keccak256(0x02 ‖ eventsRoot ‖ stateRoot)` (see {batchRootV2}), where `eventsRoot` is the event tree
- * above and `stateRoot` the root of the `custody-state/1` map: a compact sparse Merkle tree over 256-bit
+ * A batch that carries the ledger's state anchors the `custody-tree/2` root: the sorted pair of
+ * `eventsRoot` and the state commitment `keccak256(0x02 ‖ eventsRoot ‖ stateRoot)` (see {batchRootV2},
+ * {stateCommitment}), where `eventsRoot` is the event tree above and `stateRoot` the root of the
+ * `custody-state/1` map. An event's proof is then its event-tree proof followed by the state commitment,
+ * so {verifyInclusion} and {MerkleProof} check it unchanged. The map is a compact sparse Merkle tree over 256-bit
  * keys (bits most significant first) whose empty subtree is zero, whose one-key subtree is that key's
  * leaf `keccak256(0x00 ‖ key ‖ valueHash)` (see {stateLeafHash}) and whose other subtrees are
- * `keccak256(0x01 ‖ left ‖ right)`. {verifyState}, {verifyEventV2}, {verifyShipmentHead} and
+ * `keccak256(0x01 ‖ left ‖ right)`. {verifyState}, {verifyInclusion}, {verifyShipmentHead} and
  * {verifySigningKey} let another contract settle on such a proof bundle; src/state/custody-state.ts is
  * the reference, and test/vectors/custody-state-v1.json pins both sides.
  */
@@ -168,13 +171,25 @@ contract CustodyAnchor is AccessControl {
     }
 
     /**
-     * @notice The `custody-tree/2` root of a batch that carries a state:
-     * `keccak256(abi.encodePacked(bytes1(0x02), eventsRoot, stateRoot))`. The order is fixed, so one
-     * anchored root commits to exactly one events root and one state root.
-     * @param eventsRoot Root of the batch's event tree (`custody-tree/1`, sorted-pair hashing).
+     * @notice The `custody-tree/2` root of a batch that carries a state: the sorted-pair hash of
+     * `eventsRoot` and {stateCommitment}`(eventsRoot, stateRoot)`.
+     * @dev One root commits to exactly one state: two openings `(e1, s1)`, `(e2, s2)` of the same root
+     * need either `s1 == s2` or a cycle `e1 = c(c(e1, s1), s2)` of keccak256. Event proofs are event-tree
+     * proofs followed by the commitment, so they check with {verifyInclusion} as in `custody-tree/1`.
+     * @param eventsRoot Root of the batch's event tree (sorted-pair hashing).
      * @param stateRoot Root of the `custody-state/1` map after the batch.
      */
     function batchRootV2(bytes32 eventsRoot, bytes32 stateRoot) external pure returns (bytes32) {
+        return _batchRootV2(eventsRoot, stateRoot);
+    }
+
+    /**
+     * @notice The state commitment of a `custody-tree/2` batch: `keccak256(0x02 ‖ eventsRoot ‖ stateRoot)`,
+     * the last element of every event proof in that batch.
+     * @param eventsRoot Root of the batch's event tree.
+     * @param stateRoot Root of the `custody-state/1` map after the batch.
+     */
+    function stateCommitment(bytes32 eventsRoot, bytes32 stateRoot) external pure returns (bytes32) {
         return _hash65(0x02, eventsRoot, stateRoot);
     }
 
@@ -261,29 +276,13 @@ contract CustodyAnchor is AccessControl {
     }
 
     /**
-     * @notice Whether `proof` proves that `leaf` is in the event tree of batch `seq`, anchored as a
-     * `custody-tree/2` root with state root `stateRoot`; false if the batch has not been anchored.
-     * @dev Folds `proof` with sorted-pair hashing ({MerkleProof-processProofCalldata}) to an events root,
-     * then checks it with {verifyState}. As for {verifyInclusion}, callers MUST derive `leaf` themselves
-     * with {custodyLeaf}: an inner node of the event tree (and the events root itself, with an empty
-     * proof) also verifies.
-     * @param seq Sequence number of the batch.
-     * @param leaf The leaf, as computed by {custodyLeaf}.
-     * @param proof Sibling hashes from the leaf up to the events root (sorted-pair hashing).
-     * @param stateRoot Root of the `custody-state/1` map the batch committed to.
-     */
-    function verifyEventV2(uint64 seq, bytes32 leaf, bytes32[] calldata proof, bytes32 stateRoot) external view returns (bool) {
-        return _verifyState(seq, MerkleProof.processProofCalldata(proof, leaf), stateRoot);
-    }
-
-    /**
      * @notice Whether batch `seq` committed to a state in which shipment `(carrier, trackingNumber)` has
      * head leaf `headLeaf` and `eventCount` accepted events.
      * @dev True iff {verifyState}`(seq, eventsRoot, stateRoot)` and `siblings` prove the record
      * `(`{shipmentStateKey}`, `{shipmentStateValue}`)` against `stateRoot`. Returns false (does not
      * revert) for more than 256 siblings. The record is the ledger's statement as of that batch; a later
      * batch may carry a newer head. To settle on an event, also check the head event itself (its fields,
-     * signature and {custodyLeaf}) and, with {verifyEventV2}, that it is in an anchored batch.
+     * signature and {custodyLeaf}) and, with {verifyInclusion}, that it is in an anchored batch.
      * @param seq Sequence number of the batch.
      * @param eventsRoot Root of the batch's event tree.
      * @param stateRoot Root of the `custody-state/1` map after the batch.
@@ -354,7 +353,12 @@ contract CustodyAnchor is AccessControl {
     /// @dev See {verifyState}.
     function _verifyState(uint64 seq, bytes32 eventsRoot, bytes32 stateRoot) private view returns (bool) {
         bytes32 root = _batches[seq].root;
-        return root != bytes32(0) && root == _hash65(0x02, eventsRoot, stateRoot);
+        return root != bytes32(0) && root == _batchRootV2(eventsRoot, stateRoot);
+    }
+
+    /// @dev custody-tree/2: the sorted pair of the events root and the state commitment.
+    function _batchRootV2(bytes32 eventsRoot, bytes32 stateRoot) private pure returns (bytes32) {
+        return Hashes.commutativeKeccak256(eventsRoot, _hash65(0x02, eventsRoot, stateRoot));
     }
 
     /// @dev {verifyState}, and `siblings` prove `(key, valueHash)` against `stateRoot`; false for an over-long proof.

@@ -15,6 +15,7 @@ import {
   TREE_FORMAT_V2,
   ZERO_HEX,
   batchRootV2,
+  stateCommitment,
   shipmentStateKey,
   shipmentStateValue,
   signingKeyStateKey,
@@ -134,7 +135,7 @@ function main(): void {
     { description: 'events root and the empty map', eventsRoot, stateRoot: ZERO_HEX },
     { description: 'events root and the one-record map', eventsRoot, stateRoot: single.root },
     { description: 'both zero', eventsRoot: ZERO_HEX, stateRoot: ZERO_HEX },
-  ].map((b) => ({ ...b, root: batchRootV2(b.eventsRoot, b.stateRoot) }));
+  ].map((b) => ({ ...b, commitment: stateCommitment(b.eventsRoot, b.stateRoot), root: batchRootV2(b.eventsRoot, b.stateRoot) }));
 
   const vector = {
     format: STATE_FORMAT,
@@ -153,7 +154,7 @@ function main(): void {
       shipmentValue: 'keccak256(abi.encode(bytes32 headLeaf, uint64 eventCount))',
       signingKeyKey: 'keccak256(abi.encode(string "custody-state/1:key", address signer))',
       signingKeyValue: 'keccak256(abi.encode(string organization, uint64 validFromMs, uint64 revokedAtMs)), revokedAtMs 0 if never revoked',
-      batchRootV2: 'custody-tree/2 = keccak256(0x02 ‖ eventsRoot ‖ stateRoot), 65 bytes hashed',
+      batchRootV2: 'custody-tree/2 = keccak256 of the sorted pair (eventsRoot, commitment), commitment = keccak256(0x02 ‖ eventsRoot ‖ stateRoot) (65 bytes hashed); every event proof of the batch ends with the commitment',
     },
     empty: { root: stateRoot([]) },
     single: { shipment: single.proven[0], root: single.root },

@@ -2,7 +2,7 @@ import type { CustodyEventRow } from '../custody/custody-event.row';
 import type { DataSource } from 'typeorm';
 import type { ChainClient } from '../anchoring/chain-client';
 import { buildBatchTree } from '../batching/merkle';
-import { batchRootV2 } from '../state/custody-state';
+import { batchRootV2, stateCommitment } from '../state/custody-state';
 import { sqlRows } from '../database/data-source';
 import {
   ZERO_HASH,
@@ -379,16 +379,18 @@ async function auditBatch(
     problems.add('ROOT_MISMATCH', seq, null, `batch ${seq} has no events, so no tree can give its root ${batch.root}`);
   } else {
     const tree = await buildBatchTree(events.map((e) => lower(e.leaf)));
-    // custody-tree/2 roots also commit to the state map: keccak256(0x02 ‖ eventsRoot ‖ stateRoot)
-    const expected = batch.tree_version === 2 && batch.state_root ? batchRootV2(tree.root, batch.state_root) : tree.root;
+    // custody-tree/2 roots also commit to the state map, and every proof ends with that commitment
+    const v2 = batch.tree_version === 2 && batch.state_root !== null;
+    const expected = v2 ? batchRootV2(tree.root, batch.state_root!) : tree.root;
+    const proofs = v2 ? tree.proofs.map((p) => [...p, stateCommitment(tree.root, batch.state_root!)]) : tree.proofs;
     if (tree.root !== lower(batch.events_root)) {
       problems.add('ROOT_MISMATCH', seq, null, `batch ${seq}: the tree rebuilt from its ${events.length} stored leaves has root ${tree.root} but the stored events root is ${batch.events_root}`);
     } else if (expected !== lower(batch.root)) {
       problems.add('ROOT_MISMATCH', seq, null, `batch ${seq}: the tree rebuilt from its ${events.length} stored leaves${batch.tree_version === 2 ? ' and the stored state root' : ''} gives root ${expected} but the stored root is ${batch.root}`);
     }
     events.forEach((e, i) => {
-      if (e.proof !== null && e.leaf_index === i && !sameProof(e.proof, tree.proofs[i])) {
-        problems.add('PROOF_MISMATCH', seq, e.event_id, `batch ${seq}, event ${e.event_id} (leaf ${i}): the stored proof [${e.proof.map(short).join(', ')}] differs from the rebuilt one [${tree.proofs[i].map(short).join(', ')}]`);
+      if (e.proof !== null && e.leaf_index === i && !sameProof(e.proof, proofs[i])) {
+        problems.add('PROOF_MISMATCH', seq, e.event_id, `batch ${seq}, event ${e.event_id} (leaf ${i}): the stored proof [${e.proof.map(short).join(', ')}] differs from the rebuilt one [${proofs[i].map(short).join(', ')}]`);
       }
     });
   }

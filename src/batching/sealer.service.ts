@@ -3,7 +3,7 @@ import { RUNTIME, type Runtime } from '../common/runtime';
 import { inTransaction, sqlRows } from '../database/data-source';
 import { buildBatchTree } from './merkle';
 import { advisoryLockName } from '../anchoring/leader-lock';
-import { batchRootV2 } from '../state/custody-state';
+import { batchRootV2, stateCommitment } from '../state/custody-state';
 import { StateStore } from '../state/state-store';
 
 export interface SealedBatch {
@@ -93,10 +93,12 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
       const tree = await buildBatchTree(events.map((e) => e.leaf));
       const [{ seq }] = await sqlRows<{ seq: string }>(runner, `SELECT coalesce(max(seq) + 1, 0)::text AS seq FROM anchor_batches`);
       const first = (await StateStore.latestSeq(runner)) === null;
-      // the state as of this batch, committed with it: custody-tree/2 root = keccak256(0x02 ‖ eventsRoot ‖ stateRoot)
+      // the state as of this batch, committed with it: custody-tree/2 root = sortedPair(eventsRoot, keccak256(0x02 ‖ eventsRoot ‖ stateRoot))
       const records = await this.state.recordsFor(runner, seq, events.map((e) => e.id), first);
       const state = await this.state.apply(runner, seq, records);
       const root = batchRootV2(tree.root, state.root);
+      // every event proof ends with the state commitment, so it folds to the anchored root itself
+      const commitment = stateCommitment(tree.root, state.root);
       await runner.query(
         `INSERT INTO anchor_batches (seq, root, leaf_count, tree_version, events_root, state_root, state_changes) VALUES ($1, $2, $3, 2, $4, $5, $6)`,
         [seq, root, events.length, tree.root, state.root, state.changed],
@@ -106,7 +108,7 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
       await runner.query(
         `INSERT INTO merkle_proofs (event_id, batch_seq, leaf_index, proof)
          SELECT u.event_id, $1, u.leaf_index, u.proof::text[] FROM unnest($2::text[], $3::int[], $4::text[]) AS u(event_id, leaf_index, proof)`,
-        [seq, events.map((e) => e.event_id), events.map((_, i) => i), tree.proofs.map((p) => `{${p.join(',')}}`)],
+        [seq, events.map((e) => e.event_id), events.map((_, i) => i), tree.proofs.map((p) => `{${[...p, commitment].join(',')}}`)],
       );
       return { seq: BigInt(seq), root, leafCount: events.length };
     }).catch((err: unknown) => {

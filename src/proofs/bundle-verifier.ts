@@ -31,7 +31,7 @@ import { anchorFor, parseTrustFile, type TrustFile } from './trust-root';
  *      data hashing to the signed dataHash, corrections bound to the event they void by that extra
  *      data, signaturesHash, the previousLeaf chain from zero, the leaf, the Merkle proof;
  *   3. per batch, on the pinned contract: root, leaf count and time from `batch(seq)`, block and
- *      transaction from its BatchAnchored log, custody-tree/2 roots = keccak256(0x02 ‖ eventsRoot ‖ stateRoot);
+ *      transaction from its BatchAnchored log; custody-tree/2 roots = sortedPair(eventsRoot, keccak256(0x02 ‖ eventsRoot ‖ stateRoot));
  *   4. (pod/2) the state proofs: the state's batch is anchored on the pinned contract; the shipment's
  *      head and count in it make the bundle's events ALL of its sealed events; every signer's key
  *      record in it names the organization the bundle names and covers the event's time; and no
@@ -288,9 +288,9 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
       fail('MERKLE_PROOF', `event #${index} names batch ${event.batchSeq}, which the bundle does not contain`, at);
       continue;
     }
+    // custody-tree/2 proofs end with the state commitment: they fold to the anchored root, as /1 proofs do
     const root = await rootFromProof(leaf, event.proof);
-    const expected = batch.treeVersion === 2 ? lower(batch.eventsRoot) : lower(batch.root);
-    if (root !== expected) fail('MERKLE_PROOF', `event #${index}: its proof leads to ${root}, not to the ${batch.treeVersion === 2 ? 'events root' : 'root'} ${expected} of batch ${batch.seq}`, at);
+    if (root !== lower(batch.root)) fail('MERKLE_PROOF', `event #${index}: its proof leads to ${root}, not to the root ${batch.root} of batch ${batch.seq}`, at);
   }
   if (events.length !== bundle.shipment.eventCount) fail('CHAIN', `the shipment has ${bundle.shipment.eventCount} events, the bundle carries ${events.length}`);
   if (previous !== lower(bundle.shipment.headLeaf)) fail('CHAIN', `the chain ends at ${previous}, but the shipment's head leaf is ${bundle.shipment.headLeaf}: the last events are missing`);
@@ -382,7 +382,7 @@ async function checkBatch(
   if (Number(leafCount) !== batch.leafCount) fail('BATCH_ROOT', `batch ${batch.seq}: the contract records ${leafCount} leaves, the bundle says ${batch.leafCount}`, at);
   if (batch.treeVersion === 2) {
     if (!batch.stateRoot || !HEX32.test(batch.stateRoot) || !HEX32.test(batch.eventsRoot)) fail('BATCH_ROOT', `batch ${batch.seq} is custody-tree/2 but lacks eventsRoot or stateRoot`, at);
-    else if (batchRootV2(batch.eventsRoot, batch.stateRoot) !== lower(batch.root)) fail('BATCH_ROOT', `batch ${batch.seq}: keccak256(0x02 ‖ eventsRoot ‖ stateRoot) is ${batchRootV2(batch.eventsRoot, batch.stateRoot)}, not its root ${batch.root}`, at);
+    else if (batchRootV2(batch.eventsRoot, batch.stateRoot) !== lower(batch.root)) fail('BATCH_ROOT', `batch ${batch.seq}: its events root and state root give custody-tree/2 root ${batchRootV2(batch.eventsRoot, batch.stateRoot)}, not its root ${batch.root}`, at);
   } else if (batch.eventsRoot !== undefined && lower(batch.eventsRoot) !== lower(batch.root)) {
     fail('BATCH_ROOT', `batch ${batch.seq} is custody-tree/1, whose events root is its root; the bundle says ${batch.eventsRoot}`, at);
   }
@@ -483,7 +483,7 @@ async function checkState(
   }
   const onChain = lower((await contract.getFunction('batchRoot')(BigInt(s.seq))) as string);
   if (onChain === ZERO_HASH || onChain !== lower(s.root) || batchRootV2(s.eventsRoot, s.stateRoot) !== onChain) {
-    fail('STATE_ROOT', `the state proofs are against state root ${s.stateRoot} of batch ${s.seq}, but that batch's root on chain (${onChain}) is not keccak256(0x02 ‖ ${s.eventsRoot} ‖ ${s.stateRoot})`, at);
+    fail('STATE_ROOT', `the state proofs are against state root ${s.stateRoot} of batch ${s.seq}, but that batch's root on chain (${onChain}) is not the custody-tree/2 root of events root ${s.eventsRoot} and that state root`, at);
     return { state: result, stale: false, limitations };
   }
   const stale = latest !== null && latest > BigInt(s.seq);

@@ -92,7 +92,9 @@ export interface ProofBundle {
 
 export const LEAF_FORMAT_V1 = 'custody-leaf/1: keccak256(keccak256(abi.encode(bytes32 digest, bytes32 signaturesHash, bytes32 previousLeaf))); tree: keccak256 of sorted pairs';
 
-export const LEAF_FORMAT_V2 = LEAF_FORMAT_V1;
+export const TREE_FORMAT_V1 = 'custody-tree/1: root = keccak256 sorted-pair tree over the event leaves';
+/** The `treeFormat` text of /2 bundles: both tree versions, since a shipment's batches can be of either. */
+export const TREE_FORMATS = `${TREE_FORMAT_V1}; custody-tree/2: root = sorted pair of eventsRoot and keccak256(0x02 ‖ eventsRoot ‖ stateRoot), which ends every event proof`;
 
 export interface PodEventV2 extends PodEvent {
   /** organization of the counter-signing key, as the state map records it */
@@ -102,7 +104,7 @@ export interface PodEventV2 extends PodEvent {
 }
 
 export interface PodBatchV2 extends PodBatch {
-  /** 1: root = eventsRoot (custody-tree/1); 2: root = keccak256(0x02 ‖ eventsRoot ‖ stateRoot) (custody-tree/2) */
+  /** 1: root = eventsRoot (custody-tree/1); 2: root = sortedPair(eventsRoot, keccak256(0x02 ‖ eventsRoot ‖ stateRoot)) (custody-tree/2) */
   treeVersion: 1 | 2;
   eventsRoot: string;
   stateRoot: string | null;

@@ -6,9 +6,9 @@ import { eventScopeSql, type Scope } from '../auth/principal';
 import { FraudService } from '../fraud/fraud.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import { signingSpec } from '../signing/custody-signing';
-import { STATE_FORMAT, TREE_FORMAT_V2, shipmentStateKey, signingKeyStateKey } from '../state/custody-state';
+import { STATE_FORMAT, shipmentStateKey, signingKeyStateKey } from '../state/custody-state';
 import { proofAt, recordsAt } from '../state/state-store';
-import { LEAF_FORMAT_V1, POD_FORMAT_V2, type PodBatchV2, type PodEventV2, type PodKeyRecord, type PodStateProof, type ProofBundleV2 } from './pod-bundle';
+import { LEAF_FORMAT_V1, POD_FORMAT_V2, TREE_FORMATS, type PodBatchV2, type PodEventV2, type PodKeyRecord, type PodStateProof, type ProofBundleV2 } from './pod-bundle';
 
 type BundleRow = CustodyEventRow & { proof: string[] | null; leaf_index: number | null; counter_signer_organization: string | null };
 
@@ -27,8 +27,6 @@ interface BatchRow {
   anchored_at: Date | null;
 }
 
-export const TREE_FORMAT_V1 = 'custody-tree/1: root = keccak256 sorted-pair tree over the event leaves';
-const TREE_FORMATS = `${TREE_FORMAT_V1}; ${TREE_FORMAT_V2}: root = keccak256(0x02 ‖ eventsRoot ‖ stateRoot)`;
 const BATCH_COLUMNS = 'seq, root, tree_version, events_root, state_root, leaf_count, status, chain_id, contract_address, tx_hash, block_number, anchored_at';
 
 /**

@@ -23,9 +23,13 @@ import { createKeccak } from 'hash-wasm';
  *   signing key: key   = keccak256(abi.encode(string "custody-state/1:key", address signer))
  *                value = keccak256(abi.encode(string organization, uint64 validFromMs, uint64 revokedAtMs)), revokedAtMs 0 if never revoked
  *
- * Batch root `custody-tree/2` = keccak256(0x02 ‖ eventsRoot ‖ stateRoot) (65 bytes hashed), where
- * eventsRoot is the custody-tree/1 root over the batch's event leaves. The order is fixed, so one
- * anchored root commits to exactly one state.
+ * Batch root `custody-tree/2` = sortedPair(eventsRoot, stateCommitment), with
+ * stateCommitment = keccak256(0x02 ‖ eventsRoot ‖ stateRoot) (65 bytes hashed) and eventsRoot the
+ * custody-tree/1 root over the batch's event leaves. An event's proof is its event-tree proof with
+ * the commitment appended, so it verifies against the anchored root exactly like a custody-tree/1
+ * proof (OpenZeppelin MerkleProof, StandardMerkleTree, the contract's verifyInclusion). One root opens
+ * to one state only: two openings (e1, s1), (e2, s2) need s1 = s2 or a keccak256 cycle
+ * e1 = c(c(e1, s1), s2).
  */
 export const STATE_FORMAT = 'custody-state/1';
 export const TREE_FORMAT_V2 = 'custody-tree/2';
@@ -67,9 +71,16 @@ export function stateInnerHash(left: Buffer, right: Buffer): Buffer {
   return keccak(Buffer.concat([PREFIX_INNER, left, right]));
 }
 
+/** custody-tree/2: keccak256(0x02 ‖ eventsRoot ‖ stateRoot), the last element of every event proof in the batch. */
+export function stateCommitment(eventsRoot: string, stateRoot: string): string {
+  return toHex(keccak(Buffer.concat([PREFIX_BATCH, toBuf(eventsRoot), toBuf(stateRoot)])));
+}
+
 /** custody-tree/2: the root that goes on chain for a batch that carries a state. */
 export function batchRootV2(eventsRoot: string, stateRoot: string): string {
-  return toHex(keccak(Buffer.concat([PREFIX_BATCH, toBuf(eventsRoot), toBuf(stateRoot)])));
+  const e = toBuf(eventsRoot);
+  const c = toBuf(stateCommitment(eventsRoot, stateRoot));
+  return toHex(keccak(Buffer.compare(e, c) <= 0 ? Buffer.concat([e, c]) : Buffer.concat([c, e])));
 }
 
 export function shipmentStateKey(carrier: string, trackingNumber: string): string {

@@ -124,12 +124,13 @@ export class StateStore {
         eventCount,
       };
     });
-    // keys: locked, so a revocation racing this seal waits and marks the key pending again
+    // keys: locked, so a revocation racing this seal waits and marks the key pending again; NO KEY
+    // UPDATE, so events that reference the key (a KEY SHARE lock) are never blocked by a seal
     const keys = await sqlRows<{ address: string; slug: string; valid_from_ms: string; revoked_at_ms: string | null }>(
       runner,
       `SELECT k.address, o.slug, (extract(epoch FROM k.valid_from) * 1000)::bigint::text AS valid_from_ms,
               (extract(epoch FROM k.revoked_at) * 1000)::bigint::text AS revoked_at_ms
-         FROM signing_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.state_pending FOR UPDATE OF k`,
+         FROM signing_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.state_pending FOR NO KEY UPDATE OF k`,
     );
     if (keys.length > 0) await runner.query(`UPDATE signing_keys SET state_pending = false WHERE address = ANY($1::text[])`, [keys.map((k) => k.address)]);
     for (const k of keys) {

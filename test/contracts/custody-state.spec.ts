@@ -7,6 +7,7 @@ import { buildBatchTree } from '../../src/batching/merkle';
 import { custodyLeaf } from '../../src/signing/custody-signing';
 import {
   batchRootV2,
+  stateCommitment,
   shipmentStateKey,
   shipmentStateValue,
   signingKeyStateKey,
@@ -195,26 +196,30 @@ describe('CustodyAnchor custody-state/1 views', () => {
       });
     });
 
-    describe('verifyEventV2', () => {
-      it('accepts every event leaf of the batch with its proof', async () => {
+    describe('verifyInclusion on custody-tree/2 batches (event proofs end with the state commitment)', () => {
+      const v2Proof = (proof: string[], eventsRoot: string, root: string): string[] => [...proof, stateCommitment(eventsRoot, root)];
+
+      it('accepts every event leaf of the batch with its proof, and the commitment is the contract\'s', async () => {
         for (const [i, leaf] of events1.entries()) {
-          expect(await anchor.verifyEventV2(1, leaf, eventProofs1[i], stateRoot1)).toBe(true);
+          expect(await anchor.verifyInclusion(1, leaf, v2Proof(eventProofs1[i], eventsRoot1, stateRoot1))).toBe(true);
         }
-        expect(await anchor.verifyEventV2(2, parcel[4], [], stateRoot2)).toBe(true);
+        expect(await anchor.verifyInclusion(2, parcel[4], v2Proof([], eventsRoot2, stateRoot2))).toBe(true);
+        expect(await anchor.stateCommitment(eventsRoot1, stateRoot1)).toBe(stateCommitment(eventsRoot1, stateRoot1));
       });
 
-      it('rejects a leaf with another leaf\'s proof, and a flipped proof sibling', async () => {
-        expect(await anchor.verifyEventV2(1, events1[1], eventProofs1[0], stateRoot1)).toBe(false);
+      it('rejects a leaf with another leaf\'s proof, a flipped proof sibling and the bare event-tree proof', async () => {
+        expect(await anchor.verifyInclusion(1, events1[1], v2Proof(eventProofs1[0], eventsRoot1, stateRoot1))).toBe(false);
         const flipped = eventProofs1[2].map((s, i) => (i === 1 ? flip(s) : s));
-        expect(await anchor.verifyEventV2(1, events1[2], flipped, stateRoot1)).toBe(false);
+        expect(await anchor.verifyInclusion(1, events1[2], v2Proof(flipped, eventsRoot1, stateRoot1))).toBe(false);
+        expect(await anchor.verifyInclusion(1, events1[0], eventProofs1[0])).toBe(false);
       });
 
-      it('rejects the state root of another batch, an unanchored seq and a custody-tree/1 batch', async () => {
-        expect(await anchor.verifyEventV2(1, events1[0], eventProofs1[0], stateRoot2)).toBe(false);
-        expect(await anchor.verifyEventV2(3, events1[0], eventProofs1[0], stateRoot1)).toBe(false);
-        expect(await anchor.verifyEventV2(0, events1[0], eventProofs1[0], stateRoot1)).toBe(false);
+      it('rejects the commitment to the state of another batch, an unanchored seq and a custody-tree/1 batch', async () => {
+        expect(await anchor.verifyInclusion(1, events1[0], v2Proof(eventProofs1[0], eventsRoot1, stateRoot2))).toBe(false);
+        expect(await anchor.verifyInclusion(3, events1[0], v2Proof(eventProofs1[0], eventsRoot1, stateRoot1))).toBe(false);
+        expect(await anchor.verifyInclusion(0, events1[0], v2Proof(eventProofs1[0], eventsRoot1, stateRoot1))).toBe(false);
         // and the batch-1 event is not in batch 2
-        expect(await anchor.verifyEventV2(2, events1[0], eventProofs1[0], stateRoot2)).toBe(false);
+        expect(await anchor.verifyInclusion(2, events1[0], v2Proof(eventProofs1[0], eventsRoot2, stateRoot2))).toBe(false);
       });
     });
 
@@ -227,8 +232,8 @@ describe('CustodyAnchor custody-state/1 views', () => {
         expect(await head(2, () => eventsRoot2, () => stateRoot2, parcel[4], 5, shipmentProof2)).toBe(true);
       });
 
-      it('binds the head to the events of its batch: the head leaf verifies with verifyEventV2', async () => {
-        expect(await anchor.verifyEventV2(1, parcel[3], eventProofs1[3], stateRoot1)).toBe(true);
+      it('binds the head to the events of its batch: the head leaf verifies with verifyInclusion', async () => {
+        expect(await anchor.verifyInclusion(1, parcel[3], [...eventProofs1[3], stateCommitment(eventsRoot1, stateRoot1)])).toBe(true);
       });
 
       it('rejects a wrong head leaf', async () => {

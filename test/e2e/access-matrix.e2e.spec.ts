@@ -339,6 +339,14 @@ describe('access matrix: every operation × every caller', () => {
       check: (data) => expect(data).toEqual({ version: 'custody-signing/1', domain: { verifyingContract: domain.verifyingContract } }),
     }),
     op({
+      field: 'trustRoot',
+      name: 'trustRoot',
+      public: true,
+      expect: [OK, OK, OK, OK, OK, OK, OK, OK],
+      call: (auth) => gqlOutcome(`{ trustRoot }`, {}, auth, 'trustRoot'),
+      check: (data) => expect(data).toEqual({ format: 'custody-trust/1', anchors: [{ chainId: '31337', contract: domain.verifyingContract, fromSeq: '0', deploymentBlock: expect.any(Number) }] }),
+    }),
+    op({
       field: 'dispute',
       name: 'dispute',
       expect: [OK, F, F, F, OK, N, OK, F],

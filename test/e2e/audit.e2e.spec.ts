@@ -159,7 +159,7 @@ describe('auditing the anchors: ledger, chain, GraphQL and the custody audit CLI
       await sql(`UPDATE custody_events SET previous_leaf = $2 WHERE event_id = $1`, [victim, previous_leaf]);
     }
 
-    const swap = `UPDATE merkle_proofs SET proof = proof[2:2] || proof[1:1] WHERE event_id = $1`; // its own inverse
+    const swap = `UPDATE merkle_proofs SET proof = proof[2:2] || proof[1:1] || proof[3:] WHERE event_id = $1`; // its own inverse (the first two siblings swapped)
     await sql(swap, [victim]);
     try {
       const report = await audit();
@@ -190,7 +190,7 @@ describe('auditing the anchors: ledger, chain, GraphQL and the custody audit CLI
 
   it('reports gaps in the sequence (MISSING_SEQ) and batches only the chain knows (UNKNOWN_ON_CHAIN)', async () => {
     // a stray row two places past the end: seqs 3 and 4 are gaps, and batch 5 has no events and no anchor
-    await sql(`INSERT INTO anchor_batches (seq, root, leaf_count, status) VALUES (5, $1, 1, 'FINAL')`, ['0x' + 'cd'.repeat(32)]);
+    await sql(`INSERT INTO anchor_batches (seq, root, events_root, leaf_count, status) VALUES (5, $1, $1, 1, 'FINAL')`, ['0x' + 'cd'.repeat(32)]);
     try {
       const report = await audit();
       expect(report.problems.map((p) => [p.code, p.seq])).toEqual([

@@ -10,7 +10,7 @@ import { verifyProofBundle, type VerificationCheck, type VerificationReport } fr
 import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
 import type { TrustFile } from '../../src/proofs/trust-root';
 import { CUSTODY_EVENT_TYPES, custodyEventDigest, custodyLeaf, custodySigningDomain, domainSeparator, signaturesHash, ZERO_HASH, type CustodyEventFields, type CustodySigningDomain } from '../../src/signing/custody-signing';
-import { batchRootV2, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, stateProof, stateRoot } from '../../src/state/custody-state';
+import { batchRootV2, stateCommitment, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, stateProof, stateRoot } from '../../src/state/custody-state';
 import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import { eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 
@@ -152,7 +152,9 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
       const anchor = new Contract(t.ledger.contractAddress, CUSTODY_ANCHOR_ABI, provider);
       const view = (name: string, ...args: unknown[]): Promise<boolean> => anchor.getFunction(name).staticCall(...args) as Promise<boolean>;
       const s = good.state!;
-      for (const e of good.events) expect(await view('verifyEventV2', BigInt(e.batchSeq!), custodyLeaf(e.digest, e.signaturesHash, e.previousLeaf), e.proof, s.stateRoot)).toBe(true);
+      // event proofs of custody-tree/2 batches check with the same verifyInclusion as before
+      for (const e of good.events) expect(await view('verifyInclusion', BigInt(e.batchSeq!), custodyLeaf(e.digest, e.signaturesHash, e.previousLeaf), e.proof)).toBe(true);
+      expect(await view('verifyState', BigInt(s.seq), s.eventsRoot, s.stateRoot)).toBe(true);
       expect(await view('verifyShipmentHead', BigInt(s.seq), s.eventsRoot, s.stateRoot, 'acme-express', TRACKING, s.shipment.headLeaf, s.shipment.eventCount, s.shipment.proof)).toBe(true);
       // an escrow shown the cut-off bundle of forgery 5 would be asked to accept an older head: refused
       expect(await view('verifyShipmentHead', BigInt(s.seq), s.eventsRoot, s.stateRoot, 'acme-express', TRACKING, good.events[3].leaf, 4, s.shipment.proof)).toBe(false);
@@ -362,6 +364,8 @@ async function forgeWholeBundle(genuine: ProofBundleV2, provider: Provider): Pro
   ];
   const state = stateRoot(entries);
   const root = batchRootV2(tree.root, state);
+  // custody-tree/2 event proofs end with the state commitment
+  for (const e of forged.events) e.proof = [...e.proof!, stateCommitment(tree.root, state)];
   const anchor = new Contract(deployment.address, CUSTODY_ANCHOR_ABI, deployer);
   const tx = (await anchor.getFunction('anchorBatch')(0n, root, forged.events.length)) as { wait(): Promise<{ blockNumber: number; hash: string }> };
   const receipt = await tx.wait();

@@ -60,7 +60,7 @@ export interface StateVector {
   records: { shipments: ShipmentRow[]; signingKeys: SigningKeyRow[]; root: string };
   rawKeys: { entries: Proven[]; root: string };
   negative: NegativeCase[];
-  batchRoots: { description: string; eventsRoot: string; stateRoot: string; root: string }[];
+  batchRoots: { description: string; eventsRoot: string; stateRoot: string; commitment: string; root: string }[];
 }
 
 const vector = JSON.parse(fs.readFileSync(VECTOR_PATH, 'utf8')) as StateVector;
@@ -259,7 +259,10 @@ describe('custody-state/1 (src/state/custody-state.ts)', () => {
     it('computes every custody-tree/2 batch root, which depends on the order of the two roots', () => {
       for (const b of vector.batchRoots) {
         expect(batchRootV2(b.eventsRoot, b.stateRoot)).toBe(b.root);
-        expect(b.root).toBe(keccak256(concat(['0x02', b.eventsRoot, b.stateRoot])));
+        const commitment = keccak256(concat(['0x02', b.eventsRoot, b.stateRoot]));
+        expect(b.commitment).toBe(commitment);
+        // the sorted pair, exactly as OpenZeppelin's MerkleProof hashes inner nodes
+        expect(b.root).toBe(keccak256(concat(BigInt(b.eventsRoot) <= BigInt(commitment) ? [b.eventsRoot, commitment] : [commitment, b.eventsRoot])));
       }
       const [straight, swapped] = vector.batchRoots;
       expect(swapped.eventsRoot).toBe(straight.stateRoot);

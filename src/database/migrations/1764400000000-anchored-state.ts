@@ -3,7 +3,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /**
  * Anchored state (custody-state/1): from this migration on, every sealed batch also commits to
  * the ledger's cumulative state (shipment heads, signing keys), and its root on chain is
- * custody-tree/2 = keccak256(0x02 ‖ eventsRoot ‖ stateRoot). Batches sealed before stay
+ * custody-tree/2 = sortedPair(eventsRoot, keccak256(0x02 ‖ eventsRoot ‖ stateRoot)). Batches sealed before stay
  * custody-tree/1 (root = events root) and verify as before. Every stored event is kept; existing
  * shipments and keys enter the first state.
  */
@@ -31,7 +31,8 @@ export class AnchoredState1764400000000 implements MigrationInterface {
       seq bigint NOT NULL REFERENCES anchor_batches(seq) DEFERRABLE INITIALLY DEFERRED,
       kind text NOT NULL CHECK (kind IN ('SHIPMENT','SIGNING_KEY')),
       value_hash text NOT NULL CHECK (value_hash ~ '^0x[0-9a-f]{64}$'),
-      shipment_id uuid REFERENCES shipments(id),
+      -- no foreign key: the sealer must not wait for FOR UPDATE locks that ingestion holds on shipments
+      shipment_id uuid,
       head_leaf text,
       event_count bigint,
       address text,
