@@ -111,11 +111,7 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
         [seq, events.map((e) => e.event_id), events.map((_, i) => i), tree.proofs.map((p) => `{${[...p, commitment].join(',')}}`)],
       );
       return { seq: BigInt(seq), root, leafCount: events.length };
-    }).catch((err: unknown) => {
-      this.state.discard();
-      throw err;
     });
-    if (batch) this.state.committed(batch.seq.toString());
     if (batch) {
       this.logger.log(`sealed batch ${batch.seq}: ${batch.leafCount} events, root ${batch.root}`);
       for (const listener of this.listeners) listener(batch);

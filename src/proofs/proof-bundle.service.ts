@@ -115,7 +115,7 @@ export class ProofBundleService {
         validFromMs: r.valid_from_ms!,
         revokedAtMs: r.revoked_at_ms,
         key: r.key,
-        proof: await proofAt(this.runtime.dataSource, r.key, seq),
+        proof: await proofAt(this.runtime.dataSource, r.key, seq, latest.state_root!),
       });
     }
     signingKeys.sort((a, b) => (a.address < b.address ? -1 : 1));
@@ -124,7 +124,7 @@ export class ProofBundleService {
       root: latest.root,
       eventsRoot: latest.events_root,
       stateRoot: latest.state_root!,
-      shipment: { key: shipmentKey, headLeaf: shipmentRecord.head_leaf!, eventCount: Number(shipmentRecord.event_count), proof: await proofAt(this.runtime.dataSource, shipmentKey, seq) },
+      shipment: { key: shipmentKey, headLeaf: shipmentRecord.head_leaf!, eventCount: Number(shipmentRecord.event_count), proof: await proofAt(this.runtime.dataSource, shipmentKey, seq, latest.state_root!) },
       signingKeys,
     };
   }

@@ -1,10 +1,9 @@
-import type { DataSource, QueryRunner } from 'typeorm';
+import { DataSource, type QueryRunner } from 'typeorm';
 import { sqlRows } from '../database/data-source';
 import {
   EMPTY,
   ZERO32,
   combine,
-  compareLeaves,
   shipmentStateKey,
   shipmentStateValue,
   signingKeyStateKey,
@@ -23,15 +22,17 @@ import {
  * transaction, at a cost proportional to the records the batch touches.
  *
  * Storage (an implementation choice; the root is defined by custody-state.ts alone):
- *   - the top 16 levels of the tree as nodes (level, idx) with their hash and leaf count; level 16
- *     holds the 65,536 "buckets" (keys by their first 16 bits);
- *   - each bucket's leaves (key ‖ valueHash, sorted), the subtree below level 16 is rebuilt from them;
- *   - every record (shipment head, signing key) in plain form.
- * All three are versioned by batch seq and never updated in place, so a proof can be made against
- * any earlier state, in particular the latest one anchored (sealing runs ahead of anchoring).
- * The leader keeps the top levels in memory and reloads them when another process sealed since.
+ *   - state_buckets: the keys by their first 16 bits; each bucket's sorted leaves (key ‖ valueHash),
+ *     its subtree hash and size; a new row per bucket a batch changes;
+ *   - state_tops: the 16 levels above the buckets (65,535 nodes, heap order), one row per state,
+ *     read whole; rows older than the two latest anchored states are deleted (bundles are proven
+ *     against the latest anchored one);
+ *   - state_records: every record in plain form, a new row per record a batch changes.
+ * All are versioned by batch seq, so a proof can be made against an earlier state, in particular
+ * the latest anchored one while sealing runs ahead.
  */
 export const BUCKET_BITS = 16;
+const TOP_NODES = (1 << BUCKET_BITS) - 1;
 
 export type StateRecord =
   | { kind: 'SHIPMENT'; key: string; valueHash: string; shipmentId: string; carrier: string; trackingNumber: string; headLeaf: string; eventCount: number }
@@ -43,44 +44,58 @@ export interface StateUpdate {
   changed: number;
 }
 
+/** Levels 0…15 in heap order (node j of level L at 2^L − 1 + j) over the bucket summaries. */
 interface Top {
-  /** seq of the state these levels reflect; null: no state yet */
-  seq: string | null;
-  hashes: Buffer[];
-  counts: Float64Array[];
+  hashes: Buffer;
+  counts: Buffer;
 }
 
 const bucketOf = (key: Buffer): number => (key[0] << 8) | key[1];
+const heap = (level: number, idx: number): number => (1 << level) - 1 + idx;
+const asBuffer = (v: Uint8Array | string): Buffer => (typeof v === 'string' ? Buffer.from(v.replace(/^\\x/, ''), 'hex') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
 
-function packLeaves(leaves: readonly StateLeaf[]): string {
-  return Buffer.concat(leaves.flatMap((l) => [l.key, l.valueHash])).toString('hex');
-}
-
-function unpackLeaves(hex: string): StateLeaf[] {
-  const buf = Buffer.from(hex, 'hex');
-  const leaves: StateLeaf[] = [];
-  for (let i = 0; i < buf.length; i += 64) leaves.push({ key: buf.subarray(i, i + 32), valueHash: buf.subarray(i + 32, i + 64) });
+function unpackLeaves(buf: Buffer): StateLeaf[] {
+  const leaves: StateLeaf[] = new Array(buf.length / 64);
+  for (let i = 0; i < leaves.length; i++) leaves[i] = { key: buf.subarray(i * 64, i * 64 + 32), valueHash: buf.subarray(i * 64 + 32, i * 64 + 64) };
   return leaves;
 }
 
-function emptyTop(): Top {
-  const hashes: Buffer[] = [];
-  const counts: Float64Array[] = [];
-  for (let level = 0; level <= BUCKET_BITS; level++) {
-    hashes.push(Buffer.alloc(32 << level));
-    counts.push(new Float64Array(1 << level));
-  }
-  return { seq: null, hashes, counts };
+function packLeaves(leaves: readonly StateLeaf[]): Buffer {
+  const out = Buffer.alloc(leaves.length * 64);
+  leaves.forEach((l, i) => {
+    l.key.copy(out, i * 64);
+    l.valueHash.copy(out, i * 64 + 32);
+  });
+  return out;
 }
 
-const nodeOf = (top: Top, level: number, idx: number): Summary => {
-  const count = top.counts[level][idx];
-  return count === 0 ? EMPTY : { hash: top.hashes[level].subarray(idx * 32, idx * 32 + 32), count };
-};
+/** Sorted `stored` with sorted `updates` merged in (an update replaces the leaf of the same key). */
+function mergeLeaves(stored: readonly StateLeaf[], updates: readonly StateLeaf[]): StateLeaf[] {
+  const out: StateLeaf[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < stored.length || j < updates.length) {
+    const c = i >= stored.length ? 1 : j >= updates.length ? -1 : Buffer.compare(stored[i].key, updates[j].key);
+    if (c < 0) out.push(stored[i++]);
+    else {
+      out.push(updates[j++]);
+      if (c === 0) i++;
+    }
+  }
+  return out;
+}
+
+function emptyTop(): Top {
+  return { hashes: Buffer.alloc(TOP_NODES * 32), counts: Buffer.alloc(TOP_NODES * 4) };
+}
+
+function topNode(top: Top, level: number, idx: number): Summary {
+  const h = heap(level, idx);
+  const count = top.counts.readUInt32BE(h * 4);
+  return count === 0 ? EMPTY : { hash: top.hashes.subarray(h * 32, h * 32 + 32), count };
+}
 
 export class StateStore {
-  private top: Top | undefined;
-
   /** The seq of the newest state written, or null before the first one. */
   static async latestSeq(runner: QueryRunner | DataSource): Promise<string | null> {
     const [row] = await sqlRows<{ seq: string | null }>(runner, `SELECT max(seq)::text AS seq FROM anchor_batches WHERE tree_version = 2`);
@@ -111,6 +126,7 @@ export class StateStore {
       const rows = await sqlRows<{ shipment_id: string; n: number }>(runner, `SELECT shipment_id, count(*)::int AS n FROM custody_events WHERE shipment_id = ANY($1::uuid[]) AND batch_seq < $2 GROUP BY shipment_id`, [absent, seq]);
       for (const r of rows) earlier.set(r.shipment_id, r.n);
     }
+    await useFastKeccak();
     const records: StateRecord[] = shipments.map((s) => {
       const eventCount = (s.prev_count !== null ? Number(s.prev_count) : earlier.get(s.shipment_id) ?? 0) + s.added;
       return {
@@ -147,13 +163,13 @@ export class StateStore {
     return records;
   }
 
-  /**
-   * Applies `records` as state `seq` and returns the new root. Must run inside the sealer's
-   * transaction, under its advisory lock; call `discard()` if that transaction fails.
-   */
+  /** Applies `records` as state `seq` and returns the new root. Runs inside the sealer's transaction. */
   async apply(runner: QueryRunner, seq: string, records: readonly StateRecord[]): Promise<StateUpdate> {
     await useFastKeccak();
-    const top = await this.loadTop(runner);
+    const [latest] = await sqlRows<{ seq: string; state_root: string }>(runner, `SELECT seq::text, state_root FROM anchor_batches WHERE tree_version = 2 ORDER BY anchor_batches.seq DESC LIMIT 1`);
+    const base = latest ? await readTop(runner, latest.seq, latest.state_root) : emptyTop();
+    // a copy: the cached top of the previous state stays as it was
+    const top: Top = { hashes: Buffer.from(base.hashes), counts: Buffer.from(base.counts) };
     const byBucket = new Map<number, StateLeaf[]>();
     for (const r of records) {
       const leaf = { key: toBuf(r.key), valueHash: toBuf(r.valueHash) };
@@ -161,83 +177,52 @@ export class StateStore {
       (byBucket.get(b) ?? byBucket.set(b, []).get(b)!).push(leaf);
     }
     const buckets = [...byBucket.keys()];
-    const stored = await sqlRows<{ idx: number; leaves: string }>(
+    // the touched buckets' leaves, and the summaries of their untouched siblings (for the parents above)
+    const siblings = [...new Set(buckets.map((b) => b ^ 1))].filter((b) => !byBucket.has(b));
+    const stored = await sqlRows<{ idx: number; leaves: Uint8Array | null; hash: Uint8Array; count: number }>(
       runner,
-      `SELECT DISTINCT ON (idx) idx, leaves FROM state_buckets WHERE idx = ANY($1::int[]) ORDER BY idx, seq DESC`,
-      [buckets],
+      `SELECT w.idx, CASE WHEN w.touched THEN b.leaves END AS leaves, b.hash, b.count FROM unnest($1::int[], $2::boolean[]) AS w(idx, touched)
+         CROSS JOIN LATERAL (SELECT leaves, hash, count FROM state_buckets s WHERE s.idx = w.idx ORDER BY s.seq DESC LIMIT 1) b`,
+      [[...buckets, ...siblings], [...buckets.map(() => true), ...siblings.map(() => false)]],
     );
-    const current = new Map(stored.map((s) => [s.idx, unpackLeaves(s.leaves)]));
-    const bucketRows: Array<{ idx: number; leaves: string }> = [];
-    const changed = new Map<string, { level: number; idx: number }>();
+    const current = new Map(stored.filter((s) => s.leaves !== null).map((s) => [s.idx, unpackLeaves(asBuffer(s.leaves!))]));
+    const untouched = new Map(stored.filter((s) => s.leaves === null).map((s): [number, Summary] => [s.idx, s.count === 0 ? EMPTY : { hash: Buffer.from(asBuffer(s.hash)), count: s.count }]));
+    const rows: Array<{ idx: number; leaves: Buffer; summary: Summary }> = [];
+    // the buckets: merge, rehash, and set their summaries as the bottom of the top levels
+    const bottom = new Map<number, Summary>();
     for (const [b, updates] of byBucket) {
-      const merged = new Map<string, StateLeaf>();
-      for (const l of current.get(b) ?? []) merged.set(l.key.toString('hex'), l);
-      for (const l of updates) merged.set(l.key.toString('hex'), l);
-      const leaves = [...merged.values()].sort(compareLeaves);
+      updates.sort((x, y) => Buffer.compare(x.key, y.key));
+      const leaves = mergeLeaves(current.get(b) ?? [], updates);
       const summary = subtree(leaves, BUCKET_BITS);
-      summary.hash.copy(top.hashes[BUCKET_BITS], b * 32);
-      top.counts[BUCKET_BITS][b] = summary.count;
-      bucketRows.push({ idx: b, leaves: packLeaves(leaves) });
-      changed.set(`${BUCKET_BITS}:${b}`, { level: BUCKET_BITS, idx: b });
+      rows.push({ idx: b, leaves: packLeaves(leaves), summary });
+      bottom.set(b, summary);
     }
-    let level = new Set(buckets);
-    for (let l = BUCKET_BITS - 1; l >= 0; l--) {
+    // level 15 and up: parents of what changed, from the new bottom and the stored top
+    let changed = new Set<number>(buckets.map((b) => b >> 1));
+    for (const p of changed) {
+      const child = (i: number): Summary => bottom.get(i) ?? untouched.get(i) ?? EMPTY;
+      setTop(top, BUCKET_BITS - 1, p, combine(child(2 * p), child(2 * p + 1)));
+    }
+    for (let level = BUCKET_BITS - 2; level >= 0; level--) {
       const parents = new Set<number>();
-      for (const i of level) parents.add(i >> 1);
-      for (const p of parents) {
-        const s = combine(nodeOf(top, l + 1, 2 * p), nodeOf(top, l + 1, 2 * p + 1));
-        (s.count === 0 ? ZERO32 : s.hash).copy(top.hashes[l], p * 32);
-        top.counts[l][p] = s.count;
-        changed.set(`${l}:${p}`, { level: l, idx: p });
-      }
-      level = parents;
+      for (const i of changed) parents.add(i >> 1);
+      for (const p of parents) setTop(top, level, p, combine(topNode(top, level + 1, 2 * p), topNode(top, level + 1, 2 * p + 1)));
+      changed = parents;
     }
-    const nodes = [...changed.values()];
-    const root = top.counts[0][0] === 0 ? ZERO32 : top.hashes[0].subarray(0, 32);
-    this.top = { ...top, seq: null };
-    await runner.query(`INSERT INTO state_buckets (idx, seq, leaves) SELECT u.idx, $1, u.leaves FROM unnest($2::int[], $3::text[]) AS u(idx, leaves)`, [
-      seq,
-      bucketRows.map((r) => r.idx),
-      bucketRows.map((r) => r.leaves),
-    ]);
-    await runner.query(`INSERT INTO state_nodes (level, idx, seq, hash, count) SELECT u.level, u.idx, $1, u.hash, u.count FROM unnest($2::int[], $3::int[], $4::text[], $5::bigint[]) AS u(level, idx, hash, count)`, [
-      seq,
-      nodes.map((n) => n.level),
-      nodes.map((n) => n.idx),
-      nodes.map((n) => top.hashes[n.level].subarray(n.idx * 32, n.idx * 32 + 32).toString('hex')),
-      nodes.map((n) => top.counts[n.level][n.idx]),
-    ]);
+    await runner.query(
+      `INSERT INTO state_buckets (idx, seq, leaves, hash, count) SELECT u.idx, $1, decode(u.leaves, 'hex'), decode(u.hash, 'hex'), u.count
+         FROM unnest($2::int[], $3::text[], $4::text[], $5::int[]) AS u(idx, leaves, hash, count)`,
+      [seq, rows.map((r) => r.idx), rows.map((r) => r.leaves.toString('hex')), rows.map((r) => (r.summary.count === 0 ? ZERO32 : r.summary.hash).toString('hex')), rows.map((r) => r.summary.count)],
+    );
+    await runner.query(`INSERT INTO state_tops (seq, hashes, counts) VALUES ($1, decode($2, 'hex'), decode($3, 'hex'))`, [seq, top.hashes.toString('hex'), top.counts.toString('hex')]);
+    // keep the tops proofs can still be asked for: the two latest anchored states and everything after
+    await runner.query(
+      `DELETE FROM state_tops WHERE seq < (SELECT min(seq) FROM (SELECT seq FROM anchor_batches WHERE tree_version = 2 AND status IN ('ANCHORED','FINAL') ORDER BY seq DESC LIMIT 2) a)`,
+    );
     await this.insertRecords(runner, seq, records);
-    return { root: toHex(root), changed: records.length };
-  }
-
-  /** After the sealing transaction committed: the in-memory levels are those of state `seq`. */
-  committed(seq: string): void {
-    if (this.top) this.top.seq = seq;
-  }
-
-  /** After the sealing transaction failed: forget the in-memory levels. */
-  discard(): void {
-    this.top = undefined;
-  }
-
-  private async loadTop(runner: QueryRunner): Promise<Top> {
-    const latest = await StateStore.latestSeq(runner);
-    if (this.top && this.top.seq === latest) return this.top;
-    const top = emptyTop();
-    if (latest !== null) {
-      const rows = await sqlRows<{ level: number; idx: number; hash: string; count: string }>(
-        runner,
-        `SELECT DISTINCT ON (level, idx) level, idx, hash, count::text AS count FROM state_nodes ORDER BY level, idx, seq DESC`,
-      );
-      for (const r of rows) {
-        Buffer.from(r.hash, 'hex').copy(top.hashes[r.level], r.idx * 32);
-        top.counts[r.level][r.idx] = Number(r.count);
-      }
-    }
-    top.seq = latest;
-    this.top = top;
-    return top;
+    const root = toHex(rootOf(top));
+    remember(runner, seq, top);
+    return { root, changed: records.length };
   }
 
   private async insertRecords(runner: QueryRunner, seq: string, records: readonly StateRecord[]): Promise<void> {
@@ -265,6 +250,47 @@ export class StateStore {
   }
 }
 
+function setTop(top: Top, level: number, idx: number, s: Summary): void {
+  const h = heap(level, idx);
+  (s.count === 0 ? ZERO32 : s.hash).copy(top.hashes, h * 32);
+  top.counts.writeUInt32BE(s.count, h * 4);
+}
+
+const rootOf = (top: Top): Buffer => (top.counts.readUInt32BE(0) === 0 ? ZERO32 : top.hashes.subarray(0, 32));
+
+/**
+ * The tops of recent states, per database: each is 2.3 MB and immutable once its batch is
+ * committed, and every bundle of a state asks for the same one. Keyed by seq and checked against
+ * the state root, so the top of a sealing transaction that rolled back is never mistaken for the
+ * committed state that reuses its seq.
+ */
+const tops = new WeakMap<object, Map<string, Top>>();
+const TOPS_KEPT = 3;
+
+function cacheOf(runner: QueryRunner | DataSource): Map<string, Top> {
+  const owner = runner instanceof DataSource ? runner : runner.connection;
+  return tops.get(owner) ?? tops.set(owner, new Map()).get(owner)!;
+}
+
+function remember(runner: QueryRunner | DataSource, seq: string, top: Top): void {
+  const cache = cacheOf(runner);
+  cache.delete(seq);
+  cache.set(seq, top);
+  while (cache.size > TOPS_KEPT) cache.delete(cache.keys().next().value!);
+}
+
+/** The top of state `seq`, whose root must be `root` (a cached top that is not is read again). */
+async function readTop(runner: QueryRunner | DataSource, seq: string, root: string): Promise<Top> {
+  const cached = cacheOf(runner).get(seq);
+  if (cached && toHex(rootOf(cached)) === root) return cached;
+  const [row] = await sqlRows<{ hashes: Uint8Array; counts: Uint8Array }>(runner, `SELECT hashes, counts FROM state_tops WHERE seq = $1`, [seq]);
+  if (!row) throw new Error(`state ${seq} is no longer kept (only the latest anchored states are)`);
+  const top: Top = { hashes: Buffer.from(asBuffer(row.hashes)), counts: Buffer.from(asBuffer(row.counts)) };
+  if (toHex(rootOf(top)) !== root) throw new Error(`the stored top of state ${seq} does not give its root ${root}`);
+  remember(runner, seq, top);
+  return top;
+}
+
 export interface RecordRow {
   key: string;
   kind: 'SHIPMENT' | 'SIGNING_KEY';
@@ -281,43 +307,34 @@ export interface RecordRow {
 export async function recordsAt(runner: QueryRunner | DataSource, keys: readonly string[], seq: string): Promise<RecordRow[]> {
   return sqlRows<RecordRow>(
     runner,
-    `SELECT DISTINCT ON (key) key, kind, value_hash, head_leaf, event_count::text AS event_count, address, organization, valid_from_ms::text AS valid_from_ms, revoked_at_ms::text AS revoked_at_ms
-       FROM state_records WHERE key = ANY($1::text[]) AND seq <= $2 ORDER BY key, seq DESC`,
+    `SELECT r.* FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (
+       SELECT key, kind, value_hash, head_leaf, event_count::text AS event_count, address, organization, valid_from_ms::text AS valid_from_ms, revoked_at_ms::text AS revoked_at_ms
+         FROM state_records s WHERE s.key = w.key AND s.seq <= $2 ORDER BY s.seq DESC LIMIT 1) r`,
     [keys, seq],
   );
 }
 
-/** A membership proof of `key` in state `seq`: siblings from the root down (custody-state/1). */
-export async function proofAt(runner: QueryRunner | DataSource, key: string, seq: string): Promise<string[]> {
+/** A membership proof of `key` in state `seq` (whose root is `stateRoot`): siblings from the root down. */
+export async function proofAt(runner: QueryRunner | DataSource, key: string, seq: string, stateRoot: string): Promise<string[]> {
   await useFastKeccak();
   const k = toBuf(key);
-  const prefix = (level: number): number => (level === 0 ? 0 : bucketOf(k) >> (BUCKET_BITS - level));
-  const levels: number[] = [];
-  const idxs: number[] = [];
-  for (let level = 0; level <= BUCKET_BITS; level++) {
-    levels.push(level);
-    idxs.push(prefix(level));
-    if (level > 0) {
-      levels.push(level);
-      idxs.push(prefix(level) ^ 1);
-    }
-  }
-  const rows = await sqlRows<{ level: number; idx: number; hash: string; count: string }>(
+  const b = bucketOf(k);
+  const top = await readTop(runner, seq, stateRoot);
+  const [sibling] = await sqlRows<{ hash: Uint8Array; count: number }>(
     runner,
-    `SELECT DISTINCT ON (n.level, n.idx) n.level, n.idx, n.hash, n.count::text AS count
-       FROM state_nodes n JOIN unnest($1::int[], $2::int[]) AS w(level, idx) ON w.level = n.level AND w.idx = n.idx
-      WHERE n.seq <= $3 ORDER BY n.level, n.idx, n.seq DESC`,
-    [levels, idxs, seq],
+    `SELECT hash, count FROM state_buckets WHERE idx = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1`,
+    [b ^ 1, seq],
   );
-  const node = new Map(rows.map((r) => [`${r.level}:${r.idx}`, { hash: r.hash, count: Number(r.count) }]));
   const siblings: string[] = [];
-  for (let level = 0; level <= BUCKET_BITS; level++) {
-    const here = node.get(`${level}:${prefix(level)}`);
-    if (!here || here.count === 0) throw new Error(`key ${key} is not in state ${seq}`);
+  for (let level = 0; level < BUCKET_BITS; level++) {
+    const here = topNode(top, level, b >> (BUCKET_BITS - level));
+    if (here.count === 0) throw new Error(`key ${key} is not in state ${seq}`);
     if (here.count === 1) return siblings;
-    if (level === BUCKET_BITS) break;
-    siblings.push('0x' + (node.get(`${level + 1}:${prefix(level + 1) ^ 1}`)?.hash ?? ZERO32.toString('hex')));
+    if (level + 1 < BUCKET_BITS) siblings.push(toHex(topNode(top, level + 1, (b >> (BUCKET_BITS - level - 1)) ^ 1).hash));
+    else siblings.push(sibling && sibling.count > 0 ? toHex(asBuffer(sibling.hash)) : toHex(ZERO32));
   }
-  const [bucket] = await sqlRows<{ leaves: string }>(runner, `SELECT leaves FROM state_buckets WHERE idx = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1`, [bucketOf(k), seq]);
-  return [...siblings, ...subtreeProof(unpackLeaves(bucket.leaves), BUCKET_BITS, k).map(toHex)];
+  const [bucket] = await sqlRows<{ leaves: Uint8Array; count: number }>(runner, `SELECT leaves, count FROM state_buckets WHERE idx = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1`, [b, seq]);
+  if (!bucket || bucket.count === 0) throw new Error(`key ${key} is not in state ${seq}`);
+  if (bucket.count === 1) return siblings;
+  return [...siblings, ...subtreeProof(unpackLeaves(asBuffer(bucket.leaves)), BUCKET_BITS, k).map(toHex)];
 }

@@ -210,6 +210,14 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     ['two events reordered', (b) => void ([b.events[1], b.events[2]] = [b.events[2], b.events[1]]), 'CHAIN'],
     ['a leaf claimed for other values', (b) => void (b.events[5].leaf = id('other leaf')), 'LEAF'],
     ['extra data that is not what dataHash commits to', (b) => void (b.events[4].extraData = b.events[4].extraData!.replace('neighbour', 'neighbor')), 'EXTRA_DATA'],
+    ['a dropped first event', (b) => void b.events.shift(), 'CHAIN'],
+    ['a dropped last event', (b) => void b.events.pop(), 'CHAIN'],
+    ['another chain id claimed', (b) => void (b.signing.domain.chainId = '1'), 'TRUST_ROOT'],
+    ['another contract claimed', (b) => void (b.signing.domain.verifyingContract = '0x000000000000000000000000000000000000dEaD'), 'TRUST_ROOT'],
+    ['a batch that is not on chain', (b) => {
+      for (const e of b.events) e.batchSeq = '7';
+      b.batches[0].seq = '7';
+    }, 'BATCH_ROOT'],
   ];
 
   it.each(forgeries)('forgery %s: the exported function says INVALID', async (_what, mutate, check) => {
@@ -228,14 +236,14 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     expect(checksOf(report)).toContain(check);
   });
 
-  it('forgeries 1–9: `custody verify --trust` exits 1 with the named check', async () => {
-    for (const [what, mutate, check] of forgeries.slice(0, 9)) {
+  it('every forgery: `custody verify --trust` exits 1 with the named check', async () => {
+    const outcomes = await mapLimit(forgeries, 3, async ([what, mutate, check]) => {
       const bundle = clone(good);
       mutate(bundle);
       const run = await cli(bundle, ['--trust', path.join(dir, 'trust.json'), '--json']);
-      expect({ what, status: run.status, verdict: run.report?.verdict }).toEqual({ what, status: 1, verdict: 'INVALID' });
-      expect(checksOf(run.report!)).toContain(check);
-    }
+      return { what, status: run.status, verdict: run.report?.verdict, caught: run.report ? checksOf(run.report).includes(check) : false };
+    });
+    expect(outcomes).toEqual(forgeries.map(([what]) => ({ what, status: 1, verdict: 'INVALID', caught: true })));
   }, 300_000);
 
   it('changed status, flags, findings and destination verify, but are listed as the ledger’s unproven statements with the changed values', async () => {
@@ -314,6 +322,21 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     expect(fresh.state).toMatchObject({ provenAtSeq: seq, latestSeq: seq });
   });
 });
+
+/** Runs `work` over `items`, at most `limit` at a time, results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await work(items[i]);
+      }
+    }),
+  );
+  return results;
+}
 
 /**
  * The forger's toolkit: the genuine bundle's facts, re-signed with the forger's own keys for a

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { concat, getAddress, keccak256, toBeHex } from 'ethers';
+import { AbiCoder, concat, getAddress, keccak256, toBeHex } from 'ethers';
 import {
   SHIPMENT_KEY_TAG,
   SIGNING_KEY_TAG,
@@ -336,6 +336,28 @@ describe('custody-state/1 (src/state/custody-state.ts)', () => {
         ),
         { numRuns: 150 },
       );
+    });
+  });
+
+  describe('record keys and values', () => {
+    const abi = AbiCoder.defaultAbiCoder();
+    const text = fc.string({ unit: 'grapheme', maxLength: 80 });
+    it('equal keccak256 of ethers\' abi.encode for any strings, leaves, counts, addresses and times', () => {
+      fc.assert(
+        fc.property(text, text, hex32, fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.option(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { nil: null }), (a, b, leaf, count, addr, from, revoked) => {
+          const address = getAddress(toHex(addr));
+          expect(shipmentStateKey(a, b)).toBe(keccak256(abi.encode(['string', 'string', 'string'], [SHIPMENT_KEY_TAG, a, b])));
+          expect(shipmentStateValue(leaf, count)).toBe(keccak256(abi.encode(['bytes32', 'uint64'], [leaf, count])));
+          expect(signingKeyStateKey(address)).toBe(keccak256(abi.encode(['string', 'address'], [SIGNING_KEY_TAG, address])));
+          expect(signingKeyStateValue(a, from, revoked)).toBe(keccak256(abi.encode(['string', 'uint64', 'uint64'], [a, from, revoked ?? 0n])));
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it('refuse counts and times outside uint64', () => {
+      expect(() => shipmentStateValue('0x' + '00'.repeat(32), 2n ** 64n)).toThrow('uint64');
+      expect(() => signingKeyStateValue('acme', -1n, null)).toThrow('uint64');
     });
   });
 

@@ -26,12 +26,13 @@ export class AnchoredState1764400000000 implements MigrationInterface {
       BEGIN NEW.state_pending := true; RETURN NEW; END $$`);
     await q.query(`CREATE TRIGGER signing_keys_state_pending BEFORE INSERT OR UPDATE OF organization_id, valid_from, revoked_at ON signing_keys
       FOR EACH ROW EXECUTE FUNCTION signing_keys_mark_state_pending()`);
+    // versioned by batch seq, never updated in place; no foreign keys: they are written in the
+    // sealer's transaction with their anchor_batches row, and checks per row would double the cost
     await q.query(`CREATE TABLE state_records (
       key text NOT NULL CHECK (key ~ '^0x[0-9a-f]{64}$'),
-      seq bigint NOT NULL REFERENCES anchor_batches(seq) DEFERRABLE INITIALLY DEFERRED,
+      seq bigint NOT NULL,
       kind text NOT NULL CHECK (kind IN ('SHIPMENT','SIGNING_KEY')),
       value_hash text NOT NULL CHECK (value_hash ~ '^0x[0-9a-f]{64}$'),
-      -- no foreign key: the sealer must not wait for FOR UPDATE locks that ingestion holds on shipments
       shipment_id uuid,
       head_leaf text,
       event_count bigint,
@@ -42,25 +43,26 @@ export class AnchoredState1764400000000 implements MigrationInterface {
       PRIMARY KEY (key, seq)
     )`);
     await q.query(`CREATE INDEX state_records_shipment ON state_records (shipment_id, seq) WHERE shipment_id IS NOT NULL`);
-    await q.query(`CREATE TABLE state_nodes (
-      level smallint NOT NULL CHECK (level BETWEEN 0 AND 16),
-      idx integer NOT NULL CHECK (idx >= 0),
-      seq bigint NOT NULL REFERENCES anchor_batches(seq) DEFERRABLE INITIALLY DEFERRED,
-      hash text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
-      count bigint NOT NULL CHECK (count >= 0),
-      PRIMARY KEY (level, idx, seq)
-    )`);
+    // the 65,536 buckets (keys by their first 16 bits): sorted leaves (key ‖ valueHash), subtree hash and size
     await q.query(`CREATE TABLE state_buckets (
       idx integer NOT NULL CHECK (idx BETWEEN 0 AND 65535),
-      seq bigint NOT NULL REFERENCES anchor_batches(seq) DEFERRABLE INITIALLY DEFERRED,
-      leaves text NOT NULL,
+      seq bigint NOT NULL,
+      leaves bytea NOT NULL,
+      hash bytea NOT NULL CHECK (length(hash) = 32),
+      count integer NOT NULL CHECK (count >= 0),
       PRIMARY KEY (idx, seq)
+    )`);
+    // the 16 levels above the buckets, per state: 65,535 hashes and leaf counts in heap order
+    await q.query(`CREATE TABLE state_tops (
+      seq bigint PRIMARY KEY,
+      hashes bytea NOT NULL CHECK (length(hashes) = 65535 * 32),
+      counts bytea NOT NULL CHECK (length(counts) = 65535 * 4)
     )`);
   }
 
   public async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP TABLE state_tops`);
     await q.query(`DROP TABLE state_buckets`);
-    await q.query(`DROP TABLE state_nodes`);
     await q.query(`DROP TABLE state_records`);
     await q.query(`DROP TRIGGER signing_keys_state_pending ON signing_keys`);
     await q.query(`DROP FUNCTION signing_keys_mark_state_pending()`);
