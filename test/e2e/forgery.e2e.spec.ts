@@ -305,6 +305,18 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     });
   });
 
+  it('a tenant cannot void its own signed handoff by revoking the key retroactively: the revocation is refused and changes nothing', async () => {
+    const hubKey = good.events[1].signer;
+    const before = await t.fingerprint();
+    const res = await t.gql(`mutation($i: RevokeSigningKeyInput!) { revokeSigningKey(input: $i) { address revokedAt } }`, {
+      i: { address: hubKey, reason: 'lost the scanner', revokedAt: new Date(Number(good.events[1].fields.occurredAt) - 60_000).toISOString() },
+    });
+    expect(res.errors?.[0].extensions?.code).toBe('REVOCATION_BEFORE_USE');
+    expect(res.errors?.[0].message).toContain(new Date(Number(good.events[5].fields.occurredAt)).toISOString());
+    expect(await t.fingerprint()).toEqual(before);
+    expect((await fn(good)).verdict).toBe('VALID');
+  });
+
   it('reports STALE, with both seqs, when the chain holds a later state than the bundle was proven against; a fresh bundle is VALID again', async () => {
     await mustGql(t, `mutation($i: CreateShipmentInput!) { createShipment(input: $i) { id } }`, { i: { trackingNumber: 'FORGE-0002', carrier: 'acme-express', merchant: 'shop-one' } });
     const acme2 = await registerKey(t, 'acme-express', undefined, new Date(T0 - HOUR));
