@@ -50,7 +50,7 @@ const mb = (bytes: number): string => `${(bytes / 1048576).toFixed(Math.abs(byte
 const ms = (x: number): string => `${x.toFixed(1)} ms`;
 
 /**
- * The fill computes ~1M keys: ethers' abi.encode + keccak is ~200 µs a record, so the fill uses
+ * The fill computes ~1M keys; it predates the fast encoders in custody-state.ts, so the fill uses
  * the same encoding by hand with the hash-wasm keccak, checked against shipmentStateKey /
  * shipmentStateValue on a sample. The timed updates use the reference functions.
  */
@@ -434,7 +434,7 @@ async function main(): Promise<void> {
       ['  js in apply (apply − its sql)', `${ms(med.applyMs - sqlInApply)}: bucket subtrees ${ms(subtreeMs)} (re-timed), top nodes ≈ ${ms(topHashMs)}; ≈ ${hashes} hashes; rest is unpack/merge/sort/pack/hex`],
       ['  versions read per touched bucket', `${versions.avg} older versions each (the DISTINCT ON read scans them all)`],
       ['  table sizes', sizes.map((x) => `${x.t} ${mb(Number(x.size))}`).join(', ')],
-      ['  building the records (untimed)', `${ms(med.buildMs)} (reference key/value functions, ethers)`],
+      ['  building the records (untimed)', `${ms(med.buildMs)} (shipmentStateKey/shipmentStateValue of src/state/custody-state.ts, as the sealer computes them)`],
     );
     console.log('');
     for (const [k, v] of rows) console.log(`${k.padEnd(40)} ${v}`);

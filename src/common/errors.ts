@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   ALREADY_EXISTS: 'the object exists already',
   TOO_MANY_EVENTS: 'too many events in one call',
   KEY_ALREADY_REVOKED: 'the signing key is revoked already',
+  REVOCATION_BEFORE_USE: 'revokedAt is not after the last event the key signed: a revocation cannot void accepted events',
   // per-event rejections of recordCustodyEvents
   INVALID_FIELD: 'a signed field is malformed',
   INVALID_SIGNATURE: 'the signature is malformed or cannot be recovered',

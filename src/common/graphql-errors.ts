@@ -24,6 +24,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'ALREADY_EXISTS':
     case 'EVENT_ID_CONFLICT':
     case 'KEY_ALREADY_REVOKED':
+    case 'REVOCATION_BEFORE_USE':
       return 409;
     case 'CHAIN_UNAVAILABLE':
       return 503;

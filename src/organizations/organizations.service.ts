@@ -90,6 +90,16 @@ export class OrganizationsService {
     if (key.revokedAt) throw new LedgerError('KEY_ALREADY_REVOKED', `signing key ${address} was revoked at ${key.revokedAt.toISOString()}`, 'address');
     const revokedAt = input.revokedAt ?? new Date();
     if (revokedAt.getTime() < key.validFrom.getTime()) throw new LedgerError('VALIDATION_FAILED', 'revokedAt must not be before the key became valid', 'revokedAt');
+    // accepted events are evidence others rely on (a counter-signed handoff, a delivery): a key's
+    // owner cannot void them by dating its revocation back; a wrong event is withdrawn by a CORRECTION
+    const [{ last }] = await this.keys.query(`SELECT max(occurred_at_ms)::text AS last FROM custody_events WHERE signer = $1 OR counter_signer = $1`, [address]);
+    if (last !== null && revokedAt.getTime() <= Number(last)) {
+      throw new LedgerError(
+        'REVOCATION_BEFORE_USE',
+        `signing key ${address} signed an accepted event that occurred at ${new Date(Number(last)).toISOString()}; revokedAt must be after it (a revocation cannot void accepted events; withdraw a wrong event with a CORRECTION)`,
+        'revokedAt',
+      );
+    }
     key.revokedAt = revokedAt;
     key.revocationReason = reason;
     await this.keys.update({ address }, { revokedAt, revocationReason: reason });

@@ -14,6 +14,7 @@ import {
   type CustodyEventFields,
 } from '../signing/custody-signing';
 import { recoverSigners } from '../signing/signature-verifier';
+import { canonicalJson } from '../custody/extra-data';
 import { batchRootV2, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, verifyStateProof } from '../state/custody-state';
 import { POD_FORMAT, POD_FORMAT_V2, type AnyProofBundle, type PodBatchV2, type PodEventV2, type ProofBundleV2 } from './pod-bundle';
 import { anchorFor, parseTrustFile, type TrustFile } from './trust-root';
@@ -70,7 +71,9 @@ export const VERIFICATION_CHECKS: readonly VerificationCheck[] = [
  * VALID: every check passed, every event is anchored, nothing later is on chain (pod/2) and the root is pinned.
  * INVALID: a check failed. UNPINNED: nothing failed, but no trust root was given, so a forger's own
  * contract would pass too. STALE: the chain holds a later state than the bundle's proofs: ask the
- * ledger for a fresh bundle. INCOMPLETE: nothing failed, but some events (or the state) are not anchored yet.
+ * ledger for a fresh bundle. INCOMPLETE: nothing failed, but not everything VALID means could be
+ * proven: some events are not anchored yet, no state was anchored yet, or the bundle is a
+ * custody-pod/1 bundle (no state proofs: completeness and key ownership unprovable).
  */
 export type Verdict = 'VALID' | 'INCOMPLETE' | 'STALE' | 'UNPINNED' | 'INVALID';
 
@@ -139,15 +142,38 @@ export interface VerifyOptions {
   trust?: TrustFile | null;
 }
 
-const HEX32 = /^0x[0-9a-fA-F]{64}$/;
-const HEX65 = /^0x[0-9a-fA-F]{130}$/;
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const HEX32_RE = /^0x[0-9a-fA-F]{64}$/;
+const HEX65_RE = /^0x[0-9a-fA-F]{130}$/;
+const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+// tests on values of any type: a non-string never passes (String([x]) would)
+const HEX32 = { test: (v: unknown): boolean => typeof v === 'string' && HEX32_RE.test(v) };
+const HEX65 = { test: (v: unknown): boolean => typeof v === 'string' && HEX65_RE.test(v) };
+const ADDRESS = { test: (v: unknown): boolean => typeof v === 'string' && ADDRESS_RE.test(v) };
+const DECIMAL = (digits: number) => ({ test: (v: unknown): boolean => typeof v === 'string' && new RegExp(`^\\d{1,${digits}}$`).test(v) });
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+const SIGNED_FIELDS = ['eventId', 'trackingNumber', 'carrier', 'eventType', 'custodian', 'occurredAt', 'latE6', 'lonE6', 'accuracyM', 'locationCode', 'scanMethod', 'evidenceHash', 'dataHash'];
+const isInt = (v: unknown, min: number, max: number): boolean => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
 const ANCHORED = new Set(['ANCHORED', 'FINAL']);
 const lower = (s: string | null | undefined): string => (s ?? '').toLowerCase();
 
 type At = { eventId?: string | null; eventIndex?: number | null; batchSeq?: string | null };
 
 export async function verifyProofBundle(input: unknown, options: VerifyOptions): Promise<VerificationReport> {
+  try {
+    return await verify(input, options);
+  } catch (err) {
+    // a value the shape checks let through and a hash function refused: the bundle is malformed, never a crash
+    const report = await verify(null, { ...options, provider: undefined, rpcUrl: undefined }).catch(() => null);
+    const base = report ?? ({} as VerificationReport);
+    return {
+      ...base,
+      verdict: 'INVALID',
+      failures: [{ check: 'FORMAT', eventId: null, eventIndex: null, batchSeq: null, message: `the bundle could not be checked: ${(err as Error).message.split(' (')[0]}` }],
+    };
+  }
+}
+
+async function verify(input: unknown, options: VerifyOptions): Promise<VerificationReport> {
   const failures: VerificationFailure[] = [];
   const fail = (check: VerificationCheck, message: string, at: At = {}): void => {
     failures.push({ check, eventId: at.eventId ?? null, eventIndex: at.eventIndex ?? null, batchSeq: at.batchSeq ?? null, message });
@@ -166,7 +192,8 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
   const b0 = input as Partial<ProofBundleV2> | null;
   const report = (extra: Partial<VerificationReport> = {}): VerificationReport => {
     const pending = extra.pendingEventIds ?? [];
-    const incomplete = pending.length > 0 || (b0?.format === POD_FORMAT_V2 && state.completeness !== 'PROVEN');
+    // VALID means complete: a /1 bundle (no state proofs) is at best INCOMPLETE, so relabelling a /2 bundle as /1 gains nothing
+    const incomplete = pending.length > 0 || state.completeness !== 'PROVEN' || state.keyOwnership !== 'PROVEN';
     return {
       format: 'custody-pod-verification/2',
       verdict: failures.length > 0 ? 'INVALID' : !trust ? 'UNPINNED' : stale ? 'STALE' : incomplete ? 'INCOMPLETE' : 'VALID',
@@ -207,7 +234,7 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
     fail('DOMAIN', 'the CustodyEvent type in the bundle differs from signing spec v1');
   }
   const chainId = BigInt(domain.chainId);
-  const contractAddress = getAddress(domain.verifyingContract);
+  const contractAddress = getAddress(domain.verifyingContract.toLowerCase());
   const separator = domainSeparator({ name: SIGNING_DOMAIN_NAME, version: SIGNING_DOMAIN_VERSION, chainId, verifyingContract: contractAddress });
 
   // 1. trust: the contract the devices signed for, and every batch's contract, must be pinned
@@ -236,6 +263,7 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
   let previous = ZERO_HASH;
   const pending: string[] = [];
   const byId = new Map(events.map((e, i) => [lower(e.eventId), i]));
+  if (byId.size !== events.length) fail('CHAIN', 'an eventId appears twice: an event id is unique forever, so one of them is a replay');
   for (const [index, event] of events.entries()) {
     const at = { eventId: event.eventId, eventIndex: index, batchSeq: event.batchSeq };
     const digest = digestOf(separator, event);
@@ -252,6 +280,7 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
       if (!counter.ok) fail('COUNTER_SIGNATURE', `event #${index}: ${counter.reason}`, at);
       else if (counter.signer !== lower(event.counterSigner)) fail('COUNTER_SIGNATURE', `event #${index}: the counter-signature recovers to ${counter.signer}, not to ${event.counterSigner}`, at);
     } else if (event.counterSigner) fail('COUNTER_SIGNATURE', `event #${index} names counter-signer ${event.counterSigner} but carries no counter-signature`, at);
+    if (!event.dualAttested && event.counterSignature) statements.push({ field: `events[${index}].dualAttested`, value: false });
     if (event.dualAttested) {
       if (!event.counterSignature) fail('DUAL_ATTESTATION', `event #${index} claims dual attestation but carries no counter-signature`, at);
       else if (v2 && lower(event.counterSignerOrganization) === lower(event.signerOrganization)) fail('DUAL_ATTESTATION', `event #${index} claims dual attestation, but both signatures are by "${event.signerOrganization}"`, at);
@@ -335,7 +364,7 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
         }
         const contract = await contractAt(address);
         if (!contract) continue;
-        if (await checkBatch(contract, address, batch, head, deploymentBlock(address), fail, onChain)) anchored.add(batch.seq);
+        if (await checkBatch(contract, address, chainId, batch, head, deploymentBlock(address), fail, onChain)) anchored.add(batch.seq);
       }
       for (const e of events) if (e.batchSeq !== null && e.proof && !anchored.has(e.batchSeq)) pending.push(e.eventId);
       if (v2) {
@@ -345,7 +374,7 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
         limitations.push(...result.limitations);
       } else {
         limitations.push(
-          'custody-pod/1 bundles carry no state proofs: this verdict cannot prove that the bundle holds ALL of the shipment\'s events (a cut tail or a withheld correction is not detectable), nor that a signing key belonged to the organization named',
+          'custody-pod/1 bundles carry no state proofs: nothing here proves that the bundle holds ALL of the shipment\'s events (a cut tail or a withheld correction is not detectable), nor that a signing key belonged to the organization named; the verdict is at best INCOMPLETE: ask the ledger for a custody-pod/2 bundle',
         );
       }
     }
@@ -360,6 +389,7 @@ export async function verifyProofBundle(input: unknown, options: VerifyOptions):
 async function checkBatch(
   contract: Contract,
   address: string,
+  chainId: bigint,
   batch: PodBatchV2,
   head: number,
   fromBlock: number,
@@ -368,7 +398,8 @@ async function checkBatch(
 ): Promise<boolean> {
   const at = { batchSeq: batch.seq };
   const claimsAnchored = ANCHORED.has(batch.status);
-  if (batch.contractAddress !== null && getAddress(batch.contractAddress) !== address) fail('TRUST_ROOT', `batch ${batch.seq} claims contract ${batch.contractAddress}, but the pinned anchor for it is ${address}`, at);
+  if (batch.chainId !== null && BigInt(batch.chainId) !== chainId) fail('DOMAIN', `batch ${batch.seq} claims chain ${batch.chainId}, the signing domain says ${chainId}`, at);
+  if (batch.contractAddress !== null && getAddress(batch.contractAddress.toLowerCase()) !== address) fail('TRUST_ROOT', `batch ${batch.seq} claims contract ${batch.contractAddress}, but the pinned anchor for it is ${address}`, at);
   const [root, leafCount, anchoredAt] = (await contract.getFunction('batch')(BigInt(batch.seq))) as [string, bigint, bigint];
   if (lower(root) === ZERO_HASH) {
     if (claimsAnchored) fail('BATCH_ROOT', `batch ${batch.seq} is not on chain (the contract holds no root for it), although the bundle says ${batch.status}`, at);
@@ -395,12 +426,16 @@ async function checkBatch(
     fail('ANCHOR_TX', `batch ${batch.seq}: the contract holds its root but no BatchAnchored(${batch.seq}, ${batch.root}) log was found from block ${fromBlock}`, at);
     return true;
   }
+  // every fact the bundle states is compared, whatever its status says; an anchored batch must state them all
   if (batch.txHash !== null || claimsAnchored) {
     if (lower(batch.txHash) !== lower(log.transactionHash)) fail('ANCHOR_TX', `batch ${batch.seq}: anchored by transaction ${log.transactionHash}, the bundle says ${batch.txHash ?? 'none'}`, at);
+  }
+  if (batch.blockNumber !== null || claimsAnchored) {
     if (batch.blockNumber !== log.blockNumber) fail('ANCHOR_TX', `batch ${batch.seq}: anchored in block ${log.blockNumber}, the bundle says ${batch.blockNumber ?? 'none'}`, at);
+  }
+  if (batch.anchoredAt !== null || claimsAnchored) {
     if (batch.anchoredAt === null || Date.parse(batch.anchoredAt) !== Number(anchoredAt) * 1000) fail('ANCHOR_TIME', `batch ${batch.seq}: anchored at ${time} (block time), the bundle says ${batch.anchoredAt ?? 'none'}`, at);
   }
-  if (batch.chainId !== null && batch.chainId !== undefined && !/^\d+$/.test(batch.chainId)) fail('FORMAT', `batch ${batch.seq}: chainId must be a decimal string`, at);
   return true;
 }
 
@@ -422,9 +457,11 @@ function checkExtraData(
     }
     try {
       const doc = JSON.parse(event.extraData) as { corrects?: unknown };
+      // read exactly the document the ledger read: canonical JSON has no duplicate keys to disagree on
+      if (canonicalJson(doc) !== event.extraData) throw new Error('not canonical');
       corrects = typeof doc.corrects === 'string' ? lower(doc.corrects) : null;
     } catch {
-      fail('EXTRA_DATA', `event #${index}: extraData is not JSON`, at);
+      fail('EXTRA_DATA', `event #${index}: extraData is not canonical JSON (keys sorted, no whitespace, no duplicates)`, at);
     }
   } else if (lower(event.fields.dataHash) !== ZERO_HASH) {
     statements.push({ field: `events[${index}].extraData`, value: 'not carried: dataHash commits to a document the bundle does not include' });
@@ -555,43 +592,69 @@ function digestOf(separator: string, event: PodEventV2): string {
   }
 }
 
-/** Shape checks before any hashing; each problem names the path. */
+/** Shape checks before any hashing; each problem names the path. Every value is type-checked, so nothing later can throw. */
 function formatProblems(input: unknown): string[] {
   const problems: string[] = [];
   const b = input as Partial<ProofBundleV2> | null;
-  if (typeof b !== 'object' || b === null) return ['the bundle is not a JSON object'];
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) return ['the bundle is not a JSON object'];
   const format = (b as { format?: unknown }).format;
   if (format !== POD_FORMAT && format !== POD_FORMAT_V2) problems.push(`format must be "${POD_FORMAT_V2}" or "${POD_FORMAT}" (got ${JSON.stringify(format)})`);
   const v2 = format === POD_FORMAT_V2;
   const d = b.signing?.domain;
-  if (!d || typeof d.chainId !== 'string' || !/^\d{1,78}$/.test(d.chainId) || typeof d.verifyingContract !== 'string' || !ADDRESS.test(d.verifyingContract)) problems.push('signing.domain needs chainId (decimal string) and verifyingContract (address)');
-  if (!b.signing?.types || typeof b.signing.types !== 'object') problems.push('signing.types is missing');
-  if (!b.shipment || typeof b.shipment.trackingNumber !== 'string' || typeof b.shipment.carrier !== 'string' || typeof b.shipment.headLeaf !== 'string' || !HEX32.test(b.shipment.headLeaf) || typeof b.shipment.eventCount !== 'number') {
+  if (!d || !DECIMAL(77).test(d.chainId) || BigInt(d.chainId) >= 1n << 256n || !ADDRESS.test(d.verifyingContract) || typeof d.name !== 'string' || typeof d.version !== 'string') problems.push('signing.domain needs name, version, chainId (decimal string) and verifyingContract (address)');
+  if (!b.signing?.types || typeof b.signing.types !== 'object' || typeof b.signing.version !== 'string') problems.push('signing needs version and types');
+  const sh = b.shipment;
+  if (!sh || typeof sh.trackingNumber !== 'string' || typeof sh.carrier !== 'string' || !HEX32.test(sh.headLeaf) || !isInt(sh.eventCount, 0, 2 ** 31)) {
     problems.push('shipment needs trackingNumber, carrier, eventCount and headLeaf');
   }
   if (!Array.isArray(b.events) || b.events.length === 0) problems.push('events must be a non-empty array');
   if (!Array.isArray(b.batches)) problems.push('batches must be an array');
-  if (v2 && b.state !== null && (typeof b.state !== 'object' || !b.state || !/^\d{1,19}$/.test(String(b.state.seq)) || ![b.state.root, b.state.eventsRoot, b.state.stateRoot].every((h) => HEX32.test(String(h))) || !b.state.shipment || !Array.isArray(b.state.signingKeys))) {
-    problems.push('state must be null or { seq, root, eventsRoot, stateRoot, shipment, signingKeys }');
-  }
+  if (v2 && b.state !== null && !stateShapeOk(b.state)) problems.push('state must be null or { seq, root, eventsRoot, stateRoot, shipment { key headLeaf eventCount proof }, signingKeys [{ address organization validFromMs revokedAtMs key proof }] }');
   if (problems.length > 0) return problems;
   b.events!.forEach((e, i) => {
+    const f = (e && typeof e === 'object' ? e.fields : null) as Record<string, unknown> | null;
+    const fieldsOk =
+      !!f && typeof f === 'object' && Object.keys(f).length === SIGNED_FIELDS.length && SIGNED_FIELDS.every((k) => k in f) &&
+      HEX32.test(f.eventId) && HEX32.test(f.evidenceHash) && HEX32.test(f.dataHash) && DECIMAL(20).test(f.occurredAt) && BigInt(f.occurredAt as string) < 1n << 64n &&
+      isInt(f.latE6, -(2 ** 31), 2 ** 31 - 1) && isInt(f.lonE6, -(2 ** 31), 2 ** 31 - 1) && isInt(f.accuracyM, 0, 2 ** 32 - 1) &&
+      ['trackingNumber', 'carrier', 'eventType', 'custodian', 'locationCode', 'scanMethod'].every((k) => typeof f[k] === 'string' && !/\p{Cs}/u.test(f[k] as string));
     const ok =
-      e && typeof e === 'object' && e.fields && typeof e.fields === 'object' && HEX32.test(String(e.eventId)) && HEX32.test(String(e.digest)) && HEX32.test(String(e.signaturesHash)) &&
-      HEX32.test(String(e.previousLeaf)) && HEX32.test(String(e.leaf)) && HEX65.test(String(e.signature)) && (e.counterSignature === null || HEX65.test(String(e.counterSignature))) &&
-      ADDRESS.test(String(e.signer)) && (e.counterSigner === null || ADDRESS.test(String(e.counterSigner))) && /^\d{1,20}$/.test(String(e.fields.occurredAt)) &&
-      (e.batchSeq === null || /^\d{1,19}$/.test(String(e.batchSeq))) && (e.proof === null || (Array.isArray(e.proof) && e.proof.every((p) => HEX32.test(String(p))))) &&
-      typeof e.dualAttested === 'boolean' && Array.isArray(e.flags) && (e.evidence === null || (typeof e.evidence === 'object' && HEX32.test(String(e.evidence.hash)))) &&
-      (e.correctsEventId === null || HEX32.test(String(e.correctsEventId))) && (e.correctedBy === null || HEX32.test(String(e.correctedBy))) &&
-      (!v2 || ((e.extraData === null || typeof e.extraData === 'string') && (e.counterSignerOrganization === null || typeof e.counterSignerOrganization === 'string')));
-    if (!ok) problems.push(`events[${i}] is malformed (hashes must be 0x + 64 hex, signatures 65 bytes, occurredAt a decimal string)`);
+      fieldsOk && HEX32.test(e.eventId) && HEX32.test(e.digest) && HEX32.test(e.signaturesHash) && HEX32.test(e.previousLeaf) && HEX32.test(e.leaf) &&
+      HEX65.test(e.signature) && (e.counterSignature === null || HEX65.test(e.counterSignature)) && ADDRESS.test(e.signer) && (e.counterSigner === null || ADDRESS.test(e.counterSigner)) &&
+      typeof e.signerOrganization === 'string' && typeof e.status === 'string' && (e.batchSeq === null || DECIMAL(19).test(e.batchSeq)) &&
+      (e.proof === null || (Array.isArray(e.proof) && e.proof.length <= 64 && e.proof.every((p) => HEX32.test(p)))) &&
+      typeof e.dualAttested === 'boolean' && Array.isArray(e.flags) && (e.evidence === null || (typeof e.evidence === 'object' && HEX32.test(e.evidence.hash))) &&
+      (e.correctsEventId === null || HEX32.test(e.correctsEventId)) && (e.correctedBy === null || HEX32.test(e.correctedBy)) &&
+      (!v2 || ((e.extraData === null || (typeof e.extraData === 'string' && e.extraData.length <= 65_536 && !/\p{Cs}/u.test(e.extraData))) && (e.counterSignerOrganization === null || typeof e.counterSignerOrganization === 'string')));
+    if (!ok) problems.push(`events[${i}] is malformed (exactly the 13 signed fields with their EIP-712 types; hashes 0x + 64 hex, signatures 65 bytes, occurredAt a decimal string)`);
   });
+  const seqs = new Set<string>();
   b.batches!.forEach((batch, i) => {
-    const ok = batch && /^\d{1,19}$/.test(String(batch.seq)) && HEX32.test(String(batch.root)) && Number.isSafeInteger(batch.leafCount) && typeof batch.status === 'string' &&
-      (batch.txHash === null || HEX32.test(String(batch.txHash))) && (batch.blockNumber === null || Number.isSafeInteger(batch.blockNumber)) &&
-      (batch.anchoredAt === null || !Number.isNaN(Date.parse(String(batch.anchoredAt)))) && (batch.contractAddress === null || ADDRESS.test(String(batch.contractAddress))) &&
-      (!v2 || ((batch.treeVersion === 1 || batch.treeVersion === 2) && HEX32.test(String(batch.eventsRoot))));
-    if (!ok) problems.push(`batches[${i}] needs seq (decimal string), root (0x + 64 hex), leafCount, status, and well-formed txHash, blockNumber, anchoredAt${v2 ? ', treeVersion and eventsRoot' : ''}`);
+    const ok =
+      batch && typeof batch === 'object' && DECIMAL(19).test(batch.seq) && HEX32.test(batch.root) && isInt(batch.leafCount, 0, 2 ** 32 - 1) && typeof batch.status === 'string' &&
+      (batch.txHash === null || HEX32.test(batch.txHash)) && (batch.blockNumber === null || isInt(batch.blockNumber, 0, Number.MAX_SAFE_INTEGER)) &&
+      (batch.anchoredAt === null || (typeof batch.anchoredAt === 'string' && ISO_UTC.test(batch.anchoredAt))) && (batch.contractAddress === null || ADDRESS.test(batch.contractAddress)) &&
+      (batch.chainId === null || (DECIMAL(77).test(batch.chainId) && BigInt(batch.chainId) < 1n << 256n)) &&
+      (!v2 || ((batch.treeVersion === 1 || batch.treeVersion === 2) && HEX32.test(batch.eventsRoot) && (batch.stateRoot === null || HEX32.test(batch.stateRoot))));
+    if (!ok) problems.push(`batches[${i}] needs seq (decimal string), root (0x + 64 hex), leafCount, status, and well-formed txHash, blockNumber, anchoredAt (ISO 8601 UTC), chainId, contractAddress${v2 ? ', treeVersion, eventsRoot and stateRoot' : ''}`);
+    else if (seqs.has(BigInt(batch.seq).toString())) problems.push(`batches[${i}]: batch ${batch.seq} is listed twice`);
+    else seqs.add(BigInt(batch.seq).toString());
   });
   return problems;
+}
+
+function stateShapeOk(s: unknown): boolean {
+  const st = s as ProofBundleV2['state'];
+  if (!st || typeof st !== 'object' || !DECIMAL(19).test(st.seq) || ![st.root, st.eventsRoot, st.stateRoot].every((h) => HEX32.test(h))) return false;
+  const proofOk = (p: unknown): boolean => Array.isArray(p) && p.length <= 256 && p.every((x) => HEX32.test(x));
+  const sh = st.shipment;
+  if (!sh || typeof sh !== 'object' || !HEX32.test(sh.key) || !HEX32.test(sh.headLeaf) || !isInt(sh.eventCount, 0, 2 ** 31) || !proofOk(sh.proof)) return false;
+  return (
+    Array.isArray(st.signingKeys) &&
+    st.signingKeys.length <= 10_000 &&
+    st.signingKeys.every(
+      (k) => k && typeof k === 'object' && ADDRESS.test(k.address) && typeof k.organization === 'string' && DECIMAL(20).test(k.validFromMs) && BigInt(k.validFromMs) < 1n << 64n &&
+        (k.revokedAtMs === null || (DECIMAL(20).test(k.revokedAtMs) && BigInt(k.revokedAtMs) < 1n << 64n)) && HEX32.test(k.key) && proofOk(k.proof),
+    )
+  );
 }

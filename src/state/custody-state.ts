@@ -61,6 +61,7 @@ export const toHex = (buf: Uint8Array): string => '0x' + Buffer.from(buf).toStri
 const scratch = Buffer.alloc(65);
 
 function hash65(prefix: number, a: Uint8Array, b: Uint8Array): Buffer {
+  if (a.length !== 32 || b.length !== 32) throw new Error('state map nodes are 32 bytes');
   scratch[0] = prefix;
   scratch.set(a, 1);
   scratch.set(b, 33);
@@ -138,8 +139,11 @@ export function keyBit(key: Buffer, depth: number): number {
 }
 
 /** Folds a proof from the key's leaf up to the root. Callers compare the result with a trusted root. */
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+
 export function stateRootFromProof(key: string, valueHash: string, siblings: readonly string[]): string {
   if (siblings.length > 256) throw new Error('a custody-state/1 proof has at most 256 siblings');
+  for (const h of [key, valueHash, ...siblings]) if (typeof h !== 'string' || !BYTES32.test(h)) throw new Error('keys, values and siblings are 32 bytes of 0x-hex');
   const k = toBuf(key);
   let node = stateLeafHash(k, toBuf(valueHash));
   for (let depth = siblings.length - 1; depth >= 0; depth--) {

@@ -22,16 +22,17 @@ import {
  * transaction, at a cost proportional to the records the batch touches.
  *
  * Storage (an implementation choice; the root is defined by custody-state.ts alone):
- *   - state_buckets: the keys by their first 16 bits; each bucket's sorted leaves (key ‖ valueHash),
- *     its subtree hash and size; a new row per bucket a batch changes;
- *   - state_tops: the 16 levels above the buckets (65,535 nodes, heap order), one row per state,
+ *   - state_buckets: the keys by their first BUCKET_BITS bits; each bucket's sorted leaves
+ *     (key ‖ valueHash), its subtree hash and size; a new row per bucket a batch changes;
+ *   - state_tops: the levels above the buckets (2^BUCKET_BITS − 1 nodes, heap order), one row per state,
  *     read whole; rows older than the two latest anchored states are deleted (bundles are proven
  *     against the latest anchored one);
  *   - state_records: every record in plain form, a new row per record a batch changes.
  * All are versioned by batch seq, so a proof can be made against an earlier state, in particular
  * the latest anchored one while sealing runs ahead.
  */
-export const BUCKET_BITS = 16;
+/** 2^18 buckets: about 4 keys each at a million keys, so a batch rewrites and rehashes little; the top is 9 MB. */
+export const BUCKET_BITS = 18;
 const TOP_NODES = (1 << BUCKET_BITS) - 1;
 
 export type StateRecord =
@@ -50,7 +51,7 @@ interface Top {
   counts: Buffer;
 }
 
-const bucketOf = (key: Buffer): number => (key[0] << 8) | key[1];
+const bucketOf = (key: Buffer): number => ((key[0] << 16) | (key[1] << 8) | key[2]) >>> (24 - BUCKET_BITS);
 const heap = (level: number, idx: number): number => (1 << level) - 1 + idx;
 const asBuffer = (v: Uint8Array | string): Buffer => (typeof v === 'string' ? Buffer.from(v.replace(/^\\x/, ''), 'hex') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
 
@@ -108,30 +109,38 @@ export class StateStore {
    * state also takes in every shipment sealed before state maps existed.
    */
   async recordsFor(runner: QueryRunner, seq: string, eventIds: readonly string[], first: boolean): Promise<StateRecord[]> {
-    const shipments = await sqlRows<{ shipment_id: string; carrier: string; tracking_number: string; added: number; head_leaf: string; prev_count: string | null }>(
+    const shipments = await sqlRows<{ shipment_id: string; carrier: string; tracking_number: string; added: number; head_leaf: string }>(
       runner,
       `WITH batch AS (
          SELECT shipment_id, count(*)::int AS added, (array_agg(leaf ORDER BY id DESC))[1] AS head_leaf FROM custody_events WHERE id = ANY($1::bigint[]) GROUP BY shipment_id
          ${first ? `UNION ALL SELECT shipment_id, 0, (array_agg(leaf ORDER BY id DESC))[1] FROM custody_events WHERE batch_seq IS NOT NULL GROUP BY shipment_id` : ''}
        ), merged AS (SELECT shipment_id, sum(added)::int AS added, (array_agg(head_leaf ORDER BY added DESC))[1] AS head_leaf FROM batch GROUP BY shipment_id)
-       SELECT m.shipment_id, o.slug AS carrier, s.tracking_number, m.added, m.head_leaf,
-              (SELECT r.event_count::text FROM state_records r WHERE r.shipment_id = m.shipment_id ORDER BY r.seq DESC LIMIT 1) AS prev_count
+       SELECT m.shipment_id, o.slug AS carrier, s.tracking_number, m.added, m.head_leaf
          FROM merged m JOIN shipments s ON s.id = m.shipment_id JOIN organizations o ON o.id = s.carrier_id`,
       [eventIds],
     );
+    await useFastKeccak();
+    const keyed = shipments.map((s) => ({ ...s, key: shipmentStateKey(s.carrier, s.tracking_number) }));
+    // how many events each had in the state so far: its latest record, by key (the primary key)
+    const previous = await sqlRows<{ key: string; event_count: string }>(
+      runner,
+      `SELECT w.key, r.event_count::text AS event_count FROM unnest($1::text[]) AS w(key)
+         CROSS JOIN LATERAL (SELECT event_count FROM state_records s WHERE s.key = w.key ORDER BY s.seq DESC LIMIT 1) r`,
+      [keyed.map((s) => s.key)],
+    );
+    const before = new Map(previous.map((p) => [p.key, Number(p.event_count)]));
     // a shipment new to the state map: its events sealed before (only ever on the first state)
-    const absent = shipments.filter((s) => s.prev_count === null).map((s) => s.shipment_id);
+    const absent = keyed.filter((s) => !before.has(s.key)).map((s) => s.shipment_id);
     const earlier = new Map<string, number>();
     if (absent.length > 0) {
       const rows = await sqlRows<{ shipment_id: string; n: number }>(runner, `SELECT shipment_id, count(*)::int AS n FROM custody_events WHERE shipment_id = ANY($1::uuid[]) AND batch_seq < $2 GROUP BY shipment_id`, [absent, seq]);
       for (const r of rows) earlier.set(r.shipment_id, r.n);
     }
-    await useFastKeccak();
-    const records: StateRecord[] = shipments.map((s) => {
-      const eventCount = (s.prev_count !== null ? Number(s.prev_count) : earlier.get(s.shipment_id) ?? 0) + s.added;
+    const records: StateRecord[] = keyed.map((s) => {
+      const eventCount = (before.get(s.key) ?? earlier.get(s.shipment_id) ?? 0) + s.added;
       return {
         kind: 'SHIPMENT',
-        key: shipmentStateKey(s.carrier, s.tracking_number),
+        key: s.key,
         valueHash: shipmentStateValue(s.head_leaf, eventCount),
         shipmentId: s.shipment_id,
         carrier: s.carrier,
@@ -179,12 +188,16 @@ export class StateStore {
     const buckets = [...byBucket.keys()];
     // the touched buckets' leaves, and the summaries of their untouched siblings (for the parents above)
     const siblings = [...new Set(buckets.map((b) => b ^ 1))].filter((b) => !byBucket.has(b));
-    const stored = await sqlRows<{ idx: number; leaves: Uint8Array | null; hash: Uint8Array; count: number }>(
+    const reading = sqlRows<{ idx: number; leaves: Uint8Array | null; hash: Uint8Array; count: number }>(
       runner,
       `SELECT w.idx, CASE WHEN w.touched THEN b.leaves END AS leaves, b.hash, b.count FROM unnest($1::int[], $2::boolean[]) AS w(idx, touched)
          CROSS JOIN LATERAL (SELECT leaves, hash, count FROM state_buckets s WHERE s.idx = w.idx ORDER BY s.seq DESC LIMIT 1) b`,
       [[...buckets, ...siblings], [...buckets.map(() => true), ...siblings.map(() => false)]],
     );
+    // the plain records do not depend on the tree: the database writes them while the tree is hashed here
+    const recordsWritten = this.insertRecords(runner, seq, records);
+    recordsWritten.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
+    const stored = await reading;
     const current = new Map(stored.filter((s) => s.leaves !== null).map((s) => [s.idx, unpackLeaves(asBuffer(s.leaves!))]));
     const untouched = new Map(stored.filter((s) => s.leaves === null).map((s): [number, Summary] => [s.idx, s.count === 0 ? EMPTY : { hash: Buffer.from(asBuffer(s.hash)), count: s.count }]));
     const rows: Array<{ idx: number; leaves: Buffer; summary: Summary }> = [];
@@ -214,12 +227,12 @@ export class StateStore {
          FROM unnest($2::int[], $3::text[], $4::text[], $5::int[]) AS u(idx, leaves, hash, count)`,
       [seq, rows.map((r) => r.idx), rows.map((r) => r.leaves.toString('hex')), rows.map((r) => (r.summary.count === 0 ? ZERO32 : r.summary.hash).toString('hex')), rows.map((r) => r.summary.count)],
     );
-    await runner.query(`INSERT INTO state_tops (seq, hashes, counts) VALUES ($1, decode($2, 'hex'), decode($3, 'hex'))`, [seq, top.hashes.toString('hex'), top.counts.toString('hex')]);
+    await runner.query(`INSERT INTO state_tops (seq, hashes, counts) VALUES ($1, $2, $3)`, [seq, top.hashes, top.counts]);
     // keep the tops proofs can still be asked for: the two latest anchored states and everything after
     await runner.query(
       `DELETE FROM state_tops WHERE seq < (SELECT min(seq) FROM (SELECT seq FROM anchor_batches WHERE tree_version = 2 AND status IN ('ANCHORED','FINAL') ORDER BY seq DESC LIMIT 2) a)`,
     );
-    await this.insertRecords(runner, seq, records);
+    await recordsWritten;
     const root = toHex(rootOf(top));
     remember(runner, seq, top);
     return { root, changed: records.length };

@@ -218,6 +218,15 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
       for (const e of b.events) e.batchSeq = '7';
       b.batches[0].seq = '7';
     }, 'BATCH_ROOT'],
+    ['a signed event replayed at the end (its eventId twice)', (b) => void b.events.push(clone(b.events[1])), 'CHAIN'],
+    ['a batch said to be only sealed, with an old block and time', (b) => Object.assign(b.batches[0], { status: 'SEALED', txHash: null, blockNumber: 1, anchoredAt: '2020-01-01T00:00:00.000Z' }), 'ANCHOR_TX'],
+    ['a batch claiming another chain', (b) => void (b.batches[0].chainId = '1'), 'DOMAIN'],
+    ['a batch listed twice', (b) => void b.batches.push(clone(b.batches[0])), 'FORMAT'],
+    ['an unsigned field slipped in among the signed ones', (b) => void ((b.events[3].fields as unknown as Record<string, unknown>).recipientName = 'Mallory'), 'FORMAT'],
+    ['a hash wrapped in an array', (b) => void ((b.events[2] as unknown as Record<string, unknown>).correctsEventId = [b.events[1].eventId]), 'FORMAT'],
+    ['a lone surrogate in extra data', (b) => void (b.events[4].extraData = '\ud800'), 'FORMAT'],
+    ['occurredAt beyond uint64', (b) => void (b.events[0].fields.occurredAt = '99999999999999999999'), 'FORMAT'],
+    ['a time without a time zone', (b) => void (b.batches[0].anchoredAt = b.batches[0].anchoredAt!.replace('Z', '')), 'FORMAT'],
   ];
 
   it.each(forgeries)('forgery %s: the exported function says INVALID', async (_what, mutate, check) => {
@@ -228,9 +237,15 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     expect(checksOf(report)).toContain(check);
   });
 
-  it.each(forgeries)('forgery %s: GraphQL verifyProofBundle says INVALID', async (_what, mutate, check) => {
+  it.each(forgeries)('forgery %s: GraphQL verifyProofBundle says INVALID', async (what, mutate, check) => {
     const bundle = clone(good);
     mutate(bundle);
+    if (what.includes('lone surrogate')) {
+      // refused at the API's edge before any resolver runs: not text anyone meant
+      const res = await t.gql(VERIFY_GQL, { b: bundle });
+      expect(res.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+      return;
+    }
     const report = await gqlVerify(bundle);
     expect(report.verdict).toBe('INVALID');
     expect(checksOf(report)).toContain(check);
@@ -245,6 +260,30 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     });
     expect(outcomes).toEqual(forgeries.map(([what]) => ({ what, status: 1, verdict: 'INVALID', caught: true })));
   }, 300_000);
+
+  it('relabelled as custody-pod/1 with the correction cut off (no state to contradict it): never VALID, and the CLI exits 1', async () => {
+    const v2 = clone(good);
+    v2.events.splice(4);
+    Object.assign(v2.shipment, { headLeaf: v2.events[3].leaf, eventCount: 4 });
+    v2.events[3].correctedBy = null;
+    const v1 = {
+      format: 'custody-pod/1',
+      generatedAt: v2.generatedAt,
+      shipment: v2.shipment,
+      signing: v2.signing,
+      leafFormat: v2.leafFormat,
+      events: v2.events.map(({ extraData: _x, counterSignerOrganization: _c, ...e }) => e),
+      batches: v2.batches.map(({ treeVersion: _t, eventsRoot: _e, stateRoot: _s, ...b }) => b),
+      findings: v2.findings,
+    };
+    const report = await fn(v1);
+    expect(report.failures).toEqual([]);
+    expect(report.verdict).toBe('INCOMPLETE');
+    expect(report.state.completeness).toBe('NOT_PROVEN');
+    const run = await cli(v1, ['--trust', path.join(dir, 'trust.json')]);
+    expect(run.status).toBe(1);
+    expect(run.text).toMatch(/verdict\s+INCOMPLETE/);
+  });
 
   it('changed status, flags, findings and destination verify, but are listed as the ledger’s unproven statements with the changed values', async () => {
     const bundle = clone(good);

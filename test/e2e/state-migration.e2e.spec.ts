@@ -133,7 +133,7 @@ describe('anchored state on a ledger with batches from before it (migration, mix
     expect(cutReport.failures.map((f) => f.check)).toContain('COMPLETENESS');
   });
 
-  it('a custody-pod/1 bundle still verifies by the old rules, and the report says what it cannot prove', async () => {
+  it('a custody-pod/1 bundle still passes every check of the old rules, and is INCOMPLETE: it cannot prove completeness or key ownership', async () => {
     const v2 = await bundleOf('OLD-0002');
     const v1: ProofBundle = {
       format: 'custody-pod/1',
@@ -147,8 +147,8 @@ describe('anchored state on a ledger with batches from before it (migration, mix
     };
     const report = await verifyProofBundle(v1, { rpcUrl: t.ledger.rpcUrl, trust });
     expect(report.failures).toEqual([]);
-    expect(report).toMatchObject({ verdict: 'VALID', bundleFormat: 'custody-pod/1', state: { completeness: 'NOT_PROVEN', keyOwnership: 'NOT_PROVEN' } });
-    expect(report.limitations[0]).toContain('cannot prove that the bundle holds ALL');
+    expect(report).toMatchObject({ verdict: 'INCOMPLETE', bundleFormat: 'custody-pod/1', state: { completeness: 'NOT_PROVEN', keyOwnership: 'NOT_PROVEN' } });
+    expect(report.limitations[0]).toContain('nothing here proves that the bundle holds ALL');
   });
 
   it('the anchor audit checks both kinds of batch against the chain and finds nothing wrong', async () => {

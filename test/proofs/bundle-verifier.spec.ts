@@ -58,10 +58,10 @@ describe('custody-pod/1 verifier: the pinned vector on a real chain, and every t
   const verify = (bundle: unknown, pin: TrustFile | null = trust): Promise<VerificationReport> => verifyProofBundle(bundle, { rpcUrl: chain.rpcUrl, trust: pin });
   const checksOf = (r: VerificationReport): VerificationCheck[] => [...new Set(r.failures.map((f) => f.check))].sort();
 
-  it('finds the pinned vector bundle VALID: every digest, signer, leaf, link, proof and root', async () => {
+  it('passes every check of the pinned vector: digest, signer, leaf, link, proof, root; a /1 bundle is at best INCOMPLETE', async () => {
     const report = await verify(vector());
     expect(report.failures).toEqual([]);
-    expect(report).toMatchObject({ verdict: 'VALID', eventsChecked: 4, batchesChecked: 1, pendingEventIds: [], trackingNumber: '1Z999AA10123456784', chainId: '31337', bundleFormat: 'custody-pod/1' });
+    expect(report).toMatchObject({ verdict: 'INCOMPLETE', eventsChecked: 4, batchesChecked: 1, pendingEventIds: [], trackingNumber: '1Z999AA10123456784', chainId: '31337', bundleFormat: 'custody-pod/1' });
     // a /1 bundle proves neither completeness nor key ownership, and says so
     expect(report.state).toMatchObject({ completeness: 'NOT_PROVEN', keyOwnership: 'NOT_PROVEN' });
     expect(report.limitations.join(' ')).toContain('custody-pod/1 bundles carry no state proofs');
@@ -174,12 +174,14 @@ describe('custody-pod/1 verifier: the pinned vector on a real chain, and every t
       return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
     };
 
-    it('exits 0 and prints VALID for a good bundle with the trust file or with --contract/--chain-id', async () => {
+    it('passes every check of a good /1 bundle with the trust file or with --contract/--chain-id, and exits 1 with INCOMPLETE: no state proofs', async () => {
       for (const pin of [['--trust', TRUST], ['--contract', trust.anchors[0].contract, '--chain-id', '31337']]) {
         const { code, out } = await run(['verify', ANCHORED, '--rpc', chain.rpcUrl, ...pin]);
-        expect(out).toContain('verdict     VALID');
+        expect(out).not.toContain('FAILED');
+        expect(out).toContain('custody-pod/1 bundles carry no state proofs');
         expect(out).toContain('ledger statements (not proven):');
-        expect(code).toBe(0);
+        expect(out).toContain('verdict     INCOMPLETE');
+        expect(code).toBe(1);
       }
     });
 

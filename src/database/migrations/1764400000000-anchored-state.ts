@@ -42,21 +42,20 @@ export class AnchoredState1764400000000 implements MigrationInterface {
       revoked_at_ms bigint,
       PRIMARY KEY (key, seq)
     )`);
-    await q.query(`CREATE INDEX state_records_shipment ON state_records (shipment_id, seq) WHERE shipment_id IS NOT NULL`);
-    // the 65,536 buckets (keys by their first 16 bits): sorted leaves (key ‖ valueHash), subtree hash and size
+    // the buckets (keys by their first BUCKET_BITS bits): sorted leaves (key ‖ valueHash), subtree hash and size
     await q.query(`CREATE TABLE state_buckets (
-      idx integer NOT NULL CHECK (idx BETWEEN 0 AND 65535),
+      idx integer NOT NULL CHECK (idx >= 0),
       seq bigint NOT NULL,
       leaves bytea NOT NULL,
       hash bytea NOT NULL CHECK (length(hash) = 32),
       count integer NOT NULL CHECK (count >= 0),
       PRIMARY KEY (idx, seq)
     )`);
-    // the 16 levels above the buckets, per state: 65,535 hashes and leaf counts in heap order
+    // the levels above the buckets, per state: hashes and leaf counts in heap order
     await q.query(`CREATE TABLE state_tops (
       seq bigint PRIMARY KEY,
-      hashes bytea NOT NULL CHECK (length(hashes) = 65535 * 32),
-      counts bytea NOT NULL CHECK (length(counts) = 65535 * 4)
+      hashes bytea NOT NULL CHECK (length(hashes) % 32 = 0),
+      counts bytea NOT NULL CHECK (length(counts) * 8 = length(hashes))
     )`);
   }
 
