@@ -108,7 +108,7 @@ interface Timed {
 
 const label = (text: string): string => {
   const t = text.replace(/\s+/g, ' ').trim();
-  if (/^SELECT hashes, counts FROM state_tops/.test(t)) return 'SELECT latest top';
+  if (/^SELECT nodes FROM state_tops/.test(t)) return 'SELECT a top';
   if (/CROSS JOIN LATERAL \(SELECT leaves, hash, count FROM state_buckets/.test(t)) return 'SELECT touched buckets';
   if (/^INSERT INTO state_buckets/.test(t)) return 'INSERT state_buckets';
   if (/^INSERT INTO state_tops/.test(t)) return 'INSERT state_tops';

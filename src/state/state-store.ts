@@ -24,14 +24,15 @@ import {
  * Storage (an implementation choice; the root is defined by custody-state.ts alone):
  *   - state_buckets: the keys by their first BUCKET_BITS bits; each bucket's sorted leaves
  *     (key ‖ valueHash), its subtree hash and size; a new row per bucket a batch changes;
- *   - state_tops: the levels above the buckets (2^BUCKET_BITS − 1 nodes, heap order), one row per state,
+ *   - state_tops: the levels above the buckets (2^BUCKET_BITS − 1 nodes, heap order; only the
+ *     non-empty ones stored), one row per state,
  *     read whole; rows older than the two latest anchored states are deleted (bundles are proven
  *     against the latest anchored one);
  *   - state_records: every record in plain form, a new row per record a batch changes.
  * All are versioned by batch seq, so a proof can be made against an earlier state, in particular
  * the latest anchored one while sealing runs ahead.
  */
-/** 2^18 buckets: about 4 keys each at a million keys, so a batch rewrites and rehashes little; the top is 9 MB. */
+/** 2^18 buckets: about 4 keys each at a million keys, so a batch rewrites and rehashes little; the top is up to 10 MB. */
 export const BUCKET_BITS = 18;
 const TOP_NODES = (1 << BUCKET_BITS) - 1;
 
@@ -88,6 +89,33 @@ function mergeLeaves(stored: readonly StateLeaf[], updates: readonly StateLeaf[]
 
 function emptyTop(): Top {
   return { hashes: Buffer.alloc(TOP_NODES * 32), counts: Buffer.alloc(TOP_NODES * 4) };
+}
+
+/** Only the non-empty nodes, 40 bytes each (heap index, leaf count, hash): a small ledger's top stays small. */
+function packTop(top: Top): Buffer {
+  let n = 0;
+  for (let h = 0; h < TOP_NODES; h++) if (top.counts.readUInt32BE(h * 4) !== 0) n++;
+  const out = Buffer.alloc(n * 40);
+  let o = 0;
+  for (let h = 0; h < TOP_NODES; h++) {
+    const count = top.counts.readUInt32BE(h * 4);
+    if (count === 0) continue;
+    out.writeUInt32BE(h, o);
+    out.writeUInt32BE(count, o + 4);
+    top.hashes.copy(out, o + 8, h * 32, h * 32 + 32);
+    o += 40;
+  }
+  return out;
+}
+
+function unpackTop(packed: Buffer): Top {
+  const top = emptyTop();
+  for (let o = 0; o < packed.length; o += 40) {
+    const h = packed.readUInt32BE(o);
+    packed.copy(top.hashes, h * 32, o + 8, o + 40);
+    top.counts.writeUInt32BE(packed.readUInt32BE(o + 4), h * 4);
+  }
+  return top;
 }
 
 function topNode(top: Top, level: number, idx: number): Summary {
@@ -227,7 +255,7 @@ export class StateStore {
          FROM unnest($2::int[], $3::text[], $4::text[], $5::int[]) AS u(idx, leaves, hash, count)`,
       [seq, rows.map((r) => r.idx), rows.map((r) => r.leaves.toString('hex')), rows.map((r) => (r.summary.count === 0 ? ZERO32 : r.summary.hash).toString('hex')), rows.map((r) => r.summary.count)],
     );
-    await runner.query(`INSERT INTO state_tops (seq, hashes, counts) VALUES ($1, $2, $3)`, [seq, top.hashes, top.counts]);
+    await runner.query(`INSERT INTO state_tops (seq, nodes) VALUES ($1, $2)`, [seq, packTop(top)]);
     // keep the tops proofs can still be asked for: the two latest anchored states and everything after
     await runner.query(
       `DELETE FROM state_tops WHERE seq < (SELECT min(seq) FROM (SELECT seq FROM anchor_batches WHERE tree_version = 2 AND status IN ('ANCHORED','FINAL') ORDER BY seq DESC LIMIT 2) a)`,
@@ -296,9 +324,9 @@ function remember(runner: QueryRunner | DataSource, seq: string, top: Top): void
 async function readTop(runner: QueryRunner | DataSource, seq: string, root: string): Promise<Top> {
   const cached = cacheOf(runner).get(seq);
   if (cached && toHex(rootOf(cached)) === root) return cached;
-  const [row] = await sqlRows<{ hashes: Uint8Array; counts: Uint8Array }>(runner, `SELECT hashes, counts FROM state_tops WHERE seq = $1`, [seq]);
+  const [row] = await sqlRows<{ nodes: Uint8Array }>(runner, `SELECT nodes FROM state_tops WHERE seq = $1`, [seq]);
   if (!row) throw new Error(`state ${seq} is no longer kept (only the latest anchored states are)`);
-  const top: Top = { hashes: Buffer.from(asBuffer(row.hashes)), counts: Buffer.from(asBuffer(row.counts)) };
+  const top = unpackTop(asBuffer(row.nodes));
   if (toHex(rootOf(top)) !== root) throw new Error(`the stored top of state ${seq} does not give its root ${root}`);
   remember(runner, seq, top);
   return top;

@@ -5,22 +5,20 @@ import path from 'node:path';
 import { Contract, JsonRpcProvider, Wallet, id, type Provider } from 'ethers';
 import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
 import { buildBatchTree } from '../../src/batching/merkle';
-import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
 import { verifyProofBundle, type VerificationCheck, type VerificationReport } from '../../src/proofs/bundle-verifier';
 import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
 import type { TrustFile } from '../../src/proofs/trust-root';
 import { CUSTODY_EVENT_TYPES, custodyEventDigest, custodyLeaf, custodySigningDomain, domainSeparator, signaturesHash, ZERO_HASH, type CustodyEventFields, type CustodySigningDomain } from '../../src/signing/custody-signing';
 import { batchRootV2, stateCommitment, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, stateProof, stateRoot } from '../../src/state/custody-state';
 import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
+import { HOUR, asPodV1, recordCorrectedDelivery } from '../support/pod-fixtures';
 import { eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 
 const ROOT = path.resolve(__dirname, '../..');
 /** Hardhat's funded dev account #1: the forger pays for a contract of their own (account #0 is the ledger's anchorer). */
 const FORGER_PRIVATE_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
-const HOUR = 3_600_000;
 const T0 = Date.now() - 48 * HOUR;
 const at = (h: number): bigint => BigInt(T0 + Math.round(h * HOUR));
-const DOOR = { latE6: 52_520_008, lonE6: 13_404_954 };
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const checksOf = (r: { failures: Array<{ check: string }> }): string[] => [...new Set(r.failures.map((f) => f.check))].sort();
 
@@ -82,30 +80,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     const acme = await registerKey(t, 'acme-express', undefined, new Date(T0 - HOUR));
     const hub = await registerKey(t, 'berlin-hub', undefined, new Date(T0 - HOUR));
     await registerKey(t, 'rival-post', undefined, new Date(T0 - HOUR));
-    await mustGql(t, `mutation($i: CreateShipmentInput!) { createShipment(input: $i) { id } }`, {
-      i: { trackingNumber: TRACKING, carrier: 'acme-express', merchant: 'shop-one', destination: { ...DOOR, radiusM: 150 } },
-    });
-    const base = { trackingNumber: TRACKING, carrier: 'acme-express', latE6: 52_530_000, lonE6: 13_390_000, accuracyM: 10 };
-    const photo = id('door photo 1');
-    const photo2 = id('door photo 2');
-    const picked = await signEvent(domain, acme, eventFields({ ...base, eventType: 'PICKED_UP', custodian: 'acme-express', occurredAt: at(1) }));
-    // the hub takes custody, the carrier counter-signs the release: a dual-attested handoff
-    const handoff = await signEvent(domain, hub, eventFields({ ...base, eventType: 'HANDOFF', custodian: 'berlin-hub', occurredAt: at(3), locationCode: 'DE-BER-HUB-1' }), acme);
-    const out = await signEvent(domain, hub, eventFields({ ...base, eventType: 'OUT_FOR_DELIVERY', custodian: 'berlin-hub', occurredAt: at(5) }));
-    const delivered = await signEvent(domain, hub, eventFields({ ...base, ...DOOR, eventType: 'DELIVERED', custodian: 'berlin-hub', occurredAt: at(6), evidenceHash: photo, scanMethod: 'GPS' }));
-    const extra = canonicalJson({ v: 1, corrects: delivered.eventId, reason: 'scanned at the neighbour’s door' });
-    const correction = await signEvent(domain, hub, eventFields({ ...base, eventType: 'CORRECTION', custodian: 'berlin-hub', occurredAt: at(7), dataHash: dataHashOf(extra) }));
-    const redelivered = await signEvent(domain, hub, eventFields({ ...base, ...DOOR, eventType: 'DELIVERED', custodian: 'berlin-hub', occurredAt: at(8), evidenceHash: photo2, scanMethod: 'GPS' }));
-    const results = await record(t, [
-      picked,
-      handoff,
-      out,
-      { ...delivered, evidence: { contentType: 'image/jpeg', sizeBytes: 204_800, hash: photo } } as never,
-      { ...correction, extraData: extra } as never,
-      { ...redelivered, evidence: { contentType: 'image/jpeg', sizeBytes: 198_000, hash: photo2 } } as never,
-    ]);
-    expect(results.map((r) => r.error?.code ?? r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED']);
-    ids = results.map((r) => r.eventId!);
+    ids = await recordCorrectedDelivery(t, domain, TRACKING, acme, hub, at);
     await sealAndFinalize();
     good = await bundleOf(TRACKING);
     trust = (await (await fetch(t.url.replace('/graphql', '/trust.json'))).json()) as TrustFile;
@@ -266,16 +241,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     v2.events.splice(4);
     Object.assign(v2.shipment, { headLeaf: v2.events[3].leaf, eventCount: 4 });
     v2.events[3].correctedBy = null;
-    const v1 = {
-      format: 'custody-pod/1',
-      generatedAt: v2.generatedAt,
-      shipment: v2.shipment,
-      signing: v2.signing,
-      leafFormat: v2.leafFormat,
-      events: v2.events.map(({ extraData: _x, counterSignerOrganization: _c, ...e }) => e),
-      batches: v2.batches.map(({ treeVersion: _t, eventsRoot: _e, stateRoot: _s, ...b }) => b),
-      findings: v2.findings,
-    };
+    const v1 = asPodV1(v2);
     const report = await fn(v1);
     expect(report.failures).toEqual([]);
     expect(report.verdict).toBe('INCOMPLETE');

@@ -2,24 +2,22 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { JsonRpcProvider, Wallet, id } from 'ethers';
+import { JsonRpcProvider, Wallet } from 'ethers';
 import { deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
 import { HARDHAT_DEV_PRIVATE_KEY } from '../../src/anchoring/embedded-chain';
-import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
 import type { VerificationReport } from '../../src/proofs/bundle-verifier';
 import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
 import type { TrustFile } from '../../src/proofs/trust-root';
 import { ExternalNode } from '../support/external-node';
 import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
-import { eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
+import { HOUR, recordCorrectedDelivery } from '../support/pod-fixtures';
+import { fetchDomain, mustGql, registerKey, registerOrganization } from '../support/factories';
 
 const ROOT = path.resolve(__dirname, '../..');
 /** Hardhat's dev account #1: the ledger's anchorer; #0 deploys and administers roles. */
 const ANCHORER_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
-const HOUR = 3_600_000;
 const T0 = Date.now() - 48 * HOUR;
 const at = (h: number): bigint => BigInt(T0 + Math.round(h * HOUR));
-const DOOR = { latE6: 52_520_008, lonE6: 13_404_954 };
 const TRACKING = 'OFFLINE-0001';
 
 /** Every key path of a JSON value, arrays collapsed to their first element: the shape of a format. */
@@ -64,30 +62,7 @@ describe('a bundle verifies VALID offline from the service, with only the bundle
     await registerOrganization(t, 'berlin-hub', 'CARRIER');
     const acme = await registerKey(t, 'acme-express', undefined, new Date(T0 - HOUR));
     const hub = await registerKey(t, 'berlin-hub', undefined, new Date(T0 - HOUR));
-    await mustGql(t, `mutation($i: CreateShipmentInput!) { createShipment(input: $i) { id } }`, {
-      i: { trackingNumber: TRACKING, carrier: 'acme-express', merchant: 'shop-one', destination: { ...DOOR, radiusM: 150 } },
-    });
-    const base = { trackingNumber: TRACKING, carrier: 'acme-express', latE6: 52_530_000, lonE6: 13_390_000, accuracyM: 10 };
-    const photo = id('door photo 1');
-    const photo2 = id('door photo 2');
-    const picked = await signEvent(domain, acme, eventFields({ ...base, eventType: 'PICKED_UP', custodian: 'acme-express', occurredAt: at(1) }));
-    // the hub takes custody, the carrier counter-signs the release: a dual-attested handoff
-    const handoff = await signEvent(domain, hub, eventFields({ ...base, eventType: 'HANDOFF', custodian: 'berlin-hub', occurredAt: at(3), locationCode: 'DE-BER-HUB-1' }), acme);
-    const out = await signEvent(domain, hub, eventFields({ ...base, eventType: 'OUT_FOR_DELIVERY', custodian: 'berlin-hub', occurredAt: at(5) }));
-    const delivered = await signEvent(domain, hub, eventFields({ ...base, ...DOOR, eventType: 'DELIVERED', custodian: 'berlin-hub', occurredAt: at(6), evidenceHash: photo, scanMethod: 'GPS' }));
-    const extra = canonicalJson({ v: 1, corrects: delivered.eventId, reason: 'scanned at the neighbour’s door' });
-    const correction = await signEvent(domain, hub, eventFields({ ...base, eventType: 'CORRECTION', custodian: 'berlin-hub', occurredAt: at(7), dataHash: dataHashOf(extra) }));
-    const redelivered = await signEvent(domain, hub, eventFields({ ...base, ...DOOR, eventType: 'DELIVERED', custodian: 'berlin-hub', occurredAt: at(8), evidenceHash: photo2, scanMethod: 'GPS' }));
-    const results = await record(t, [
-      picked,
-      handoff,
-      out,
-      { ...delivered, evidence: { contentType: 'image/jpeg', sizeBytes: 204_800, hash: photo } } as never,
-      { ...correction, extraData: extra } as never,
-      { ...redelivered, evidence: { contentType: 'image/jpeg', sizeBytes: 198_000, hash: photo2 } } as never,
-    ]);
-    expect(results.map((r) => r.error?.code ?? r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED']);
-    ids = results.map((r) => r.eventId!);
+    ids = await recordCorrectedDelivery(t, domain, TRACKING, acme, hub, at);
 
     const sealed = await mustGql<{ sealBatch: { seq: string } | null }>(t, `mutation { sealBatch { seq } }`);
     expect(sealed.sealBatch?.seq).toBe('0');

@@ -1,11 +1,12 @@
 import { buildBatchTree } from '../../src/batching/merkle';
 import { sqlRows } from '../../src/database/data-source';
 import { verifyProofBundle } from '../../src/proofs/bundle-verifier';
-import type { ProofBundle, ProofBundleV2 } from '../../src/proofs/pod-bundle';
+import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
 import { trustFromFlags, type TrustFile } from '../../src/proofs/trust-root';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
 import { shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, stateRoot } from '../../src/state/custody-state';
 import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
+import { asPodV1 } from '../support/pod-fixtures';
 import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 
 const HOUR = 3_600_000;
@@ -135,16 +136,7 @@ describe('anchored state on a ledger with batches from before it (migration, mix
 
   it('a custody-pod/1 bundle still passes every check of the old rules, and is INCOMPLETE: it cannot prove completeness or key ownership', async () => {
     const v2 = await bundleOf('OLD-0002');
-    const v1: ProofBundle = {
-      format: 'custody-pod/1',
-      generatedAt: v2.generatedAt,
-      shipment: v2.shipment,
-      signing: v2.signing,
-      leafFormat: v2.leafFormat,
-      events: v2.events.map(({ extraData: _x, counterSignerOrganization: _c, ...e }) => e),
-      batches: v2.batches.map(({ treeVersion: _t, eventsRoot: _e, stateRoot: _s, ...b }) => b),
-      findings: v2.findings,
-    };
+    const v1 = asPodV1(v2);
     const report = await verifyProofBundle(v1, { rpcUrl: t.ledger.rpcUrl, trust });
     expect(report.failures).toEqual([]);
     expect(report).toMatchObject({ verdict: 'INCOMPLETE', bundleFormat: 'custody-pod/1', state: { completeness: 'NOT_PROVEN', keyOwnership: 'NOT_PROVEN' } });

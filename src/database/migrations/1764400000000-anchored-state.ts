@@ -51,11 +51,10 @@ export class AnchoredState1764400000000 implements MigrationInterface {
       count integer NOT NULL CHECK (count >= 0),
       PRIMARY KEY (idx, seq)
     )`);
-    // the levels above the buckets, per state: hashes and leaf counts in heap order
+    // the levels above the buckets, per state: its non-empty nodes (heap index, leaf count, hash)
     await q.query(`CREATE TABLE state_tops (
       seq bigint PRIMARY KEY,
-      hashes bytea NOT NULL CHECK (length(hashes) % 32 = 0),
-      counts bytea NOT NULL CHECK (length(counts) * 8 = length(hashes))
+      nodes bytea NOT NULL CHECK (length(nodes) % 40 = 0)
     )`);
   }
 
