@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     console.log(`  address   ${deployment.address}`);
     console.log(`  chain id  ${chainId}`);
     console.log(`  tx        ${deployment.txHash}`);
-    console.log(`  block     ${deployment.blockNumber}`);
+    console.log(`  block     ${deployment.blockNumber}   (ANCHOR_DEPLOYMENT_BLOCK=${deployment.blockNumber})`);
     console.log(`  admin     ${config.admin} (DEFAULT_ADMIN_ROLE: grants and revokes roles)`);
     console.log(`  anchorer  ${config.anchorerAddress} (ANCHORER_ROLE: the address of ANCHOR_PRIVATE_KEY)`);
     if (config.admin === config.anchorerAddress) {

@@ -22,6 +22,8 @@ export interface AppConfig {
   batchMaxEvents: number;
   batchMaxAgeMs: number;
   confirmations: number;
+  /** block the anchor contract was deployed in, for the trust file (where verifiers start reading its logs); null: unknown */
+  anchorDeploymentBlock: number | null;
   sealerIntervalMs: number;
   anchorerIntervalMs: number;
   maxEventsPerCall: number;
@@ -126,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     batchMaxEvents: int('BATCH_MAX_EVENTS', 1000, 1, 100_000),
     batchMaxAgeMs: int('BATCH_MAX_AGE_MS', 10_000, 10, 86_400_000),
     confirmations: int('CONFIRMATIONS', chain.kind === 'embedded' ? 1 : 3, 1, 1000),
+    anchorDeploymentBlock: env.ANCHOR_DEPLOYMENT_BLOCK ? int('ANCHOR_DEPLOYMENT_BLOCK', 0, 0, Number.MAX_SAFE_INTEGER) : null,
     sealerIntervalMs: int('SEALER_INTERVAL_MS', 500, 10, 60_000),
     anchorerIntervalMs: int('ANCHORER_INTERVAL_MS', 1000, 10, 600_000),
     maxEventsPerCall: int('MAX_EVENTS_PER_CALL', 1000, 1, 10_000),

@@ -16,8 +16,10 @@ export class TrustRootService {
       `SELECT deploy_tx_hash FROM chain_deployments WHERE chain_id = $1 AND lower(contract_address) = lower($2) ORDER BY id DESC LIMIT 1`,
       [chainId, chain.contractAddress],
     );
+    // a contract this ledger deployed: its deployment transaction says where; else ANCHOR_DEPLOYMENT_BLOCK (npm run deploy prints it)
     const receipt = deployment?.deploy_tx_hash ? await chain.provider.getTransactionReceipt(deployment.deploy_tx_hash) : null;
+    const deploymentBlock = receipt?.blockNumber ?? this.runtime.config.anchorDeploymentBlock;
     // start-up refuses a database that anchored on another contract, so every batch from 0 is on this one
-    return { format: TRUST_FORMAT, anchors: [{ chainId, contract: chain.contractAddress, fromSeq: '0', deploymentBlock: receipt?.blockNumber ?? null }] };
+    return { format: TRUST_FORMAT, anchors: [{ chainId, contract: chain.contractAddress, fromSeq: '0', deploymentBlock }] };
   }
 }

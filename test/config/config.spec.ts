@@ -33,6 +33,9 @@ describe('configuration', () => {
     expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/ledger', schema: 'public' });
     expect(config.chain).toEqual({ kind: 'external', rpcUrl: EXTERNAL.CHAIN_RPC_URL, privateKey: EXTERNAL.ANCHOR_PRIVATE_KEY, contractAddress: EXTERNAL.ANCHOR_CONTRACT_ADDRESS });
     expect(config.confirmations).toBe(12);
+    expect(config.anchorDeploymentBlock).toBeNull();
+    expect(loadConfig({ ...EXTERNAL, ANCHOR_DEPLOYMENT_BLOCK: '19000001' }).anchorDeploymentBlock).toBe(19_000_001);
+    expect(problems({ ...EXTERNAL, ANCHOR_DEPLOYMENT_BLOCK: 'latest' })).toEqual([expect.stringContaining('ANCHOR_DEPLOYMENT_BLOCK must be a whole number')]);
   });
 
   it('refuses production without an admin key, without PostgreSQL and on the embedded chain', () => {

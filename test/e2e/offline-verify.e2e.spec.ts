@@ -35,6 +35,7 @@ describe('a bundle verifies VALID offline from the service, with only the bundle
   let dir: string;
   let bundle: ProofBundleV2;
   let trust: TrustFile;
+  let deploymentBlock: number;
   let ids: string[];
 
   /** `custody verify` in its own process, with nothing of the ledger's environment (asynchronously: the node lives in this process). */
@@ -51,8 +52,9 @@ describe('a bundle verifies VALID offline from the service, with only the bundle
     await node.hre.network.provider.request({ method: 'hardhat_reset', params: [] });
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
     const admin = new Wallet(HARDHAT_DEV_PRIVATE_KEY, provider);
-    const { address } = await deployCustodyAnchor(admin, { admin: admin.address, anchorer: new Wallet(ANCHORER_KEY).address });
-    t = await startTestLedger({ CHAIN_RPC_URL: node.url, ANCHOR_PRIVATE_KEY: ANCHORER_KEY, ANCHOR_CONTRACT_ADDRESS: address });
+    const { address, blockNumber } = await deployCustodyAnchor(admin, { admin: admin.address, anchorer: new Wallet(ANCHORER_KEY).address });
+    deploymentBlock = blockNumber;
+    t = await startTestLedger({ CHAIN_RPC_URL: node.url, ANCHOR_PRIVATE_KEY: ANCHORER_KEY, ANCHOR_CONTRACT_ADDRESS: address, ANCHOR_DEPLOYMENT_BLOCK: String(blockNumber) });
     ledgerUrl = t.url;
     const domain = await fetchDomain(t);
     expect(domain.verifyingContract).toBe(address);
@@ -101,7 +103,8 @@ describe('a bundle verifies VALID offline from the service, with only the bundle
     expect(bundle.events[4]).toMatchObject({ correctsEventId: ids[3], extraData: expect.stringContaining(ids[3]) });
     expect(bundle.batches).toEqual([expect.objectContaining({ seq: '0', treeVersion: 2, status: 'FINAL' })]);
     expect(bundle.state).toMatchObject({ seq: '0', shipment: { eventCount: 6, headLeaf: bundle.shipment.headLeaf } });
-    expect(trust).toMatchObject({ format: 'custody-trust/1', anchors: [{ chainId: '31337', contract: bundle.signing.domain.verifyingContract, fromSeq: '0' }] });
+    // a contract the ledger did not deploy: the block npm run deploy printed, from ANCHOR_DEPLOYMENT_BLOCK
+    expect(trust).toEqual({ format: 'custody-trust/1', anchors: [{ chainId: '31337', contract: bundle.signing.domain.verifyingContract, fromSeq: '0', deploymentBlock }] });
     await expect(fetch(ledgerUrl)).rejects.toThrow();
   });
 
