@@ -32,10 +32,8 @@ contract CustodyAnchor is AccessControl {
     /// @notice Role allowed to call {anchorBatch}.
     bytes32 public constant ANCHORER_ROLE = keccak256("ANCHORER_ROLE");
 
-    /// @notice Most siblings a `custody-state/1` proof can have: one per key bit (see {stateRootFromProof}).
-    /// @dev Its selector also keeps {anchorBatch} second in its dispatch group: without this getter the
-    /// custody-state/1 views would put {anchorBatch} third and make every anchoring cost 22 gas more.
-    uint256 public constant MAX_STATE_PROOF_LENGTH = 256;
+    /// @dev Most siblings a `custody-state/1` proof can have: one per key bit (see {stateRootFromProof}).
+    uint256 private constant _MAX_STATE_PROOF_LENGTH = 256;
 
     /// @dev Tag of shipment records in the `custody-state/1` map (see {shipmentStateKey}).
     string private constant _SHIPMENT_KEY_TAG = "custody-state/1:shipment";
@@ -55,11 +53,42 @@ contract CustodyAnchor is AccessControl {
 
     mapping(uint64 seq => Batch) private _batches;
 
+    /// @dev One anchored `custody-state/1` state: the batch and the two roots its root opens to.
+    struct StateRef {
+        uint64 seq;
+        bytes32 eventsRoot;
+        bytes32 stateRoot;
+    }
+
+    /// @dev A shipment record of a state and its proof.
+    struct ShipmentRecord {
+        bytes32 headLeaf;
+        uint64 eventCount;
+        bytes32[] siblings;
+    }
+
+    /// @dev A signing-key record of a state and its proof.
+    struct KeyRecord {
+        string organization;
+        uint64 validFromMs;
+        uint64 revokedAtMs;
+        bytes32[] siblings;
+    }
+
+    /// @dev 1 + the later seq of the first pair of contradicting states proven; 0 while none is.
+    uint64 private _contradictedAt;
+
     /**
      * @notice Emitted when batch `seq` with Merkle root `root` over `leafCount` leaves is anchored
      * at block time `timestamp`.
      */
     event BatchAnchored(uint64 indexed seq, bytes32 indexed root, uint32 leafCount, uint64 timestamp);
+
+    /**
+     * @notice Emitted when someone proved that the states anchored as batches `earlierSeq` and
+     * `laterSeq` contradict each other on record `key`: the anchoring party rewrote history.
+     */
+    event StateContradictionProven(uint64 indexed earlierSeq, uint64 indexed laterSeq, bytes32 key);
 
     /// @notice The constructor was given the zero address as admin.
     error CustodyAnchorZeroAdmin();
@@ -76,8 +105,11 @@ contract CustodyAnchor is AccessControl {
     /// @notice {anchorBatch} was called with a leaf count of zero.
     error CustodyAnchorEmptyBatch();
 
-    /// @notice {stateRootFromProof} was given `length` siblings, more than {MAX_STATE_PROOF_LENGTH}.
+    /// @notice {stateRootFromProof} was given `length` siblings, more than 256.
     error CustodyAnchorProofTooLong(uint256 length);
+
+    /// @notice A contradiction proof named states out of order, records that are not in them, or records that agree.
+    error CustodyAnchorNoContradiction();
 
     /**
      * @notice Deploys the anchor with `admin` managing roles and `anchorer` allowed to anchor batches.
@@ -197,7 +229,7 @@ contract CustodyAnchor is AccessControl {
      * @notice The `custody-state/1` leaf of `key` with value hash `valueHash`:
      * `keccak256(abi.encodePacked(bytes1(0x00), key, valueHash))`.
      * @param key Record key, e.g. from {shipmentStateKey} or {signingKeyStateKey}.
-     * @param valueHash Record value hash, e.g. from {shipmentStateValue} or {signingKeyStateValue}.
+     * @param valueHash Record value hash (`keccak256(abi.encode(headLeaf, eventCount))` for a shipment, `keccak256(abi.encode(organization, validFromMs, revokedAtMs))` for a key).
      */
     function stateLeafHash(bytes32 key, bytes32 valueHash) external pure returns (bytes32) {
         return _hash65(0x00, key, valueHash);
@@ -216,7 +248,7 @@ contract CustodyAnchor is AccessControl {
      * @param siblings Sibling hashes from the root down to the record's leaf.
      */
     function stateRootFromProof(bytes32 key, bytes32 valueHash, bytes32[] calldata siblings) external pure returns (bytes32) {
-        if (siblings.length > MAX_STATE_PROOF_LENGTH) revert CustodyAnchorProofTooLong(siblings.length);
+        if (siblings.length > _MAX_STATE_PROOF_LENGTH) revert CustodyAnchorProofTooLong(siblings.length);
         return _stateRootFromProof(key, valueHash, siblings);
     }
 
@@ -231,35 +263,11 @@ contract CustodyAnchor is AccessControl {
     }
 
     /**
-     * @notice The `custody-state/1` value hash of a shipment: `keccak256(abi.encode(headLeaf, eventCount))`.
-     * @param headLeaf Leaf of the shipment's latest accepted event.
-     * @param eventCount Number of the shipment's accepted events.
-     */
-    function shipmentStateValue(bytes32 headLeaf, uint64 eventCount) external pure returns (bytes32) {
-        return _shipmentStateValue(headLeaf, eventCount);
-    }
-
-    /**
      * @notice The `custody-state/1` key of a signing key: `keccak256(abi.encode("custody-state/1:key", signer))`.
      * @param signer Address of the device or organization signing key.
      */
     function signingKeyStateKey(address signer) external pure returns (bytes32) {
         return _signingKeyStateKey(signer);
-    }
-
-    /**
-     * @notice The `custody-state/1` value hash of a signing key:
-     * `keccak256(abi.encode(organization, validFromMs, revokedAtMs))`.
-     * @param organization Slug of the organization the key is registered to.
-     * @param validFromMs Unix milliseconds from which the key signs for the organization.
-     * @param revokedAtMs Unix milliseconds at which the key was revoked; 0 if it has never been revoked.
-     */
-    function signingKeyStateValue(
-        string calldata organization,
-        uint64 validFromMs,
-        uint64 revokedAtMs
-    ) external pure returns (bytes32) {
-        return _signingKeyStateValue(organization, validFromMs, revokedAtMs);
     }
 
     /**
@@ -279,7 +287,7 @@ contract CustodyAnchor is AccessControl {
      * @notice Whether batch `seq` committed to a state in which shipment `(carrier, trackingNumber)` has
      * head leaf `headLeaf` and `eventCount` accepted events.
      * @dev True iff {verifyState}`(seq, eventsRoot, stateRoot)` and `siblings` prove the record
-     * `(`{shipmentStateKey}`, `{shipmentStateValue}`)` against `stateRoot`. Returns false (does not
+     * `(`{shipmentStateKey}`, keccak256(abi.encode(headLeaf, eventCount)))` against `stateRoot`. Returns false (does not
      * revert) for more than 256 siblings. The record is the ledger's statement as of that batch; a later
      * batch may carry a newer head. To settle on an event, also check the head event itself (its fields,
      * signature and {custodyLeaf}) and, with {verifyInclusion}, that it is in an anchored batch.
@@ -317,7 +325,7 @@ contract CustodyAnchor is AccessControl {
      * @notice Whether batch `seq` committed to a state in which signing key `signer` is registered to
      * `organization`, valid from `validFromMs` and revoked at `revokedAtMs` (0: not revoked).
      * @dev True iff {verifyState}`(seq, eventsRoot, stateRoot)` and `siblings` prove the record
-     * `(`{signingKeyStateKey}`, `{signingKeyStateValue}`)` against `stateRoot`. Returns false (does not
+     * `(`{signingKeyStateKey}`, keccak256(abi.encode(organization, validFromMs, revokedAtMs)))` against `stateRoot`. Returns false (does not
      * revert) for more than 256 siblings. A key revoked after batch `seq` still shows `revokedAtMs` 0
      * here: use the latest batch when revocation matters.
      * @param seq Sequence number of the batch.
@@ -350,6 +358,67 @@ contract CustodyAnchor is AccessControl {
             );
     }
 
+    /**
+     * @notice Proves that the anchoring party contradicted itself: in the later state, shipment
+     * `(carrier, trackingNumber)` has fewer events than in the earlier one, or as many with another head.
+     * Heads only move forward (a correction is a new event), so such a pair rewrote history. Anyone
+     * holding an earlier bundle can call this; from then on {contradictedAt} is non-zero and
+     * verifiers refuse this contract's states.
+     * @dev Reverts with {CustodyAnchorNoContradiction} unless `earlier.seq < later.seq`, both records
+     * verify ({verifyShipmentHead}) and they contradict. Emits {StateContradictionProven}.
+     */
+    function proveShipmentContradiction(
+        StateRef calldata earlier,
+        ShipmentRecord calldata a,
+        StateRef calldata later,
+        ShipmentRecord calldata b,
+        string calldata carrier,
+        string calldata trackingNumber
+    ) external {
+        bytes32 key = _shipmentStateKey(carrier, trackingNumber);
+        bool contradicts = b.eventCount < a.eventCount || (b.eventCount == a.eventCount && b.headLeaf != a.headLeaf);
+        if (
+            earlier.seq >= later.seq || !contradicts ||
+            !_verifyStateRecord(earlier.seq, earlier.eventsRoot, earlier.stateRoot, key, _shipmentStateValue(a.headLeaf, a.eventCount), a.siblings) ||
+            !_verifyStateRecord(later.seq, later.eventsRoot, later.stateRoot, key, _shipmentStateValue(b.headLeaf, b.eventCount), b.siblings)
+        ) revert CustodyAnchorNoContradiction();
+        _contradicted(earlier.seq, later.seq, key);
+    }
+
+    /**
+     * @notice Proves that the anchoring party contradicted itself on signing key `signer`: the later
+     * state gives it another organization or another valid-from time, or undoes or moves its revocation.
+     * A key is registered once and revoked at most once, so such a pair rewrote the key registry.
+     * @dev Reverts with {CustodyAnchorNoContradiction} unless `earlier.seq < later.seq`, both records
+     * verify ({verifySigningKey}) and they contradict. Emits {StateContradictionProven}.
+     */
+    function proveKeyContradiction(StateRef calldata earlier, KeyRecord calldata a, StateRef calldata later, KeyRecord calldata b, address signer) external {
+        bytes32 key = _signingKeyStateKey(signer);
+        bool contradicts = keccak256(bytes(a.organization)) != keccak256(bytes(b.organization)) || a.validFromMs != b.validFromMs ||
+            (a.revokedAtMs != 0 && a.revokedAtMs != b.revokedAtMs);
+        if (
+            earlier.seq >= later.seq || !contradicts ||
+            !_verifyStateRecord(earlier.seq, earlier.eventsRoot, earlier.stateRoot, key, _signingKeyStateValue(a.organization, a.validFromMs, a.revokedAtMs), a.siblings) ||
+            !_verifyStateRecord(later.seq, later.eventsRoot, later.stateRoot, key, _signingKeyStateValue(b.organization, b.validFromMs, b.revokedAtMs), b.siblings)
+        ) revert CustodyAnchorNoContradiction();
+        _contradicted(earlier.seq, later.seq, key);
+    }
+
+    /**
+     * @notice 1 + the later batch of the first contradiction proven with {proveShipmentContradiction}
+     * or {proveKeyContradiction}; 0 while none has been. Non-zero: the states this contract holds
+     * prove nothing about completeness or keys.
+     */
+    function contradictedAt() external view returns (uint64) {
+        return _contradictedAt;
+    }
+
+    /// @dev Records the first contradiction proven and emits {StateContradictionProven}.
+    function _contradicted(uint64 earlierSeq, uint64 laterSeq, bytes32 key) private {
+        if (_contradictedAt == 0) _contradictedAt = laterSeq + 1;
+        emit StateContradictionProven(earlierSeq, laterSeq, key);
+    }
+
     /// @dev See {verifyState}.
     function _verifyState(uint64 seq, bytes32 eventsRoot, bytes32 stateRoot) private view returns (bool) {
         bytes32 root = _batches[seq].root;
@@ -370,7 +439,7 @@ contract CustodyAnchor is AccessControl {
         bytes32 valueHash,
         bytes32[] calldata siblings
     ) private view returns (bool) {
-        if (siblings.length > MAX_STATE_PROOF_LENGTH) return false;
+        if (siblings.length > _MAX_STATE_PROOF_LENGTH) return false;
         return _verifyState(seq, eventsRoot, stateRoot) && _stateRootFromProof(key, valueHash, siblings) == stateRoot;
     }
 
@@ -392,7 +461,7 @@ contract CustodyAnchor is AccessControl {
         return keccak256(abi.encode(_SHIPMENT_KEY_TAG, carrier, trackingNumber));
     }
 
-    /// @dev See {shipmentStateValue}.
+    /// @dev The `custody-state/1` value hash of a shipment: `keccak256(abi.encode(headLeaf, eventCount))`.
     function _shipmentStateValue(bytes32 headLeaf, uint64 eventCount) private pure returns (bytes32) {
         return keccak256(abi.encode(headLeaf, eventCount));
     }
@@ -402,7 +471,7 @@ contract CustodyAnchor is AccessControl {
         return keccak256(abi.encode(_SIGNING_KEY_TAG, signer));
     }
 
-    /// @dev See {signingKeyStateValue}.
+    /// @dev The `custody-state/1` value hash of a signing key: `keccak256(abi.encode(organization, validFromMs, revokedAtMs))`, `revokedAtMs` 0 if never revoked.
     function _signingKeyStateValue(string calldata organization, uint64 validFromMs, uint64 revokedAtMs) private pure returns (bytes32) {
         return keccak256(abi.encode(organization, validFromMs, revokedAtMs));
     }

@@ -59,12 +59,13 @@ export type VerificationCheck =
   | 'ANCHOR_TX'
   | 'ANCHOR_TIME'
   | 'STATE_ROOT'
+  | 'STATE_CONTRADICTION'
   | 'COMPLETENESS'
   | 'KEY_OWNERSHIP';
 
 export const VERIFICATION_CHECKS: readonly VerificationCheck[] = [
   'FORMAT', 'DOMAIN', 'TRUST_ROOT', 'CONTRACT', 'DIGEST', 'SIGNATURE', 'COUNTER_SIGNATURE', 'DUAL_ATTESTATION', 'SIGNATURES_HASH', 'EVIDENCE', 'EXTRA_DATA',
-  'CORRECTION', 'LEAF', 'CHAIN', 'MERKLE_PROOF', 'BATCH_ROOT', 'ANCHOR_TX', 'ANCHOR_TIME', 'STATE_ROOT', 'COMPLETENESS', 'KEY_OWNERSHIP',
+  'CORRECTION', 'LEAF', 'CHAIN', 'MERKLE_PROOF', 'BATCH_ROOT', 'ANCHOR_TX', 'ANCHOR_TIME', 'STATE_ROOT', 'STATE_CONTRADICTION', 'COMPLETENESS', 'KEY_OWNERSHIP',
 ];
 
 /**
@@ -504,6 +505,12 @@ async function checkState(
     if (!c) continue;
     const next = (await c.getFunction('nextSeq')()) as bigint;
     if (next > 0n && (latest === null || next - 1n > latest)) latest = next - 1n;
+    // someone proved on chain that the anchoring party contradicted its own earlier state
+    const contradicted = await c.getFunction('contradictedAt')().then((v: bigint) => v, () => null);
+    if (contradicted === null) limitations.push(`the contract at ${address} predates contradiction proofs: a state rewritten by its operator would not be flagged`);
+    else if (contradicted > 0n) {
+      fail('STATE_CONTRADICTION', `the anchoring party of ${address} anchored a state (batch ${contradicted - 1n}) that contradicts an earlier one, as proven on chain: its states prove neither completeness nor key ownership`);
+    }
   }
   const latestSeq = latest === null ? null : latest.toString();
   if (!s) {

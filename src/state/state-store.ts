@@ -238,7 +238,7 @@ export class StateStore {
       rows.push({ idx: b, leaves: packLeaves(leaves), summary });
       bottom.set(b, summary);
     }
-    // level 15 and up: parents of what changed, from the new bottom and the stored top
+    // the level above the buckets and up: parents of what changed, from the new bottom and the stored top
     let changed = new Set<number>(buckets.map((b) => b >> 1));
     for (const p of changed) {
       const child = (i: number): Summary => bottom.get(i) ?? untouched.get(i) ?? EMPTY;

@@ -90,8 +90,8 @@ describe('an operator that anchors a state contradicting an earlier one is caugh
     const ref = (s: { seq: string; eventsRoot: string; stateRoot: string }) => ({ seq: BigInt(s.seq), eventsRoot: s.eventsRoot, stateRoot: s.stateRoot });
     const shipment = (s: ProofBundleV2['state']) => ({ headLeaf: s!.shipment.headLeaf, eventCount: s!.shipment.eventCount, siblings: s!.shipment.proof });
     // consistent states are no contradiction: the genuine state against itself is refused
-    await expect(anchor.getFunction('reportShipmentContradiction').staticCall(ref(s0), shipment(s0), ref(s0), shipment(s0), carrier, tracking)).rejects.toThrow();
-    await mined(anchor.getFunction('reportShipmentContradiction')(ref(s0), shipment(s0), ref(rewound.state!), shipment(rewound.state), carrier, tracking));
+    await expect(anchor.getFunction('proveShipmentContradiction').staticCall(ref(s0), shipment(s0), ref(s0), shipment(s0), carrier, tracking)).rejects.toThrow();
+    await mined(anchor.getFunction('proveShipmentContradiction')(ref(s0), shipment(s0), ref(rewound.state!), shipment(rewound.state), carrier, tracking));
     expect(await anchor.getFunction('contradictedAt')()).toBe(2n); // seq 1, plus one
 
     for (const bundle of [rewound, genuine]) {
@@ -120,7 +120,7 @@ describe('a signing key moved to another organization is caught the same way', (
     await chain?.close();
   });
 
-  it('reportKeyContradiction: another organization or valid-from, or a revocation undone; a new revocation is no contradiction', async () => {
+  it('proveKeyContradiction: another organization or valid-from, or a revocation undone; a new revocation is no contradiction', async () => {
     const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEY).address;
     const key = signingKeyStateKey(signer);
     const record = (organization: string, validFromMs: bigint, revokedAtMs: bigint) => ({ organization, validFromMs, revokedAtMs });
@@ -133,12 +133,12 @@ describe('a signing key moved to another organization is caught the same way', (
       await (await anchor.getFunction('anchorBatch')(BigInt(i), batchRootV2(eventsRoot, state), 1)).wait();
       states.push({ ref: { seq: BigInt(i), eventsRoot, stateRoot: state }, proof: (x) => ({ ...x, siblings: stateProof(entries, key) }) });
     }
-    const report = (a: number, b: number) => anchor.getFunction('reportKeyContradiction').staticCall(states[a].ref, states[a].proof(versions[a]), states[b].ref, states[b].proof(versions[b]), signer);
+    const report = (a: number, b: number) => anchor.getFunction('proveKeyContradiction').staticCall(states[a].ref, states[a].proof(versions[a]), states[b].ref, states[b].proof(versions[b]), signer);
     await expect(report(0, 1)).rejects.toThrow(); // revoked later: allowed
     await expect(report(1, 0)).rejects.toThrow(); // states out of order
     await report(1, 2); // the key moved to rival-post
     await report(0, 2);
-    await (await anchor.getFunction('reportKeyContradiction')(states[1].ref, states[1].proof(versions[1]), states[2].ref, states[2].proof(versions[2]), signer)).wait();
+    await (await anchor.getFunction('proveKeyContradiction')(states[1].ref, states[1].proof(versions[1]), states[2].ref, states[2].proof(versions[2]), signer)).wait();
     expect(await anchor.getFunction('contradictedAt')()).toBe(3n);
   });
 });
