@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Contract, JsonRpcProvider, Wallet, ZeroHash, id, isError, toBeHex, type ContractTransactionResponse } from 'ethers';
-import { startEmbeddedChain, HARDHAT_DEV_PRIVATE_KEY, type EmbeddedChain } from '../../src/anchoring/embedded-chain';
-import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
+import { Contract, Wallet, ZeroHash, id, isError, toBeHex, type ContractTransactionResponse } from 'ethers';
+import { freshAnchorChain, type AnchorChain } from '../support/anchor-chain';
 import { buildBatchTree } from '../../src/batching/merkle';
 import { custodyLeaf } from '../../src/signing/custody-signing';
 import {
@@ -54,21 +53,16 @@ function chainedLeaves(count: number, label: string): string[] {
 }
 
 describe('CustodyAnchor custody-state/1 views', () => {
-  let chain: EmbeddedChain;
-  let provider: JsonRpcProvider;
+  let env: AnchorChain;
   let anchor: Contract;
 
   beforeAll(async () => {
-    chain = await startEmbeddedChain({ port: 0 });
-    provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
-    const deployer = new Wallet(HARDHAT_DEV_PRIVATE_KEY, provider);
-    const { address } = await deployCustodyAnchor(deployer, { admin: deployer.address, anchorer: deployer.address });
-    anchor = new Contract(address, CUSTODY_ANCHOR_ABI, deployer);
+    env = await freshAnchorChain();
+    anchor = env.anchor;
   });
 
   afterAll(async () => {
-    provider?.destroy();
-    await chain?.close();
+    await env?.close();
   });
 
   describe('pure functions against the pinned vector (test/vectors/custody-state-v1.json)', () => {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Contract, JsonRpcProvider, Wallet, id } from 'ethers';
+import { id, type Contract, type JsonRpcProvider } from 'ethers';
 import { podVectorV2Text } from '../../scripts/generate-pod-vector-v2';
-import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
-import { HARDHAT_DEV_PRIVATE_KEY, startEmbeddedChain, type EmbeddedChain } from '../../src/anchoring/embedded-chain';
+import type { EmbeddedChain } from '../../src/anchoring/embedded-chain';
+import { freshAnchorChain, type AnchorChain } from '../support/anchor-chain';
 import { verifyProofBundle, type VerificationCheck, type VerificationReport } from '../../src/proofs/bundle-verifier';
 import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
 import { trustFromFlags, type TrustFile } from '../../src/proofs/trust-root';
@@ -50,19 +50,18 @@ describe('the custody-pod/2 test vector', () => {
 });
 
 describe('custody-pod/2 vector anchored on a fresh chain', () => {
+  let env: AnchorChain;
   let chain: EmbeddedChain;
   let provider: JsonRpcProvider;
   let anchor: Contract;
   let trust: TrustFile;
 
   beforeAll(async () => {
-    chain = await startEmbeddedChain({ port: 0 });
-    provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
-    const deployer = new Wallet(HARDHAT_DEV_PRIVATE_KEY, provider);
-    const deployment = await deployCustodyAnchor(deployer, { admin: deployer.address, anchorer: deployer.address });
+    env = await freshAnchorChain();
+    ({ chain, provider, anchor } = env);
+    const { deployment } = env;
     // the vector's domain names the first contract account #0 deploys on a fresh Hardhat chain
     expect(deployment.address).toBe(pinned().signing.domain.verifyingContract);
-    anchor = new Contract(deployment.address, CUSTODY_ANCHOR_ABI, deployer);
     const { root, leafCount } = pinned().batches[0];
     const tx = (await anchor.getFunction('anchorBatch')(0n, root, leafCount)) as { wait(): Promise<{ hash: string; blockNumber: number }> };
     const receipt = await tx.wait();
@@ -72,8 +71,7 @@ describe('custody-pod/2 vector anchored on a fresh chain', () => {
   });
 
   afterAll(async () => {
-    provider?.destroy();
-    await chain?.close();
+    await env?.close();
   });
 
   const verify = (bundle: unknown): Promise<VerificationReport> => verifyProofBundle(bundle, { rpcUrl: chain.rpcUrl, trust });

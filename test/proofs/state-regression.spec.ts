@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Contract, JsonRpcProvider, Wallet, id } from 'ethers';
-import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
-import { HARDHAT_DEV_PRIVATE_KEY, startEmbeddedChain, type EmbeddedChain } from '../../src/anchoring/embedded-chain';
+import { Wallet, id, type Contract, type JsonRpcProvider } from 'ethers';
+import { HARDHAT_DEV_PRIVATE_KEY } from '../../src/anchoring/embedded-chain';
+import { freshAnchorChain, type AnchorChain } from '../support/anchor-chain';
 import { verifyProofBundle, type VerificationReport } from '../../src/proofs/bundle-verifier';
 import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
 import { trustFromFlags, type TrustFile } from '../../src/proofs/trust-root';
@@ -20,13 +20,13 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
  * contract's states.
  */
 describe('an operator that anchors a state contradicting an earlier one is caught', () => {
-  let chain: EmbeddedChain;
+  let env: AnchorChain;
   let provider: JsonRpcProvider;
   let anchor: Contract;
   let trust: TrustFile;
   let genuine: ProofBundleV2;
 
-  const verify = (bundle: unknown): Promise<VerificationReport> => verifyProofBundle(clone(bundle), { rpcUrl: chain.rpcUrl, trust });
+  const verify = (bundle: unknown): Promise<VerificationReport> => verifyProofBundle(clone(bundle), { rpcUrl: env.chain.rpcUrl, trust });
   const mined = async (tx: Promise<unknown>): Promise<{ hash: string; blockNumber: number }> => ((await tx) as { wait(): Promise<{ hash: string; blockNumber: number }> }).wait();
 
   /** The operator's map and its anchoring as batch `seq`, with `records` as it likes them. */
@@ -39,11 +39,9 @@ describe('an operator that anchors a state contradicting an earlier one is caugh
   }
 
   beforeAll(async () => {
-    chain = await startEmbeddedChain({ port: 0 });
-    provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
-    const operator = new Wallet(HARDHAT_DEV_PRIVATE_KEY, provider);
-    const deployment = await deployCustodyAnchor(operator, { admin: operator.address, anchorer: operator.address });
-    anchor = new Contract(deployment.address, CUSTODY_ANCHOR_ABI, operator);
+    env = await freshAnchorChain();
+    ({ provider, anchor } = env);
+    const { deployment } = env;
     genuine = pinned();
     const receipt = await mined(anchor.getFunction('anchorBatch')(0n, genuine.batches[0].root, genuine.batches[0].leafCount));
     const block = await provider.getBlock(receipt.blockNumber);
@@ -53,8 +51,7 @@ describe('an operator that anchors a state contradicting an earlier one is caugh
   });
 
   afterAll(async () => {
-    provider?.destroy();
-    await chain?.close();
+    await env?.close();
   });
 
   it('the genuine bundle is VALID before the operator acts', async () => {
@@ -103,21 +100,16 @@ describe('an operator that anchors a state contradicting an earlier one is caugh
 });
 
 describe('a signing key moved to another organization is caught the same way', () => {
-  let chain: EmbeddedChain;
-  let provider: JsonRpcProvider;
+  let env: AnchorChain;
   let anchor: Contract;
 
   beforeAll(async () => {
-    chain = await startEmbeddedChain({ port: 0 });
-    provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
-    const operator = new Wallet(HARDHAT_DEV_PRIVATE_KEY, provider);
-    const deployment = await deployCustodyAnchor(operator, { admin: operator.address, anchorer: operator.address });
-    anchor = new Contract(deployment.address, CUSTODY_ANCHOR_ABI, operator);
+    env = await freshAnchorChain();
+    anchor = env.anchor;
   });
 
   afterAll(async () => {
-    provider?.destroy();
-    await chain?.close();
+    await env?.close();
   });
 
   it('proveKeyContradiction: another organization or valid-from, or a revocation undone; a new revocation is no contradiction', async () => {
