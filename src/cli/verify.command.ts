@@ -14,6 +14,8 @@ chain and a pinned trust root. Only VALID exits 0.
   --chain-id <id>          ... on this chain id
   --from-seq <seq>         with --contract: the first batch anchored on it (default 0)
   --deployment-block <n>   with --contract: where to start looking for its logs (default 0)
+  --previous <file>        an earlier bundle of the same shipment: if the ledger's states contradict
+                           each other, say so and print the transaction that proves it on chain
   --json                   print the full report as JSON
   -h, --help               this text
 
@@ -58,7 +60,16 @@ export async function runVerify(argv: string[]): Promise<number> {
     process.stderr.write(`custody verify: cannot read ${file}: ${(err as Error).message}\n`);
     return 2;
   }
-  const report = await verifyProofBundle(bundle, { rpcUrl: values.rpc, trust });
+  let previous: unknown;
+  if (values.previous) {
+    try {
+      previous = JSON.parse(readFileSync(values.previous, 'utf8'));
+    } catch (err) {
+      process.stderr.write(`custody verify: cannot read ${values.previous}: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
+  const report = await verifyProofBundle(bundle, { rpcUrl: values.rpc, trust, previous });
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(file, report));
   return report.verdict === 'VALID' ? 0 : 1;
 }
@@ -75,6 +86,7 @@ function parse(argv: string[]) {
       'chain-id': { type: 'string' },
       'from-seq': { type: 'string' },
       'deployment-block': { type: 'string' },
+      previous: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -94,6 +106,7 @@ export function formatReport(file: string, report: VerificationReport): string {
     `state       proven at batch ${s.provenAtSeq ?? '-'}, latest on chain ${s.latestSeq ?? '-'}; completeness ${s.completeness}; key ownership ${s.keyOwnership}`,
     ...(report.pendingEventIds.length ? [`not anchored yet: ${report.pendingEventIds.join(', ')}`] : []),
     ...report.failures.map((f) => `FAILED ${f.check.padEnd(17)} ${f.eventIndex !== null ? `event #${f.eventIndex} ` : ''}${f.batchSeq !== null ? `batch ${f.batchSeq} ` : ''}${f.message}`),
+    ...(report.contradiction ? [`prove it   send to ${report.contradiction.contract} (${report.contradiction.method}) the data ${report.contradiction.calldata}`] : []),
     '',
     'ledger statements (not proven):',
     ...groupStatements(report.ledgerStatements).map((l) => `  ${l}`),

@@ -18,6 +18,7 @@ import { canonicalJson } from '../custody/extra-data';
 import { batchRootV2, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, verifyStateProof } from '../state/custody-state';
 import { POD_FORMAT, POD_FORMAT_V2, type AnyProofBundle, type PodBatchV2, type PodEventV2, type ProofBundleV2 } from './pod-bundle';
 import { anchorFor, parseTrustFile, type TrustFile } from './trust-root';
+import { findContradiction } from './contradiction';
 
 /**
  * Verifies `custody-pod/1` and `custody-pod/2` bundles with nothing but the bundle, a pinned trust
@@ -130,6 +131,8 @@ export interface VerificationReport {
   limitations: string[];
   /** fields the verifier cannot check: the ledger's word, with the values the bundle gives */
   ledgerStatements: LedgerStatement[];
+  /** with `previous`: the call that proves on chain that the two states contradict each other */
+  contradiction: { contract: string; method: string; calldata: string } | null;
   failures: VerificationFailure[];
   checkedAt: string;
 }
@@ -141,6 +144,8 @@ export interface VerifyOptions {
   provider?: Provider;
   /** the pinned trust root; without it the verdict is at best UNPINNED */
   trust?: TrustFile | null;
+  /** an earlier bundle of the same shipment: its state must not be contradicted by this one's */
+  previous?: unknown;
 }
 
 const HEX32_RE = /^0x[0-9a-fA-F]{64}$/;
@@ -184,6 +189,7 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
   const limitations: string[] = [];
   const onChain: BatchOnChain[] = [];
   let stale = false;
+  let contradiction: VerificationReport['contradiction'] = null;
   let trust: TrustFile | null = null;
   try {
     trust = options.trust ? parseTrustFile(options.trust) : null;
@@ -212,6 +218,7 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
       batches: onChain,
       limitations,
       ledgerStatements: statements,
+      contradiction: null,
       failures,
       checkedAt: new Date().toISOString(),
       ...extra,
@@ -373,6 +380,7 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
         Object.assign(state, result.state);
         stale = result.stale;
         limitations.push(...result.limitations);
+        if (options.previous !== undefined) contradiction = await checkPrevious(bundle as ProofBundleV2, options.previous, contractFor, contractAt, fail);
       } else {
         limitations.push(
           'custody-pod/1 bundles carry no state proofs: nothing here proves that the bundle holds ALL of the shipment\'s events (a cut tail or a withheld correction is not detectable), nor that a signing key belonged to the organization named; the verdict is at best INCOMPLETE: ask the ledger for a custody-pod/2 bundle',
@@ -383,7 +391,7 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
     ownProvider?.destroy();
   }
   limitations.push('what happened to the parcel beyond what was signed, and whether a signing device was in the right hands, no signature can prove');
-  return report({ trustedContracts, eventsChecked: leaves.length, batchesChecked, pendingEventIds: [...new Set(pending)] });
+  return report({ trustedContracts, eventsChecked: leaves.length, batchesChecked, pendingEventIds: [...new Set(pending)], contradiction });
 }
 
 /** Reads batch `seq` from the pinned contract and its log; true when it is anchored there. */
@@ -483,6 +491,34 @@ function checkExtraData(
   if (lower(event.correctedBy) !== lower(by?.eventId ?? null)) {
     fail('CORRECTION', `event #${index}: the bundle says it is corrected by ${event.correctedBy ?? 'nothing'}, its corrections say ${by?.eventId ?? 'nothing'}`, at);
   }
+}
+
+/**
+ * An earlier bundle of the same shipment (`custody verify --previous`): if the two states contradict
+ * each other, the pinned contract itself confirms it (an eth_call of the proof) and the report
+ * carries the transaction anyone can send to record it for every verifier.
+ */
+async function checkPrevious(
+  bundle: ProofBundleV2,
+  previous: unknown,
+  contractFor: (seq: string) => string | null,
+  contractAt: (address: string) => Promise<Contract | null>,
+  fail: (check: VerificationCheck, message: string, at?: At) => void,
+): Promise<VerificationReport['contradiction']> {
+  if (formatProblems(previous).length > 0 || (previous as { format?: unknown }).format !== POD_FORMAT_V2) {
+    fail('FORMAT', 'the previous bundle is not a well-formed custody-pod/2 bundle');
+    return null;
+  }
+  const found = findContradiction(previous as ProofBundleV2, bundle);
+  if (!found) return null;
+  const address = contractFor(found.laterSeq);
+  const contract = address ? await contractAt(address) : null;
+  if (!contract || !address) return null;
+  // the contract checks both records against both anchored states: only a real contradiction passes
+  const confirmed = await contract.runner!.call!({ to: address, data: found.calldata }).then(() => true, () => false);
+  if (!confirmed) return null;
+  fail('STATE_CONTRADICTION', `${found.message}; record it for every verifier by sending the report's contradiction.calldata to ${address} (${found.method}) from any account`, { batchSeq: found.laterSeq });
+  return { contract: address, method: found.method, calldata: found.calldata };
 }
 
 /** pod/2: the state proofs against the pinned chain. */

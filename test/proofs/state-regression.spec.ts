@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Wallet, id, type Contract, type JsonRpcProvider } from 'ethers';
 import { HARDHAT_DEV_PRIVATE_KEY } from '../../src/anchoring/embedded-chain';
@@ -88,7 +90,32 @@ describe('an operator that anchors a state contradicting an earlier one is caugh
     const shipment = (s: ProofBundleV2['state']) => ({ headLeaf: s!.shipment.headLeaf, eventCount: s!.shipment.eventCount, siblings: s!.shipment.proof });
     // consistent states are no contradiction: the genuine state against itself is refused
     await expect(anchor.getFunction('proveShipmentContradiction').staticCall(ref(s0), shipment(s0), ref(s0), shipment(s0), carrier, tracking)).rejects.toThrow();
-    await mined(anchor.getFunction('proveShipmentContradiction')(ref(s0), shipment(s0), ref(rewound.state!), shipment(rewound.state), carrier, tracking));
+    // `custody verify --previous` finds it, has the contract confirm it, and hands over the transaction
+    const compared = await verifyProofBundle(clone(rewound), { rpcUrl: env.chain.rpcUrl, trust, previous: clone(genuine) });
+    expect(compared.verdict).toBe('INVALID');
+    expect(compared.failures.map((f) => f.check)).toEqual(['STATE_CONTRADICTION']);
+    expect(compared.contradiction).toEqual({ contract: env.deployment.address, method: 'proveShipmentContradiction', calldata: expect.stringMatching(/^0x/) });
+    expect(compared.contradiction!.calldata).toBe(anchor.interface.encodeFunctionData('proveShipmentContradiction', [ref(s0), shipment(s0), ref(rewound.state!), shipment(rewound.state), carrier, tracking]));
+    // the same through the command line
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'custody-contradiction-'));
+    try {
+      writeFileSync(path.join(dir, 'old.json'), JSON.stringify(genuine));
+      writeFileSync(path.join(dir, 'new.json'), JSON.stringify(rewound));
+      const run = await new Promise<{ code: number | null; out: string }>((resolve) =>
+        execFile(process.execPath, [path.join(__dirname, '../../bin/custody.js'), 'verify', path.join(dir, 'new.json'), '--rpc', env.chain.rpcUrl, '--contract', env.deployment.address, '--chain-id', '31337', '--previous', path.join(dir, 'old.json')], (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, out: stdout + stderr }),
+        ),
+      );
+      expect(run.code).toBe(1);
+      expect(run.out).toContain('FAILED STATE_CONTRADICTION');
+      expect(run.out).toContain(`prove it   send to ${env.deployment.address} (proveShipmentContradiction) the data ${compared.contradiction!.calldata}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // an honest pair of states is no contradiction
+    const fresh = await verifyProofBundle(clone(rewound), { rpcUrl: env.chain.rpcUrl, trust, previous: clone(rewound) });
+    expect(fresh.contradiction).toBeNull();
+    await mined(env.provider.getSigner(0).then((s) => s.sendTransaction({ to: compared.contradiction!.contract, data: compared.contradiction!.calldata })));
     expect(await anchor.getFunction('contradictedAt')()).toBe(2n); // seq 1, plus one
 
     for (const bundle of [rewound, genuine]) {
