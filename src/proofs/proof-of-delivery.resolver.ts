@@ -33,7 +33,10 @@ export class ProofOfDeliveryResolver {
 
   @Query(() => VerificationReportModel, { description: "Checks any custody-pod/1 or /2 bundle against the anchor chain, exactly as the standalone verifier (`custody verify --trust`) does, through this service's chain node, with this service's own contract pinned as the trust root." })
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
-  async verifyProofBundle(@Args('bundle', { type: () => JsonScalar }) bundle: unknown): Promise<VerificationReportModel> {
-    return verifyProofBundle(bundle, { provider: this.runtime.chain.provider, trust: await this.trust.trustFile() });
+  async verifyProofBundle(
+    @Args('bundle', { type: () => JsonScalar }) bundle: unknown,
+    @Args('previous', { type: () => JsonScalar, nullable: true, description: 'an earlier bundle of the same shipment: its state must not be contradicted by this one’s (as `custody verify --previous`)' }) previous?: unknown,
+  ): Promise<VerificationReportModel> {
+    return verifyProofBundle(bundle, { provider: this.runtime.chain.provider, trust: await this.trust.trustFile(), ...(previous != null ? { previous } : {}) });
   }
 }

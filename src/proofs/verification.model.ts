@@ -35,6 +35,13 @@ export class LedgerStatementModel {
   @Field(() => JsonScalar, { nullable: true }) value: unknown;
 }
 
+@ObjectType({ description: 'Two anchored states that contradict each other, and the CustodyAnchor call that records it on chain for every verifier.' })
+export class ContradictionModel {
+  @Field({ description: 'the pinned contract to send the call to' }) contract: string;
+  @Field({ description: 'proveShipmentContradiction or proveKeyContradiction' }) method: string;
+  @Field({ description: 'the call data; any account may send it' }) calldata: string;
+}
+
 @ObjectType({ description: 'The result of checking a custody-pod bundle against the chain, as `custody verify` prints it.' })
 export class VerificationReportModel {
   @Field({ description: 'VALID; INVALID (a check failed); UNPINNED (no trust root given); STALE (the chain holds a later state: fetch a fresh bundle); INCOMPLETE (some events or the state not anchored yet)' }) verdict: string;
@@ -52,6 +59,7 @@ export class VerificationReportModel {
   @Field(() => [BatchOnChainModel]) batches: BatchOnChainModel[];
   @Field(() => [String], { description: 'what this verdict does not establish' }) limitations: string[];
   @Field(() => [LedgerStatementModel], { description: 'fields the verifier cannot check, reported rather than trusted' }) ledgerStatements: LedgerStatementModel[];
+  @Field(() => ContradictionModel, { nullable: true, description: 'with `previous`: the proof that the ledger contradicted its own earlier state' }) contradiction: ContradictionModel | null;
   @Field(() => [VerificationFailureModel]) failures: VerificationFailureModel[];
   @Field() checkedAt: string;
 }

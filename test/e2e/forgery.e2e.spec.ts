@@ -334,9 +334,15 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     const run = await cli(good, ['--trust', path.join(dir, 'trust.json')]);
     expect(run.status).toBe(1);
     expect(run.text).toMatch(/verdict\s+STALE/);
-    const fresh = await fn(await bundleOf(TRACKING));
+    const freshBundle = await bundleOf(TRACKING);
+    const fresh = await fn(freshBundle);
     expect(fresh.verdict).toBe('VALID');
     expect(fresh.state).toMatchObject({ provenAtSeq: seq, latestSeq: seq });
+    // an honest ledger's states never contradict: the older bundle, given as previous, changes nothing
+    const compared = await verifyProofBundle(clone(freshBundle), { rpcUrl: t.ledger.rpcUrl, trust, previous: clone(good) });
+    expect({ verdict: compared.verdict, contradiction: compared.contradiction }).toEqual({ verdict: 'VALID', contradiction: null });
+    const viaGraphQL = (await mustGql<{ verifyProofBundle: { verdict: string; contradiction: unknown } }>(t, `query($b: JSON!, $p: JSON) { verifyProofBundle(bundle: $b, previous: $p) { verdict contradiction { method } } }`, { b: freshBundle, p: good })).verifyProofBundle;
+    expect(viaGraphQL).toEqual({ verdict: 'VALID', contradiction: null });
   });
 });
 
