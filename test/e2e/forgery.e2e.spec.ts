@@ -202,6 +202,11 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     ['a lone surrogate in extra data', (b) => void (b.events[4].extraData = '\ud800'), 'FORMAT'],
     ['occurredAt beyond uint64', (b) => void (b.events[0].fields.occurredAt = '99999999999999999999'), 'FORMAT'],
     ['a time without a time zone', (b) => void (b.batches[0].anchoredAt = b.batches[0].anchoredAt!.replace('Z', '')), 'FORMAT'],
+    ['a proof element wrapped in an array', (b) => void ((b.events[0].proof as unknown[])[0] = [b.events[0].proof![0]]), 'FORMAT'],
+    ['a state sibling that is not 32 bytes of hex', (b) => void (b.state!.shipment.proof[0] = '0xzz' + b.state!.shipment.proof[0].slice(4)), 'FORMAT'],
+    ['a key record without its revocation field', (b) => void delete (b.state!.signingKeys[0] as Partial<(typeof b.state & object)['signingKeys'][number]>).revokedAtMs, 'FORMAT'],
+    ['a signer organization that is not text', (b) => void ((b.events[1] as unknown as Record<string, unknown>).signerOrganization = { slug: 'acme-express' }), 'FORMAT'],
+    ['a chain id of 78 digits', (b) => void (b.signing.domain.chainId = '9'.repeat(78)), 'FORMAT'],
   ];
 
   it.each(forgeries)('forgery %s: the exported function says INVALID', async (_what, mutate, check) => {
@@ -257,6 +262,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     bundle.events[0].flags = ['LATE_ARRIVAL'];
     bundle.findings = [];
     bundle.shipment.destination = { latE6: 1, lonE6: 2, radiusM: 3 };
+    bundle.events[1].dualAttested = false; // counter-signed all the same: denying it proves nothing either
     const report = await fn(bundle);
     expect(report.verdict).toBe('VALID');
     const statement = (field: string): unknown => report.ledgerStatements.find((s) => s.field === field)?.value;
@@ -264,6 +270,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     expect(statement('events[0].flags')).toEqual(['LATE_ARRIVAL']);
     expect(statement('findings')).toEqual([]);
     expect(statement('shipment.destination')).toEqual({ latE6: 1, lonE6: 2, radiusM: 3 });
+    expect(statement('events[1].dualAttested')).toBe(false);
   });
 
   describe('8: a whole bundle made with the forger’s own keys, anchored on the forger’s own CustodyAnchor', () => {
