@@ -260,11 +260,9 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
 
   // 2. every event: digest, signatures, evidence, extra data, corrections, leaf, chain, proof
   const batchBySeq = new Map(batches.map((b) => [b.seq, b]));
+  const digests = events.map((e) => digestOf(separator, e));
   const recovery = recoverSigners(
-    events.flatMap((e) => {
-      const digest = digestOf(separator, e);
-      return [{ digest, signature: e.signature }, ...(e.counterSignature ? [{ digest, signature: e.counterSignature }] : [])];
-    }),
+    events.flatMap((e, i) => [{ digest: digests[i], signature: e.signature }, ...(e.counterSignature ? [{ digest: digests[i], signature: e.counterSignature }] : [])]),
   );
   const leaves: string[] = [];
   let cursor = 0;
@@ -274,7 +272,7 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
   if (byId.size !== events.length) fail('CHAIN', 'an eventId appears twice: an event id is unique forever, so one of them is a replay');
   for (const [index, event] of events.entries()) {
     const at = { eventId: event.eventId, eventIndex: index, batchSeq: event.batchSeq };
-    const digest = digestOf(separator, event);
+    const digest = digests[index];
     if (digest !== lower(event.digest)) fail('DIGEST', `event #${index}: the signed fields hash to ${digest}, the bundle says ${event.digest}: a signed field was changed`, at);
     if (lower(event.fields.eventId) !== lower(event.eventId)) fail('DIGEST', `event #${index}: fields.eventId differs from eventId`, at);
     if (event.fields.trackingNumber !== bundle.shipment.trackingNumber || event.fields.carrier !== bundle.shipment.carrier) {

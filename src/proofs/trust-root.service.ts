@@ -6,6 +6,9 @@ import { TRUST_FORMAT, type TrustFile } from './trust-root';
 /** The service's own trust file: the contract its batches are anchored on, for verifiers to pin once. */
 @Injectable()
 export class TrustRootService {
+  /** deployment transaction → its block: a mined transaction's block never changes (the embedded chain's redeploy is a new transaction) */
+  private readonly blocks = new Map<string, number>();
+
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
 
   async trustFile(): Promise<TrustFile> {
@@ -17,8 +20,12 @@ export class TrustRootService {
       [chainId, chain.contractAddress],
     );
     // a contract this ledger deployed: its deployment transaction says where; else ANCHOR_DEPLOYMENT_BLOCK (npm run deploy prints it)
-    const receipt = deployment?.deploy_tx_hash ? await chain.provider.getTransactionReceipt(deployment.deploy_tx_hash) : null;
-    const deploymentBlock = receipt?.blockNumber ?? this.runtime.config.anchorDeploymentBlock;
+    const tx = deployment?.deploy_tx_hash ?? null;
+    if (tx !== null && !this.blocks.has(tx)) {
+      const receipt = await chain.provider.getTransactionReceipt(tx);
+      if (receipt) this.blocks.set(tx, receipt.blockNumber);
+    }
+    const deploymentBlock = (tx !== null ? this.blocks.get(tx) : undefined) ?? this.runtime.config.anchorDeploymentBlock;
     // start-up refuses a database that anchored on another contract, so every batch from 0 is on this one
     return { format: TRUST_FORMAT, anchors: [{ chainId, contract: chain.contractAddress, fromSeq: '0', deploymentBlock }] };
   }
