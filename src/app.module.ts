@@ -10,7 +10,7 @@ import { ApiKeysService } from './auth/api-keys.service';
 import { queryLimitsRule } from './common/query-limits';
 import { inputGuardPlugin } from './common/input-guard.plugin';
 import { StrictDateTimeScalar } from './common/date-time.scalar';
-import { formatGraphQLError } from './common/graphql-errors';
+import { graphQLErrorFormatter } from './common/graphql-errors';
 import { RUNTIME, type Runtime } from './common/runtime';
 import { AnchorerService } from './anchoring/anchorer.service';
 import { BatchesResolver } from './batching/batches.resolver';
@@ -19,6 +19,8 @@ import { CustodyIngestionService } from './custody/custody-ingestion.service';
 import { CustodyQueryService } from './custody/custody-query.service';
 import { CustodyResolver } from './custody/custody.resolver';
 import { OrganizationsResolver } from './organizations/organizations.resolver';
+import { DelegationsResolver } from './delegations/delegations.resolver';
+import { DelegationsService } from './delegations/delegations.service';
 import { OrganizationsService } from './organizations/organizations.service';
 import { ProofsResolver } from './proofs/proofs.resolver';
 import { ShipmentsResolver } from './shipments/shipments.resolver';
@@ -36,7 +38,7 @@ import { ProofsController } from './proofs/proofs.controller';
 import { TrustRootService } from './proofs/trust-root.service';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
-export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver];
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver];
 
 @Module({})
 export class AppModule {
@@ -51,8 +53,9 @@ export class AppModule {
           sortSchema: true,
           playground: false,
           introspection: !runtime.config.production,
+          hideSchemaDetailsFromClientErrors: runtime.config.production,
           context: ({ req }: { req: unknown }) => ({ req }),
-          formatError: formatGraphQLError,
+          formatError: graphQLErrorFormatter(runtime.config.production),
           validationRules: [queryLimitsRule()],
           plugins: [inputGuardPlugin],
           buildSchemaOptions: { scalarsMap: [{ type: Date, scalar: StrictDateTimeScalar }] },
@@ -75,6 +78,7 @@ export class AppModule {
         TrustRootService,
         FraudService,
         DisputesService,
+        DelegationsService,
       ],
       controllers: [ProofsController],
     };

@@ -9,7 +9,7 @@ export class ApiKey {
   @Field(() => ID) id: string;
   @Field({ description: 'the public part of the key (cl_<prefix>_…), to recognise it in lists' }) prefix: string;
   @Field() role: string;
-  @Field(() => String, { nullable: true, description: 'organization slug; null for platform ADMIN keys' }) organization: string | null;
+  @Field(() => String, { nullable: true, description: 'organization slug; null for platform keys (ADMIN, platform-wide DISPUTE_ANALYST)' }) organization: string | null;
   @Field({ description: 'may create, rotate and revoke keys of its organization' }) manageKeys: boolean;
   @Field() label: string;
   @Field() createdAt: Date;
@@ -26,7 +26,7 @@ export class CreatedApiKey {
 
 @InputType()
 export class CreateApiKeyInput {
-  @Field(() => String, { nullable: true, description: 'organization slug; omit for a platform ADMIN key' }) organization?: string | null;
+  @Field(() => String, { nullable: true, description: 'organization slug; omit for an ADMIN key, or (platform admin only) for a platform-wide DISPUTE_ANALYST key that reads every tenant' }) organization?: string | null;
   @Field({ description: 'ADMIN, CARRIER, MERCHANT, DISPUTE_ANALYST or AUDITOR' }) role: string;
   @Field({ defaultValue: '' }) label: string;
   @Field({ defaultValue: false }) manageKeys: boolean;

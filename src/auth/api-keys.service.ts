@@ -4,7 +4,7 @@ import { LedgerError } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { inTransaction, sqlRows } from '../database/data-source';
 import { SLUG_PATTERN } from '../custody/event-validation';
-import type { Principal, Role } from './principal';
+import { actorOf, type Principal, type Role } from './principal';
 
 /** Key format: `cl_<12 hex prefix>_<48 hex secret>`. The prefix is public (it names the key in lists and logs). */
 const KEY_PATTERN = /^cl_([0-9a-f]{12})_([0-9a-f]{48})$/;
@@ -13,7 +13,8 @@ const sha256 = (value: string): string => createHash('sha256').update(value).dig
 const ROLE_KINDS: Record<Exclude<Role, 'ADMIN'>, string[]> = {
   CARRIER: ['CARRIER', 'HUB', 'LOCKER_OPERATOR'],
   MERCHANT: ['MERCHANT'],
-  DISPUTE_ANALYST: ['CARRIER', 'MERCHANT', 'HUB', 'LOCKER_OPERATOR', 'AUDITOR'],
+  // an analyst of an organization reads what that organization reads: an auditor organization has no shipments
+  DISPUTE_ANALYST: ['CARRIER', 'MERCHANT', 'HUB', 'LOCKER_OPERATOR'],
   AUDITOR: ['AUDITOR'],
 };
 
@@ -50,19 +51,23 @@ export class ApiKeysService {
 
   async authenticate(token: string): Promise<Principal | null> {
     if (timingSafeEqual(createHash('sha256').update(token).digest(), this.bootstrapHash)) {
-      return { keyId: null, role: 'ADMIN', organizationId: null, organizationSlug: null, manageKeys: true };
+      return { keyId: null, role: 'ADMIN', organizationId: null, organizationSlug: null, organizationKind: null, manageKeys: true };
     }
     const match = KEY_PATTERN.exec(token);
     if (!match) return null;
-    const [row] = await sqlRows<ApiKeyRow & { secret_hash: string }>(
+    const [row] = await sqlRows<ApiKeyRow & { secret_hash: string; organization_kind: string | null; suspended_at: Date | null }>(
       this.runtime.dataSource,
-      `SELECT ${COLUMNS}, k.secret_hash FROM api_keys k LEFT JOIN organizations o ON o.id = k.organization_id WHERE k.prefix = $1`,
+      `SELECT ${COLUMNS}, k.secret_hash, o.kind AS organization_kind, o.suspended_at FROM api_keys k LEFT JOIN organizations o ON o.id = k.organization_id WHERE k.prefix = $1`,
       [match[1]],
     );
     if (!row || row.revoked_at !== null) return null;
     if (!timingSafeEqual(Buffer.from(sha256(match[2]), 'hex'), Buffer.from(row.secret_hash, 'hex'))) return null;
+    // checked on every request: a suspension takes effect at once, a reinstatement too
+    if (row.suspended_at !== null) {
+      throw new LedgerError('ORGANIZATION_SUSPENDED', `organization "${row.organization}" is suspended since ${row.suspended_at.toISOString()}: its API keys do not work until the platform admin reinstates it (reinstateOrganization)`);
+    }
     this.touch(row.id);
-    return { keyId: row.id, role: row.role, organizationId: row.organization_id, organizationSlug: row.organization, manageKeys: row.manage_keys };
+    return { keyId: row.id, role: row.role, organizationId: row.organization_id, organizationSlug: row.organization, organizationKind: row.organization_kind, manageKeys: row.manage_keys };
   }
 
   /** Creates a key; the secret is returned here once and never stored. */
@@ -73,8 +78,12 @@ export class ApiKeysService {
     if (input.role === 'ADMIN') {
       if (input.organization) throw new LedgerError('VALIDATION_FAILED', 'an ADMIN key belongs to the platform, not to an organization: omit organization', 'organization');
       if (caller.role !== 'ADMIN') throw new LedgerError('FORBIDDEN', 'only the platform admin creates ADMIN keys');
+    } else if (input.role === 'DISPUTE_ANALYST' && !input.organization) {
+      // a platform-wide analyst reads every tenant's shipments and disputes: an admin decision
+      if (caller.role !== 'ADMIN') throw new LedgerError('FORBIDDEN', 'only the platform admin creates platform-wide DISPUTE_ANALYST keys (without organization)');
+      if (input.manageKeys) throw new LedgerError('VALIDATION_FAILED', 'a platform-wide DISPUTE_ANALYST key cannot manage keys: set manageKeys false', 'manageKeys');
     } else {
-      if (!input.organization || !SLUG_PATTERN.test(input.organization)) throw new LedgerError('VALIDATION_FAILED', `a ${input.role} key needs the slug of its organization`, 'organization');
+      if (!input.organization || !SLUG_PATTERN.test(input.organization)) throw new LedgerError('VALIDATION_FAILED', `a ${input.role} key needs the slug of its organization (only DISPUTE_ANALYST keys may omit it, to be platform-wide)`, 'organization');
       const [org] = await sqlRows<{ id: string; kind: string }>(this.runtime.dataSource, `SELECT id, kind FROM organizations WHERE slug = $1`, [input.organization]);
       if (!org) throw new LedgerError('NOT_FOUND', `no organization "${input.organization}"`, 'organization');
       this.mustManage(caller, org.id);
@@ -84,7 +93,7 @@ export class ApiKeysService {
     }
     const prefix = randomBytes(6).toString('hex');
     const secret = randomBytes(24).toString('hex');
-    const createdBy = caller.keyId ? `key:${caller.keyId}` : 'bootstrap-admin';
+    const createdBy = actorOf(caller);
     const id = await inTransaction(this.runtime.dataSource, async (runner) => {
       const [row] = await sqlRows<{ id: string }>(
         runner,
@@ -115,7 +124,7 @@ export class ApiKeysService {
     const params: unknown[] = [];
     let where = 'TRUE';
     if (caller.role !== 'ADMIN') {
-      if (!caller.manageKeys) throw new LedgerError('FORBIDDEN', 'this key may not manage API keys');
+      if (!caller.manageKeys || caller.organizationId === null) throw new LedgerError('FORBIDDEN', 'this key may not manage API keys');
       params.push(caller.organizationId);
       where = `k.organization_id = $1`;
     } else if (organization) {
@@ -141,7 +150,7 @@ export class ApiKeysService {
 
   private mustManage(caller: Principal, organizationId: string | null): void {
     if (caller.role === 'ADMIN') return;
-    if (!caller.manageKeys || caller.organizationId !== organizationId) throw new LedgerError('FORBIDDEN', 'this key may not manage API keys of that organization');
+    if (!caller.manageKeys || caller.organizationId === null || caller.organizationId !== organizationId) throw new LedgerError('FORBIDDEN', 'this key may not manage API keys of that organization');
   }
 
   private touch(id: string): void {

@@ -9,7 +9,8 @@ import { RateLimiter } from './rate-limiter';
 
 /**
  * Every operation passes here: the key is authenticated (UNAUTHENTICATED when missing, unknown
- * or revoked), the role checked (FORBIDDEN), and the per-key rate limit applied (RATE_LIMITED).
+ * or revoked; ORGANIZATION_SUSPENDED for a key of a suspended organization), the role checked
+ * (FORBIDDEN), and the per-key rate limit applied (RATE_LIMITED).
  * An operation without @Roles or @Public is refused: access is opt-in.
  */
 @Injectable()
@@ -31,7 +32,11 @@ export class AuthGuard implements CanActivate {
     const header = req.headers.authorization;
     const token = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
     if (!req.principal && token) {
-      const principal = await this.keys.authenticate(token);
+      // a key of a suspended organization is refused (ORGANIZATION_SUSPENDED); on a public operation it counts as no key
+      const principal = await this.keys.authenticate(token).catch((err: unknown) => {
+        if (isPublic && err instanceof LedgerError) return null;
+        throw err;
+      });
       if (!principal && !isPublic) throw new LedgerError('UNAUTHENTICATED', 'the API key is not valid (unknown or revoked)');
       if (principal) req.principal = principal;
     }

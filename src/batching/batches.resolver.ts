@@ -1,6 +1,7 @@
 import { Inject } from '@nestjs/common';
-import { Args, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { Roles } from '../auth/decorators';
+import { Args, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Caller, Roles } from '../auth/decorators';
+import { isPlatformReader, type Principal } from '../auth/principal';
 import { LedgerError } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { Uint64Scalar } from '../common/scalars';
@@ -41,6 +42,11 @@ export class BatchesResolver {
       pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? encodeCursor('batch', page[page.length - 1].seq) : null },
       totalCount: n,
     };
+  }
+
+  @ResolveField(() => String, { nullable: true, description: 'why the last anchoring attempt failed, if it did: operations detail (RPC errors), for the admin, auditors and platform-wide dispute analysts; null for tenants' })
+  lastError(@Parent() batch: Batch, @Caller() caller: Principal): string | null {
+    return isPlatformReader(caller) ? batch.lastError : null;
   }
 
   @Mutation(() => Batch, { nullable: true, description: 'Seals what is pending now (up to BATCH_MAX_EVENTS) instead of waiting for the size or age trigger; null when nothing is pending.' })

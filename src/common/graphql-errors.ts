@@ -12,6 +12,8 @@ export function httpStatusOf(code: ErrorCode): number {
       return 401;
     case 'FORBIDDEN':
     case 'SIGNER_OF_OTHER_ORGANIZATION':
+    case 'NO_CARRIER_CONTRACT':
+    case 'ORGANIZATION_SUSPENDED':
       return 403;
     case 'RATE_LIMITED':
       return 429;
@@ -24,7 +26,9 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'ALREADY_EXISTS':
     case 'EVENT_ID_CONFLICT':
     case 'KEY_ALREADY_REVOKED':
+    case 'DELEGATION_ALREADY_REVOKED':
     case 'REVOCATION_BEFORE_USE':
+    case 'TRACKING_NUMBER_UNAVAILABLE':
       return 409;
     case 'CHAIN_UNAVAILABLE':
       return 503;
@@ -36,6 +40,8 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'SIGNER_REVOKED':
     case 'SIGNER_NOT_YET_VALID':
     case 'SIGNER_NOT_AUTHORIZED':
+    case 'TRANSFER_NOT_CONSENTED':
+    case 'INVALID_DELEGATION':
     case 'OCCURRED_IN_FUTURE':
     case 'CUSTODY_NOT_ESTABLISHED':
     case 'CUSTODIAN_MISMATCH':
@@ -52,6 +58,23 @@ export function httpStatusOf(code: ErrorCode): number {
 
 /** GraphQL's own request errors (parse, validation, variable coercion) keep their codes. */
 const GRAPHQL_CODES = new Set(['QUERY_TOO_DEEP', 'QUERY_TOO_COMPLEX', 'TOO_MANY_ALIASES', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
+
+/** graphql-js's suggestions name schema fields, types and enum values ("Did you mean …?"). */
+const SUGGESTION = / ?Did you mean [^?]*\?/g;
+
+/**
+ * The error formatter for a server: in production, GraphQL's own request errors lose their
+ * suggestions (Apollo's hideSchemaDetailsFromClientErrors does that for validation errors only,
+ * not for variable coercion errors such as a misspelled enum value), so no schema name leaks.
+ */
+export function graphQLErrorFormatter(production: boolean): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
+  if (!production) return formatGraphQLError;
+  return (formatted, error) => {
+    const out = formatGraphQLError(formatted, error);
+    const code = out.extensions?.code;
+    return typeof code === 'string' && GRAPHQL_CODES.has(code) ? { ...out, message: out.message.replace(SUGGESTION, '') } : out;
+  };
+}
 
 /**
  * The one mapping from errors to what a client sees. Domain errors keep code and message;

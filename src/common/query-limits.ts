@@ -10,7 +10,7 @@ export interface QueryLimits {
 export const DEFAULT_QUERY_LIMITS: QueryLimits = { maxDepth: 12, maxAliases: 30, maxCost: 100_000 };
 const DEFAULT_PAGE = 50;
 /** Fields that return lists of unbounded length without a `first` argument. */
-const UNPAGED_LISTS = new Set(['events', 'signingKeys', 'incidents']);
+const UNPAGED_LISTS = new Set(['events', 'signingKeys', 'incidents', 'contracts', 'delegations']);
 
 /**
  * One validation rule for depth, aliases and cost, run before any resolver: a deep, wide or

@@ -12,7 +12,7 @@ export const EVENT_STATUS_SQL = `CASE WHEN e.batch_seq IS NULL THEN 'PENDING' WH
 export const eventColumnsSql = (personalVisible: string): string => `e.id, e.event_id, e.shipment_id, e.tracking_number, e.carrier, e.event_type, e.custodian, e.occurred_at_ms, e.lat_e6, e.lon_e6,
   e.accuracy_m, e.location_code, e.scan_method, e.evidence_hash, e.data_hash, e.signature, e.counter_signature, e.signer,
   e.counter_signer, e.digest, e.signatures_hash, e.previous_leaf, e.leaf, e.batch_seq, e.received_at, ${EVENT_STATUS_SQL} AS status,
-  e.flags, e.dual_attested, e.corrects_event_id, e.correction_reason, so.slug AS signer_organization,
+  e.flags, e.dual_attested, e.consent, e.delegation_id, e.corrects_event_id, e.correction_reason, so.slug AS signer_organization,
   (SELECT c.event_id FROM custody_events c WHERE c.corrects_event_id = e.event_id) AS corrected_by,
   ev.content_type AS evidence_content_type, ev.size_bytes AS evidence_size_bytes, d.document AS extra_data,
   (SELECT json_agg(json_build_object('path', p.path, 'commitment', p.commitment, 'value', CASE WHEN ${personalVisible} THEN p.value END, 'erasedAt', p.erased_at) ORDER BY p.path)
@@ -30,6 +30,8 @@ export interface CustodyEventRow {
   tracking_number: string;
   carrier: string;
   event_type: string;
+  consent: string | null;
+  delegation_id: string | null;
   custodian: string;
   occurred_at_ms: string;
   lat_e6: number;

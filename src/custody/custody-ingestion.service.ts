@@ -10,7 +10,7 @@ import type { SignedCustodyEventInput } from './dto/signed-custody-event.input';
 import { parseSignedEvent, type ParsedEvent } from './event-validation';
 import type { CustodyEventType } from './event-types';
 import type { Principal } from '../auth/principal';
-import { checkCustodyRules, custodyState, type EventFlag, type Org, type TimelineEntry } from './custody-rules';
+import { CUSTODY_RULES, checkCustodyRules, custodyState, retroactiveBreak, type Consent, type DelegationCandidate, type EventFlag, type Org, type TimelineEntry } from './custody-rules';
 import { EVENT_STATUS_SQL, type CustodyEventStatus } from './custody-event.row';
 
 export interface CustodyReceiptData {
@@ -38,8 +38,22 @@ interface KeyRow {
   address: string;
   organization_id: string;
   slug: string;
+  suspended: boolean;
   valid_from: Date;
   revoked_at: Date | null;
+}
+
+interface DelegationRow {
+  delegation_id: string;
+  delegator_id: string;
+  delegate_id: string;
+  carrier_id: string;
+  tracking_number: string;
+  valid_from_ms: string;
+  valid_until_ms: string;
+  revoked_at_ms: string | null;
+  key_valid_from_ms: string;
+  key_revoked_at_ms: string | null;
 }
 
 interface ShipmentRow {
@@ -61,6 +75,7 @@ interface AcceptedRow {
   leaf: string;
   flags: EventFlag[];
   dualAttested: boolean;
+  consent: Consent | null;
   correctsId: string | null;
 }
 
@@ -86,11 +101,14 @@ export class CustodyIngestionService {
     }
     const outcomes: RecordOutcome[] = new Array(inputs.length);
     const candidates = this.verify(inputs, outcomes);
+    const refused = new Map<number, { code: ErrorCode; message: string; field: string }>();
     for (let attempt = 1; ; attempt++) {
       try {
-        await inTransaction(this.runtime.dataSource, (runner) => this.store(runner, candidates, outcomes, caller));
+        await inTransaction(this.runtime.dataSource, (runner) => this.store(runner, candidates, outcomes, caller, refused));
         break;
       } catch (err) {
+        // late transfers that would break stored events: run again with them refused (each round refuses at least one more)
+        if (err instanceof RetroactiveBreaks) continue;
         // a concurrent call stored the same event id first: run again, it is then a duplicate or a conflict
         if (!isUniqueViolation(err) || attempt >= 3) throw err;
       }
@@ -144,7 +162,7 @@ export class CustodyIngestionService {
     return candidates;
   }
 
-  private async store(runner: QueryRunner, candidates: Candidate[], outcomes: RecordOutcome[], caller: Principal): Promise<void> {
+  private async store(runner: QueryRunner, candidates: Candidate[], outcomes: RecordOutcome[], caller: Principal, refused: Map<number, { code: ErrorCode; message: string; field: string }>): Promise<void> {
     // a retried transaction starts from the stateless outcomes only
     for (const c of candidates) delete (outcomes as Array<RecordOutcome | undefined>)[c.index];
     if (candidates.length === 0) return;
@@ -172,13 +190,39 @@ export class CustodyIngestionService {
     );
     const keys = await sqlRows<KeyRow>(
       runner,
-      `SELECT k.address, k.organization_id, o.slug, k.valid_from, k.revoked_at FROM signing_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.address = ANY($1::text[])`,
+      `SELECT k.address, k.organization_id, o.slug, o.suspended_at IS NOT NULL AS suspended, k.valid_from, k.revoked_at FROM signing_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.address = ANY($1::text[])`,
       [unique(candidates.flatMap((c) => [c.signer, c.counterSigner]).filter((a): a is string => a !== null))],
     );
-    const orgs = await sqlRows<Org>(runner, `SELECT id, slug, kind FROM organizations WHERE slug = ANY($1::text[]) OR id = ANY($2::uuid[])`, [
+    const orgs = await sqlRows<Org & { suspended: boolean }>(runner, `SELECT id, slug, kind, suspended_at IS NOT NULL AS suspended FROM organizations WHERE slug = ANY($1::text[]) OR id = ANY($2::uuid[])`, [
       unique(candidates.flatMap((c) => [c.fields.carrier, c.fields.custodian])),
       unique([...shipments.flatMap((s) => [s.merchant_id]), ...timelineRows.map((t) => t.custodian_id)].filter((id): id is string => id !== null)),
     ]);
+
+    // delegations that may carry a transfer's consent: to a named custodian, for a shipment's carrier.
+    // FOR SHARE: a revocation racing this call waits, then sees the transfer it must not void
+    const transfers = candidates.filter((c) => CUSTODY_RULES[c.fields.eventType as CustodyEventType]?.custodian === 'TRANSFER');
+    const delegationRows = transfers.length === 0 ? [] : await sqlRows<DelegationRow>(
+      runner,
+      `SELECT d.delegation_id, d.delegator_id, d.delegate_id, d.carrier_id, d.tracking_number, d.valid_from_ms::text AS valid_from_ms, d.valid_until_ms::text AS valid_until_ms,
+              (extract(epoch FROM d.revoked_at) * 1000)::bigint::text AS revoked_at_ms,
+              (extract(epoch FROM k.valid_from) * 1000)::bigint::text AS key_valid_from_ms, (extract(epoch FROM k.revoked_at) * 1000)::bigint::text AS key_revoked_at_ms
+         FROM custody_delegations d JOIN signing_keys k ON k.address = d.signer
+         JOIN organizations dc ON dc.id = d.delegate_id JOIN organizations cc ON cc.id = d.carrier_id JOIN organizations dg ON dg.id = d.delegator_id
+        WHERE dg.suspended_at IS NULL AND dc.slug = ANY($1::text[]) AND cc.slug = ANY($2::text[]) AND d.tracking_number = ANY($3::text[])
+        ORDER BY d.registered_at, d.delegation_id FOR SHARE OF d`,
+      [unique(transfers.map((c) => c.fields.custodian)), unique(transfers.map((c) => c.fields.carrier)), ['', ...unique(transfers.map((c) => c.fields.trackingNumber))]],
+    );
+    const delegationsTo = (custodianId: string, carrierId: string): DelegationCandidate[] =>
+      delegationRows.filter((d) => d.delegate_id === custodianId && d.carrier_id === carrierId).map((d) => ({
+        delegationId: d.delegation_id,
+        delegatorId: d.delegator_id,
+        trackingNumber: d.tracking_number,
+        validFrom: BigInt(d.valid_from_ms),
+        validUntil: BigInt(d.valid_until_ms),
+        revokedAt: d.revoked_at_ms === null ? null : BigInt(d.revoked_at_ms),
+        keyValidFrom: BigInt(d.key_valid_from_ms),
+        keyRevokedAt: d.key_revoked_at_ms === null ? null : BigInt(d.key_revoked_at_ms),
+      }));
 
     const shipmentBy = new Map(shipments.map((s) => [`${s.carrier}\u0000${s.tracking_number}`, s]));
     const timelines = new Map<string, TimelineEntry[]>(shipments.map((s) => [s.id, []]));
@@ -201,6 +245,11 @@ export class CustodyIngestionService {
       const reject = (code: ErrorCode, message: string, field: string | null = null): void => {
         outcomes[c.index] = { index: c.index, eventId: f.eventId, outcome: 'REJECTED', error: { code, message, field } };
       };
+      const refusal = refused.get(c.index);
+      if (refusal) {
+        reject(refusal.code, refusal.message, refusal.field);
+        continue;
+      }
       // whose event it is comes first: a replay of another organization's event must not reveal its receipt
       const signerKey = keyBy.get(c.signer!);
       if (caller.role !== 'ADMIN' && signerKey && signerKey.organization_id !== caller.organizationId) {
@@ -241,6 +290,15 @@ export class CustodyIngestionService {
         reject('UNKNOWN_SIGNER', `the signature recovers to ${c.signer}, which is not a registered signing key (or a signed field was changed after signing)`, 'signature');
         continue;
       }
+      // a suspended organization's devices stop at once; what it recorded before stays as it is
+      if (key.suspended) {
+        reject('ORGANIZATION_SUSPENDED', `signing key ${key.address} belongs to "${key.slug}", which is suspended: its keys sign nothing new until the platform admin reinstates it`, 'signature');
+        continue;
+      }
+      if (custodian.suspended) {
+        reject('ORGANIZATION_SUSPENDED', `custodian "${custodian.slug}" is suspended: custody cannot be recorded with it until the platform admin reinstates it`, 'custodian');
+        continue;
+      }
       const keyProblem = keyValidity(key, f.occurredAt);
       if (keyProblem) {
         reject(keyProblem.code, `signing key ${key.address}: ${keyProblem.message}`, 'signature');
@@ -250,6 +308,10 @@ export class CustodyIngestionService {
       if (c.counterSigner) {
         const counterKey = keyBy.get(c.counterSigner);
         const problem = counterKey ? keyValidity(counterKey, f.occurredAt) : { message: 'is not a registered signing key' };
+        if (counterKey?.suspended) {
+          reject('ORGANIZATION_SUSPENDED', `counterSignature: key ${counterKey.address} belongs to "${counterKey.slug}", which is suspended`, 'counterSignature');
+          continue;
+        }
         if (problem || c.counterSigner === c.signer) {
           reject('INVALID_COUNTER_SIGNATURE', `counterSignature recovers to ${c.counterSigner}, which ${problem ? problem.message : 'is the signer itself; the counter-signature must come from the other party'}`, 'counterSignature');
           continue;
@@ -264,6 +326,8 @@ export class CustodyIngestionService {
         timeline,
         {
           eventType: f.eventType as CustodyEventType,
+          trackingNumber: f.trackingNumber,
+          delegations: delegationsTo(custodian.id, carrier.id),
           occurredAt: f.occurredAt,
           custodian,
           signerOrg,
@@ -292,14 +356,43 @@ export class CustodyIngestionService {
       shipment.head_leaf = leaf;
       timeline.push({ eventId: f.eventId, eventType: f.eventType as CustodyEventType, occurredAt: f.occurredAt, arrival: arrival++, custodianId: custodian.id, signerOrgId: signerOrg.id, correctsEventId: correctsId });
       touched.add(shipment);
-      rows.push({ c, shipment, custodianId: custodian.id, signerOrgId: signerOrg.id, previousLeaf, leaf, flags: verdict.flags, dualAttested: verdict.dualAttested, correctsId });
+      rows.push({ c, shipment, custodianId: custodian.id, signerOrgId: signerOrg.id, previousLeaf, leaf, flags: verdict.flags, dualAttested: verdict.dualAttested, consent: verdict.consent, correctsId });
       const receipt: CustodyReceiptData = { eventId: f.eventId, digest: c.digest, leaf, previousLeaf, status: 'PENDING', receivedAt };
       acceptedNow.set(f.eventId, { candidate: c, receipt });
       outcomes[c.index] = { index: c.index, eventId: f.eventId, outcome: 'ACCEPTED', receipt };
     }
     if (rows.length === 0) return;
+    this.refuseRetroactiveBreaks(rows, timelines, refused);
     await this.insertEvents(runner, rows, receivedAt);
     await this.updateShipments(runner, [...touched], timelines, rows);
+  }
+
+  /**
+   * A late transfer (one that occurred before events already stored) is accepted only if every
+   * stored event keeps the custodian it was accepted under, with all of this call's events in
+   * place: an offline hub uploads its handoff, scans and hand-back together. Otherwise the late
+   * transfers of that shipment are refused and the call runs again without them (nothing
+   * recorded is ever rewritten).
+   */
+  private refuseRetroactiveBreaks(rows: AcceptedRow[], timelines: Map<string, TimelineEntry[]>, refused: Map<number, { code: ErrorCode; message: string; field: string }>): void {
+    const late = rows.filter((r) => r.flags.includes('LATE_ARRIVAL') && CUSTODY_RULES[r.c.fields.eventType as CustodyEventType].custodian === 'TRANSFER');
+    if (late.length === 0) return;
+    let found = false;
+    for (const shipmentId of new Set(late.map((r) => r.shipment.id))) {
+      const added = new Set(rows.filter((r) => r.shipment.id === shipmentId).map((r) => r.c.fields.eventId));
+      const after = timelines.get(shipmentId)!;
+      const broken = retroactiveBreak(after.filter((e) => !added.has(e.eventId)), after, added);
+      if (!broken) continue;
+      found = true;
+      for (const r of late.filter((x) => x.shipment.id === shipmentId)) {
+        refused.set(r.c.index, {
+          code: 'INVALID_TRANSITION',
+          message: `this transfer occurred before ${broken.eventType} (event ${broken.eventId}), which is recorded already under another custodian: inserting it would make that event a continuity break after the fact. Send the whole offline sequence (the transfer, the scans and the hand-back) in one call, or record the transfer at its real place in time before later scans`,
+          field: 'occurredAt',
+        });
+      }
+    }
+    if (found) throw new RetroactiveBreaks();
   }
 
   private async insertEvents(runner: QueryRunner, rows: AcceptedRow[], receivedAt: Date): Promise<void> {
@@ -308,17 +401,17 @@ export class CustodyIngestionService {
       `INSERT INTO custody_events (event_id, shipment_id, tracking_number, carrier, event_type, custodian, custodian_id, occurred_at_ms,
          lat_e6, lon_e6, accuracy_m, location_code, scan_method, evidence_hash, data_hash, signature, counter_signature, signer,
          counter_signer, digest, signatures_hash, previous_leaf, leaf, received_at, signer_organization_id, flags, dual_attested,
-         corrects_event_id, correction_reason)
+         corrects_event_id, correction_reason, consent, delegation_id)
        SELECT u.event_id, u.shipment_id, u.tracking_number, u.carrier, u.event_type, u.custodian, u.custodian_id, u.occurred_at_ms,
          u.lat_e6, u.lon_e6, u.accuracy_m, u.location_code, u.scan_method, u.evidence_hash, u.data_hash, u.signature, u.counter_signature, u.signer,
          u.counter_signer, u.digest, u.signatures_hash, u.previous_leaf, u.leaf, $23::timestamptz, u.signer_org,
-         CASE WHEN u.flags = '' THEN '{}'::text[] ELSE string_to_array(u.flags, ',') END, u.dual, u.corrects, u.reason
+         CASE WHEN u.flags = '' THEN '{}'::text[] ELSE string_to_array(u.flags, ',') END, u.dual, u.corrects, u.reason, u.consent, u.delegation
        FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::bigint[],
          $9::int[], $10::int[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
-         $19::text[], $20::text[], $21::text[], $22::text[], $24::text[], $25::uuid[], $26::text[], $27::boolean[], $28::text[], $29::text[])
+         $19::text[], $20::text[], $21::text[], $22::text[], $24::text[], $25::uuid[], $26::text[], $27::boolean[], $28::text[], $29::text[], $30::text[], $31::text[])
          AS u(event_id, shipment_id, tracking_number, carrier, event_type, custodian, custodian_id, occurred_at_ms, lat_e6, lon_e6, accuracy_m,
               location_code, scan_method, evidence_hash, data_hash, signature, counter_signature, signer, counter_signer, digest,
-              signatures_hash, previous_leaf, leaf, signer_org, flags, dual, corrects, reason)`,
+              signatures_hash, previous_leaf, leaf, signer_org, flags, dual, corrects, reason, consent, delegation)`,
       [
         col((r) => r.c.fields.eventId),
         col((r) => r.shipment.id),
@@ -349,6 +442,8 @@ export class CustodyIngestionService {
         col((r) => r.dualAttested),
         col((r) => r.correctsId),
         col((r) => r.c.extraData?.doc.reason ?? null),
+        col((r) => r.consent?.kind ?? null),
+        col((r) => r.consent?.delegationId ?? null),
       ],
     );
     const withEvidence = rows.filter((r) => r.c.evidence);
@@ -405,6 +500,9 @@ export class CustodyIngestionService {
     );
   }
 }
+
+/** Thrown inside the transaction to roll it back and run the call again with late transfers refused. */
+class RetroactiveBreaks extends Error {}
 
 function keyValidity(key: KeyRow, occurredAt: bigint): { code: ErrorCode; message: string } | null {
   if (key.revoked_at && occurredAt >= BigInt(key.revoked_at.getTime())) {

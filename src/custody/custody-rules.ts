@@ -9,6 +9,13 @@ import { STATUS_AFTER, type CustodyEventType, type ShipmentStatus } from './even
  * new one (the party taking custody). Signers: CUSTODIAN = a key of the current custodian,
  * RECEIVER = a key of the party taking custody, CARRIER = the shipment's carrier even when it
  * does not hold the parcel (it declares problems for the whole journey; flagged CARRIER_DECLARED).
+ *
+ * Consent (issue 9): custody passes from A to B only when A consented, in one of three ways:
+ * A signed the transfer (SIGNED) or counter-signed it (COUNTER_SIGNED), or B holds a delegation
+ * (custody-delegation/1) from the shipment's carrier or from A that covers this shipment at the
+ * time of the transfer, signed by a key of the delegator valid then, and not revoked then
+ * (DELEGATION). The one exception is the root of the chain: the shipment's carrier picking up a
+ * parcel the merchant created the shipment for (DESIGNATED: the shipment names that carrier).
  */
 export type SignerRole = 'CUSTODIAN' | 'RECEIVER' | 'CARRIER' | 'MERCHANT' | 'CORRECTED_SIGNER';
 
@@ -108,8 +115,26 @@ export function custodyState(timeline: readonly TimelineEntry[], until?: bigint)
   return state;
 }
 
+/** A delegation to the event's custodian for the shipment's carrier, as ingestion found it. */
+export interface DelegationCandidate {
+  delegationId: string;
+  delegatorId: string;
+  trackingNumber: string;
+  validFrom: bigint;
+  validUntil: bigint;
+  revokedAt: bigint | null;
+  /** validity of the key that signed the delegation */
+  keyValidFrom: bigint;
+  keyRevokedAt: bigint | null;
+}
+
+export type Consent = { kind: 'SIGNED' | 'COUNTER_SIGNED' | 'DESIGNATED'; delegationId: null } | { kind: 'DELEGATION'; delegationId: string };
+
 export interface CandidateEvent {
   eventType: CustodyEventType;
+  trackingNumber: string;
+  /** delegations whose delegate is the event's custodian and whose carrier is the shipment's */
+  delegations: readonly DelegationCandidate[];
   occurredAt: bigint;
   custodian: Org;
   signerOrg: Org;
@@ -124,7 +149,7 @@ export interface ShipmentParties {
   requireDeliveryEvidence: boolean;
 }
 
-export type RuleOutcome = { ok: true; flags: EventFlag[]; dualAttested: boolean } | { ok: false; code: ErrorCode; message: string; field: string };
+export type RuleOutcome = { ok: true; flags: EventFlag[]; dualAttested: boolean; consent: Consent | null } | { ok: false; code: ErrorCode; message: string; field: string };
 
 /** Checks one event against the shipment's timeline; pure, so every rule is testable alone. */
 export function checkCustodyRules(timeline: readonly TimelineEntry[], event: CandidateEvent, parties: ShipmentParties, orgName: (id: string | null) => string): RuleOutcome {
@@ -198,6 +223,18 @@ export function checkCustodyRules(timeline: readonly TimelineEntry[], event: Can
     const who = [...allowed].map((id) => `"${orgName(id)}"`).join(' or ');
     return reject('SIGNER_NOT_AUTHORIZED', `custody continuity: ${event.eventType} here must be signed by ${who || 'the custodian'}, but the key belongs to "${event.signerOrg.slug}"`, 'signature');
   }
+  if (event.eventType === 'CORRECTION' && event.corrects) {
+    // voiding a transfer would leave later events naming (or released by) a custodian that never
+    // held the parcel: those are corrected first, newest first, then the transfer
+    const dependent = dependentOnTransfer(timeline, event.corrects.eventId);
+    if (dependent.length > 0) {
+      return reject(
+        'INVALID_CORRECTION',
+        `event ${event.corrects.eventId} transferred custody, and ${dependent.length} later event(s) rest on that transfer (${dependent.slice(0, 3).map((e) => `${e.eventType} ${e.eventId}`).join(', ')}${dependent.length > 3 ? ', …' : ''}): correct them first, newest first, then the transfer`,
+        'extraData',
+      );
+    }
+  }
   if (rule.signers.includes('CARRIER') && event.signerOrg.id === parties.carrier.id && current && current !== parties.carrier.id && event.eventType !== 'CORRECTION') flags.push('CARRIER_DECLARED');
 
   let dualAttested = false;
@@ -209,6 +246,95 @@ export function checkCustodyRules(timeline: readonly TimelineEntry[], event: Can
     }
     dualAttested = true;
   }
+  let consent: Consent | null = null;
+  if (rule.custodian === 'TRANSFER') {
+    const found = transferConsent(event, releasing, parties);
+    if ('problem' in found) {
+      return reject(
+        'TRANSFER_NOT_CONSENTED',
+        `${event.eventType} to "${event.custodian.slug}": custody passes only with the consent of the releasing custodian "${orgName(releasing)}". Have "${orgName(releasing)}" sign or counter-sign the transfer, or register a delegation from "${orgName(releasing)}"${releasing !== parties.carrier.id ? ` or the carrier "${parties.carrier.slug}"` : ''} to "${event.custodian.slug}" that covers this shipment at ${new Date(Number(event.occurredAt)).toISOString()}${found.problem ? ` (${found.problem})` : ''}`,
+        'signature',
+      );
+    }
+    consent = found;
+  }
   if ((event.eventType === 'DELIVERED' || event.eventType === 'COLLECTED_FROM_LOCKER') && parties.requireDeliveryEvidence && !event.hasEvidence) flags.push('MISSING_REQUIRED_EVIDENCE');
-  return { ok: true, flags, dualAttested };
+  return { ok: true, flags, dualAttested, consent };
 }
+
+/**
+ * The first event of `before` (the timeline as stored) whose custodian at its time changes once
+ * the events `added` are inserted: a late transfer slid in before scans already accepted would
+ * make them continuity breaks after the fact. Null when every stored event keeps the custody it
+ * was accepted under (for instance an offline hub's handoff, its scans and its hand-back, sent in
+ * one call).
+ */
+export function retroactiveBreak(before: readonly TimelineEntry[], after: readonly TimelineEntry[], added: ReadonlySet<string>): TimelineEntry | null {
+  const held = (timeline: readonly TimelineEntry[]): Map<string, string | null> => {
+    const corrected = new Set(timeline.map((e) => e.correctsEventId).filter((id): id is string => id !== null));
+    const out = new Map<string, string | null>();
+    let custodian: string | null = null;
+    for (const e of [...timeline].sort(byTime)) {
+      if (corrected.has(e.eventId) || e.eventType === 'CORRECTION') continue;
+      out.set(e.eventId, custodian);
+      custodian = e.custodianId;
+    }
+    return out;
+  };
+  const was = held(before);
+  const now = held(after);
+  for (const e of [...before].sort(byTime)) {
+    if (added.has(e.eventId) || !was.has(e.eventId) || !now.has(e.eventId)) continue;
+    if (was.get(e.eventId) !== now.get(e.eventId)) return e;
+  }
+  return null;
+}
+
+/**
+ * The uncorrected events after transfer `eventId` that rest on it: they name its custodian or
+ * are transfers released by whoever held the parcel then. Empty when the event did not move
+ * custody (e.g. a carrier picking up its own label).
+ */
+export function dependentOnTransfer(timeline: readonly TimelineEntry[], eventId: string): TimelineEntry[] {
+  const target = timeline.find((e) => e.eventId === eventId);
+  if (!target || CUSTODY_RULES[target.eventType].custodian !== 'TRANSFER') return [];
+  const before = custodyState(timeline.filter((e) => e !== target && byTime(e, target) < 0)).custodianId;
+  if (before === target.custodianId) return [];
+  const corrected = new Set(timeline.map((e) => e.correctsEventId));
+  return timeline
+    .filter((e) => byTime(target, e) < 0 && !corrected.has(e.eventId) && e.eventType !== 'CORRECTION' && (e.custodianId === target.custodianId || CUSTODY_RULES[e.eventType].custodian === 'TRANSFER'))
+    .sort((a, b) => byTime(b, a));
+}
+
+/**
+ * How the releasing custodian consented to a transfer, or why no consent was found (the closest
+ * delegation's problem, so the message says what to fix).
+ */
+export function transferConsent(event: Pick<CandidateEvent, 'eventType' | 'occurredAt' | 'custodian' | 'signerOrg' | 'counterSignerOrg' | 'delegations' | 'trackingNumber'>, releasing: string | null, parties: Pick<ShipmentParties, 'carrier'>): Consent | { problem: string | null } {
+  // the root of the chain: the shipment names its carrier, so the carrier picking it up needs no one else
+  if (event.eventType === 'PICKED_UP' && event.custodian.id === parties.carrier.id) {
+    return { kind: releasing !== null && releasing !== parties.carrier.id && event.signerOrg.id === releasing ? 'SIGNED' : 'DESIGNATED', delegationId: null };
+  }
+  if (releasing !== null && event.signerOrg.id === releasing) return { kind: 'SIGNED', delegationId: null };
+  if (releasing !== null && event.counterSignerOrg?.id === releasing) return { kind: 'COUNTER_SIGNED', delegationId: null };
+  const t = event.occurredAt;
+  // the closest miss, for the message: one in force but revoked (or its key not valid) before one out of its window
+  let problem: string | null = null;
+  let inWindow = false;
+  for (const d of event.delegations) {
+    if (d.delegatorId !== parties.carrier.id && d.delegatorId !== releasing) continue;
+    if (d.trackingNumber !== '' && d.trackingNumber !== event.trackingNumber) continue;
+    const why =
+      t < d.validFrom ? `delegation ${d.delegationId} is valid only from ${iso(d.validFrom)}` :
+      t >= d.validUntil ? `delegation ${d.delegationId} expired at ${iso(d.validUntil)}` :
+      d.revokedAt !== null && t >= d.revokedAt ? `delegation ${d.delegationId} was revoked at ${iso(d.revokedAt)}` :
+      t < d.keyValidFrom || (d.keyRevokedAt !== null && t >= d.keyRevokedAt) ? `the key that signed delegation ${d.delegationId} was not valid at the time of the transfer` :
+      null;
+    if (why === null) return { kind: 'DELEGATION', delegationId: d.delegationId };
+    const within = t >= d.validFrom && t < d.validUntil;
+    if (problem === null || (within && !inWindow)) [problem, inWindow] = [why, within];
+  }
+  return { problem };
+}
+
+const iso = (ms: bigint): string => new Date(Number(ms)).toISOString();

@@ -20,7 +20,7 @@ export class DisputesResolver {
     return this.service.open(trackingNumber, carrier, claim, note, caller);
   }
 
-  @Mutation(() => Dispute, { description: 'Records how a dispute ended.' })
+  @Mutation(() => Dispute, { description: 'Records how a dispute ended: the platform admin or a platform-wide DISPUTE_ANALYST (a key without organization).' })
   @Roles('ADMIN', 'DISPUTE_ANALYST')
   async resolveDispute(@Args('id', { type: () => ID }) id: string, @Args('outcome', { type: () => DisputeOutcomeEnum }) outcome: DisputeOutcomeEnum, @Args('note') note: string, @Caller() caller: Principal): Promise<Dispute> {
     return this.service.resolve(id, outcome, note, caller);

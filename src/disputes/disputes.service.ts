@@ -56,7 +56,11 @@ export class DisputesService {
     return this.get(id, caller);
   }
 
+  /** By the admin or a platform-wide analyst: an organization's own analyst is a party, not a judge. */
   async resolve(id: string, outcome: DisputeOutcomeEnum, note: string, caller: Principal): Promise<Dispute> {
+    if (caller.role !== 'ADMIN' && caller.organizationId !== null) {
+      throw new LedgerError('FORBIDDEN', `a DISPUTE_ANALYST key of "${caller.organizationSlug}" reads and opens its organization's disputes; resolving them is for the platform admin or a platform-wide DISPUTE_ANALYST key (without organization)`);
+    }
     if (note.trim().length < 1 || note.length > 2000) throw new LedgerError('VALIDATION_FAILED', 'note must be 1-2000 characters: record why', 'note');
     const current = await this.get(id, caller);
     if (current.status === 'RESOLVED') throw new LedgerError('ALREADY_EXISTS', `dispute ${id} was resolved already (${current.outcome})`, 'id');

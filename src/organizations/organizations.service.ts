@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { getAddress, isAddress } from 'ethers';
 import { LedgerError } from '../common/errors';
-import { isUniqueViolation } from '../database/data-source';
+import { isUniqueViolation, sqlRows } from '../database/data-source';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { SLUG_PATTERN } from '../custody/event-validation';
 import { OrganizationEntity } from './organization.entity';
 import { SigningKeyEntity } from './signing-key.entity';
-import type { Principal } from '../auth/principal';
+import { actorOf, type Principal } from '../auth/principal';
+import type { CarrierContractRow } from './models/organization.model';
 import type { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput } from './dto/organization.inputs';
 
 
@@ -108,5 +109,84 @@ export class OrganizationsService {
 
   async keysOf(organizationId: string): Promise<SigningKeyEntity[]> {
     return this.keys.find({ where: { organizationId }, order: { createdAt: 'ASC' } });
+  }
+
+  // ---- merchant–carrier contracts ---------------------------------------------------------------
+
+  /** The carrier accepts the merchant as customer; an ended contract is registered anew. */
+  async registerContract(carrierSlug: string, merchantSlug: string, caller: Principal): Promise<CarrierContractRow> {
+    const { carrier, merchant } = await this.contractParties(carrierSlug, merchantSlug, caller);
+    const [row] = await sqlRows<{ carrier_id: string }>(
+      this.runtime.dataSource,
+      `INSERT INTO carrier_contracts (carrier_id, merchant_id, created_by) VALUES ($1, $2, $3)
+         ON CONFLICT (carrier_id, merchant_id) DO UPDATE SET created_at = now(), created_by = EXCLUDED.created_by, ended_at = NULL WHERE carrier_contracts.ended_at IS NOT NULL
+         RETURNING carrier_id`,
+      [carrier.id, merchant.id, actorOf(caller)],
+    );
+    if (!row) throw new LedgerError('ALREADY_EXISTS', `carrier "${carrier.slug}" has an active contract with merchant "${merchant.slug}" already`, 'merchant');
+    return (await this.contracts(`c.carrier_id = $1 AND c.merchant_id = $2`, [carrier.id, merchant.id]))[0];
+  }
+
+  /** No new shipments under it from now on; the shipments made under it stay the merchant's. */
+  async endContract(carrierSlug: string, merchantSlug: string, caller: Principal): Promise<CarrierContractRow> {
+    const { carrier, merchant } = await this.contractParties(carrierSlug, merchantSlug, caller);
+    const [row] = await sqlRows<{ carrier_id: string }>(
+      this.runtime.dataSource,
+      `UPDATE carrier_contracts SET ended_at = now() WHERE carrier_id = $1 AND merchant_id = $2 AND ended_at IS NULL RETURNING carrier_id`,
+      [carrier.id, merchant.id],
+    );
+    if (!row) throw new LedgerError('NOT_FOUND', `carrier "${carrier.slug}" has no active contract with merchant "${merchant.slug}"`, 'merchant');
+    return (await this.contracts(`c.carrier_id = $1 AND c.merchant_id = $2`, [carrier.id, merchant.id]))[0];
+  }
+
+  /** Contracts the organization is a party to, ended ones included, oldest first. */
+  async contractsOf(organizationId: string): Promise<CarrierContractRow[]> {
+    return this.contracts(`$1 IN (c.carrier_id, c.merchant_id)`, [organizationId]);
+  }
+
+  async hasActiveContract(carrierId: string, merchantId: string): Promise<boolean> {
+    const [row] = await sqlRows(this.runtime.dataSource, `SELECT 1 FROM carrier_contracts WHERE carrier_id = $1 AND merchant_id = $2 AND ended_at IS NULL`, [carrierId, merchantId]);
+    return row !== undefined;
+  }
+
+  private contracts(where: string, params: unknown[]): Promise<CarrierContractRow[]> {
+    return sqlRows<CarrierContractRow>(
+      this.runtime.dataSource,
+      `SELECT co.slug AS carrier, mo.slug AS merchant, c.created_at, c.created_by, c.ended_at FROM carrier_contracts c
+         JOIN organizations co ON co.id = c.carrier_id JOIN organizations mo ON mo.id = c.merchant_id WHERE ${where} ORDER BY c.created_at, mo.slug`,
+      params,
+    );
+  }
+
+  /** The platform admin, or a CARRIER key of that carrier (it accepts its customers). */
+  private async contractParties(carrierSlug: string, merchantSlug: string, caller: Principal): Promise<{ carrier: OrganizationEntity; merchant: OrganizationEntity }> {
+    const carrier = await this.bySlug(carrierSlug, 'carrier');
+    if (caller.role !== 'ADMIN' && caller.organizationId !== carrier.id) throw new LedgerError('FORBIDDEN', `a key of "${caller.organizationSlug}" may only register or end contracts of its own carrier`, 'carrier');
+    if (carrier.kind !== 'CARRIER') throw new LedgerError('VALIDATION_FAILED', `organization "${carrier.slug}" is a ${carrier.kind}, not a CARRIER: only carriers have contracts with merchants`, 'carrier');
+    const merchant = await this.bySlug(merchantSlug, 'merchant');
+    if (merchant.kind !== 'MERCHANT') throw new LedgerError('VALIDATION_FAILED', `organization "${merchant.slug}" is a ${merchant.kind}, not a MERCHANT`, 'merchant');
+    return { carrier, merchant };
+  }
+
+  // ---- suspension -------------------------------------------------------------------------------
+
+  /**
+   * Its API keys stop at once (ApiKeysService.authenticate checks on every request). Signing keys
+   * and events are not touched: what it recorded before stays valid and provable.
+   */
+  async suspend(slug: string, reason: string): Promise<OrganizationEntity> {
+    const why = reason.trim();
+    if (why.length < 1 || why.length > 500) throw new LedgerError('VALIDATION_FAILED', 'reason must be 1-500 characters: record why', 'reason');
+    const org = await this.bySlug(slug, 'slug');
+    const [row] = await sqlRows(this.runtime.dataSource, `UPDATE organizations SET suspended_at = now(), suspension_reason = $2 WHERE id = $1 AND suspended_at IS NULL RETURNING id`, [org.id, why]);
+    if (!row) throw new LedgerError('ORGANIZATION_SUSPENDED', `organization "${slug}" is suspended already since ${org.suspendedAt?.toISOString()}; reinstateOrganization first to suspend it for another reason`, 'slug');
+    return this.bySlug(slug, 'slug');
+  }
+
+  async reinstate(slug: string): Promise<OrganizationEntity> {
+    const org = await this.bySlug(slug, 'slug');
+    const [row] = await sqlRows(this.runtime.dataSource, `UPDATE organizations SET suspended_at = NULL, suspension_reason = NULL WHERE id = $1 AND suspended_at IS NOT NULL RETURNING id`, [org.id]);
+    if (!row) throw new LedgerError('VALIDATION_FAILED', `organization "${slug}" is not suspended: nothing to reinstate`, 'slug');
+    return this.bySlug(slug, 'slug');
   }
 }

@@ -36,7 +36,11 @@ export class ShipmentsService {
     return this.runtime.dataSource.getRepository(ShipmentEntity);
   }
 
-  /** The platform admin, the carrier itself, or the merchant it ships for. */
+  /**
+   * The platform admin, the carrier itself, or the merchant it ships for. A merchant needs an
+   * active contract with the carrier, and so does a carrier naming a merchant (else it could put
+   * shipments, and disputes, on any merchant's books); the admin needs none.
+   */
   async create(input: CreateShipmentInput, caller: Principal): Promise<Shipment> {
     if (!TRACKING_NUMBER_PATTERN.test(input.trackingNumber)) {
       throw new LedgerError('VALIDATION_FAILED', 'trackingNumber must be 3-64 characters: letters, digits, ".", "_", "/", "-"', 'trackingNumber');
@@ -53,6 +57,15 @@ export class ShipmentsService {
     if (caller.role === 'CARRIER' && caller.organizationId !== carrier.id) throw new LedgerError('FORBIDDEN', `a CARRIER key of "${caller.organizationSlug}" can only create shipments of its own`, 'carrier');
     if (caller.role === 'MERCHANT' && caller.organizationId !== merchant?.id) throw new LedgerError('FORBIDDEN', `a MERCHANT key of "${caller.organizationSlug}" can only create shipments with itself as merchant`, 'merchant');
     if (merchant && merchant.kind !== 'MERCHANT') throw new LedgerError('VALIDATION_FAILED', `organization "${merchant.slug}" is a ${merchant.kind}, not a MERCHANT`, 'merchant');
+    for (const [org, field] of [[carrier, 'carrier'], [merchant, 'merchant']] as const) {
+      if (org?.suspendedAt) throw new LedgerError('ORGANIZATION_SUSPENDED', `organization "${org.slug}" is suspended: no new shipments with it until the platform admin reinstates it`, field);
+    }
+    if (merchant && caller.role !== 'ADMIN' && !(await this.organizations.hasActiveContract(carrier.id, merchant.id))) {
+      const how = `registerCarrierContract(carrier: "${carrier.slug}", merchant: "${merchant.slug}")`;
+      throw caller.role === 'MERCHANT'
+        ? new LedgerError('NO_CARRIER_CONTRACT', `merchant "${merchant.slug}" has no contract with carrier "${carrier.slug}": ask the carrier (or the platform admin) to accept you as customer with ${how}, then create the shipment`, 'carrier')
+        : new LedgerError('NO_CARRIER_CONTRACT', `carrier "${carrier.slug}" has no contract with merchant "${merchant.slug}": register it first with ${how}, or create the shipment without merchant`, 'merchant');
+    }
     try {
       const saved = await this.repo.save(
         this.repo.create({
@@ -71,11 +84,24 @@ export class ShipmentsService {
       );
       return (await this.toModels([(await this.repo.findOneByOrFail({ id: saved.id }))]))[0];
     } catch (err) {
-      if (isUniqueViolation(err)) {
+      if (!isUniqueViolation(err)) throw err;
+      // only who may see the existing shipment learns that it exists; anyone else gets one answer
+      // that names no merchant and is the same whoever's shipment it is
+      if (await this.visible(input.trackingNumber, carrier.slug, caller)) {
         throw new LedgerError('ALREADY_EXISTS', `carrier "${carrier.slug}" has a shipment "${input.trackingNumber}" already`, 'trackingNumber');
       }
-      throw err;
+      throw new LedgerError('TRACKING_NUMBER_UNAVAILABLE', `tracking number "${input.trackingNumber}" cannot be used for a new shipment of carrier "${carrier.slug}": use the tracking number the carrier issued for this parcel (ask the carrier if in doubt)`, 'trackingNumber');
     }
+  }
+
+  private async visible(trackingNumber: string, carrierSlug: string, scope: Scope): Promise<boolean> {
+    return this.find(trackingNumber, carrierSlug, scope).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof LedgerError && err.code === 'NOT_FOUND') return false;
+        throw err;
+      },
+    );
   }
 
   /** A shipment the scope may not see is NOT_FOUND, exactly like a missing one. */

@@ -22,6 +22,11 @@ import { createKeccak } from 'hash-wasm';
  *                value = keccak256(abi.encode(bytes32 headLeaf, uint64 eventCount))
  *   signing key: key   = keccak256(abi.encode(string "custody-state/1:key", address signer))
  *                value = keccak256(abi.encode(string organization, uint64 validFromMs, uint64 revokedAtMs)), revokedAtMs 0 if never revoked
+ *   delegation:  key   = keccak256(abi.encode(string "custody-state/1:delegation", bytes32 delegationId))
+ *                value = keccak256(abi.encode(bytes32 digest, uint64 revokedAtMs)), digest the EIP-712 digest of the
+ *                signed custody-delegation/1 statement (which commits to every field), revokedAtMs 0 if never revoked.
+ *                A record kind added with issue 9: it has a tag of its own, so no earlier key or value changes
+ *                and every earlier state and proof verifies as before.
  *
  * Batch root `custody-tree/2` = sortedPair(eventsRoot, stateCommitment), with
  * stateCommitment = keccak256(0x02 ‖ eventsRoot ‖ stateRoot) (65 bytes hashed) and eventsRoot the
@@ -35,6 +40,7 @@ export const STATE_FORMAT = 'custody-state/1';
 export const TREE_FORMAT_V2 = 'custody-tree/2';
 export const SHIPMENT_KEY_TAG = 'custody-state/1:shipment';
 export const SIGNING_KEY_TAG = 'custody-state/1:key';
+export const DELEGATION_TAG = 'custody-state/1:delegation';
 export const ZERO32 = Buffer.alloc(32);
 export const ZERO_HEX = '0x' + '00'.repeat(32);
 
@@ -102,6 +108,14 @@ export function signingKeyStateKey(address: string): string {
 
 export function signingKeyStateValue(organization: string, validFromMs: bigint | string, revokedAtMs: bigint | string | null): string {
   return toHex(keccak(abiEncode([organization, BigInt(validFromMs), BigInt(revokedAtMs ?? 0)])));
+}
+
+export function delegationStateKey(delegationId: string): string {
+  return toHex(keccak(abiEncode([DELEGATION_TAG, toBuf(delegationId)])));
+}
+
+export function delegationStateValue(digest: string, revokedAtMs: bigint | string | null): string {
+  return toHex(keccak(abiEncode([toBuf(digest), BigInt(revokedAtMs ?? 0)])));
 }
 
 /**

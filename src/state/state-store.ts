@@ -8,6 +8,8 @@ import {
   shipmentStateValue,
   signingKeyStateKey,
   signingKeyStateValue,
+  delegationStateKey,
+  delegationStateValue,
   subtree,
   subtreeProof,
   toBuf,
@@ -38,7 +40,8 @@ const TOP_NODES = (1 << BUCKET_BITS) - 1;
 
 export type StateRecord =
   | { kind: 'SHIPMENT'; key: string; valueHash: string; shipmentId: string; carrier: string; trackingNumber: string; headLeaf: string; eventCount: number }
-  | { kind: 'SIGNING_KEY'; key: string; valueHash: string; address: string; organization: string; validFromMs: string; revokedAtMs: string | null };
+  | { kind: 'SIGNING_KEY'; key: string; valueHash: string; address: string; organization: string; validFromMs: string; revokedAtMs: string | null }
+  | { kind: 'DELEGATION'; key: string; valueHash: string; delegationId: string; digest: string; revokedAtMs: string | null };
 
 export interface StateUpdate {
   root: string;
@@ -197,6 +200,15 @@ export class StateStore {
         revokedAtMs: k.revoked_at_ms,
       });
     }
+    // delegations registered or revoked since the last state, locked like the keys
+    const delegations = await sqlRows<{ delegation_id: string; digest: string; revoked_at_ms: string | null }>(
+      runner,
+      `SELECT delegation_id, digest, (extract(epoch FROM revoked_at) * 1000)::bigint::text AS revoked_at_ms FROM custody_delegations WHERE state_pending FOR NO KEY UPDATE`,
+    );
+    if (delegations.length > 0) await runner.query(`UPDATE custody_delegations SET state_pending = false WHERE delegation_id = ANY($1::text[])`, [delegations.map((d) => d.delegation_id)]);
+    for (const d of delegations) {
+      records.push({ kind: 'DELEGATION', key: delegationStateKey(d.delegation_id), valueHash: delegationStateValue(d.digest, d.revoked_at_ms), delegationId: d.delegation_id, digest: d.digest, revokedAtMs: d.revoked_at_ms });
+    }
     return records;
   }
 
@@ -270,10 +282,10 @@ export class StateStore {
     if (records.length === 0) return;
     const col = <T>(pick: (r: StateRecord) => T): T[] => records.map(pick);
     await runner.query(
-      `INSERT INTO state_records (key, seq, kind, value_hash, shipment_id, head_leaf, event_count, address, organization, valid_from_ms, revoked_at_ms)
-       SELECT u.key, $1, u.kind, u.value_hash, u.shipment_id, u.head_leaf, u.event_count, u.address, u.organization, u.valid_from_ms, u.revoked_at_ms
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[])
-           AS u(key, kind, value_hash, shipment_id, head_leaf, event_count, address, organization, valid_from_ms, revoked_at_ms)`,
+      `INSERT INTO state_records (key, seq, kind, value_hash, shipment_id, head_leaf, event_count, address, organization, valid_from_ms, revoked_at_ms, delegation_id, digest)
+       SELECT u.key, $1, u.kind, u.value_hash, u.shipment_id, u.head_leaf, u.event_count, u.address, u.organization, u.valid_from_ms, u.revoked_at_ms, u.delegation_id, u.digest
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::text[])
+           AS u(key, kind, value_hash, shipment_id, head_leaf, event_count, address, organization, valid_from_ms, revoked_at_ms, delegation_id, digest)`,
       [
         seq,
         col((r) => r.key),
@@ -285,7 +297,9 @@ export class StateStore {
         col((r) => (r.kind === 'SIGNING_KEY' ? r.address : null)),
         col((r) => (r.kind === 'SIGNING_KEY' ? r.organization : null)),
         col((r) => (r.kind === 'SIGNING_KEY' ? r.validFromMs : null)),
-        col((r) => (r.kind === 'SIGNING_KEY' ? r.revokedAtMs : null)),
+        col((r) => (r.kind === 'SHIPMENT' ? null : r.revokedAtMs)),
+        col((r) => (r.kind === 'DELEGATION' ? r.delegationId : null)),
+        col((r) => (r.kind === 'DELEGATION' ? r.digest : null)),
       ],
     );
   }
@@ -334,7 +348,7 @@ async function readTop(runner: QueryRunner | DataSource, seq: string, root: stri
 
 export interface RecordRow {
   key: string;
-  kind: 'SHIPMENT' | 'SIGNING_KEY';
+  kind: 'SHIPMENT' | 'SIGNING_KEY' | 'DELEGATION';
   value_hash: string;
   head_leaf: string | null;
   event_count: string | null;
@@ -342,6 +356,8 @@ export interface RecordRow {
   organization: string | null;
   valid_from_ms: string | null;
   revoked_at_ms: string | null;
+  delegation_id: string | null;
+  digest: string | null;
 }
 
 /** The records of `keys` as of state `seq` (the newest version at or before it). */
@@ -349,7 +365,7 @@ export async function recordsAt(runner: QueryRunner | DataSource, keys: readonly
   return sqlRows<RecordRow>(
     runner,
     `SELECT r.* FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (
-       SELECT key, kind, value_hash, head_leaf, event_count::text AS event_count, address, organization, valid_from_ms::text AS valid_from_ms, revoked_at_ms::text AS revoked_at_ms
+       SELECT key, kind, value_hash, head_leaf, event_count::text AS event_count, address, organization, valid_from_ms::text AS valid_from_ms, revoked_at_ms::text AS revoked_at_ms, delegation_id, digest
          FROM state_records s WHERE s.key = w.key AND s.seq <= $2 ORDER BY s.seq DESC LIMIT 1) r`,
     [keys, seq],
   );

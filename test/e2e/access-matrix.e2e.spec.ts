@@ -4,6 +4,7 @@ import path from 'node:path';
 import { buildSchema } from 'graphql';
 import { hexlify, randomBytes, type Wallet } from 'ethers';
 import { canonicalJson, dataHashOf, personalCommitment } from '../../src/custody/extra-data';
+import { CUSTODY_DELEGATION_TYPES, type DelegationFields } from '../../src/signing/delegation-signing';
 import { sqlRows } from '../../src/database/data-source';
 import type { CustodyEventFields, CustodySigningDomain } from '../../src/signing/custody-signing';
 import { TEST_ADMIN_KEY, eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
@@ -39,7 +40,8 @@ const F = 'FORBIDDEN';
 const N = 'NOT_FOUND';
 const S = 'SIGNER_OF_OTHER_ORGANIZATION';
 const U = 'UNAUTHENTICATED';
-type Expected = typeof OK | typeof F | typeof N | typeof S | typeof U;
+const C = 'NO_CARRIER_CONTRACT';
+type Expected = typeof OK | typeof F | typeof N | typeof S | typeof U | typeof C;
 /** In CALLERS order: ADMIN, CARRIER(own), CARRIER(hub), CARRIER(other), MERCHANT(own), MERCHANT(other), DISPUTE_ANALYST, AUDITOR. */
 type Expectations = [Expected, Expected, Expected, Expected, Expected, Expected, Expected, Expected];
 
@@ -188,6 +190,13 @@ describe('access matrix: every operation × every caller', () => {
     return tracking;
   }
 
+  /** A new MERCHANT organization, registered by the admin. */
+  async function freshMerchant(): Promise<string> {
+    const slug = fresh('shop').toLowerCase();
+    await registerOrganization(t, slug, 'MERCHANT');
+    return slug;
+  }
+
   async function openDisputeAsAdmin(tracking: string): Promise<string> {
     const d = await mustGql<{ openDispute: { id: string } }>(t, `mutation($n: String!) { openDispute(trackingNumber: $n, carrier: "${CARRIER}", claim: NOT_RECEIVED, note: "customer says it never arrived") { id } }`, { n: tracking });
     return d.openDispute.id;
@@ -203,17 +212,18 @@ describe('access matrix: every operation × every caller', () => {
     await registerOrganization(t, MERCHANT, 'MERCHANT', 'Shop One');
     await registerOrganization(t, OTHER_MERCHANT, 'MERCHANT', 'Shop Two');
     await registerOrganization(t, 'audit-firm', 'AUDITOR', 'Audit Firm');
-    await registerOrganization(t, 'claims-desk', 'AUDITOR', 'Claims Desk');
     w = { acme: await registerKey(t, CARRIER), hub: await registerKey(t, HUB), zoom: await registerKey(t, OTHER_CARRIER), shop: await registerKey(t, MERCHANT) };
+    // acme-express has shop-one as customer; zoom-post has no contract with shop-one
+    await mustGql(t, `mutation { registerCarrierContract(carrier: "${CARRIER}", merchant: "${MERCHANT}") { active } }`);
 
     // API keys through the API, as the platform admin; each must work at once
-    const plan: Array<[Caller, string, string]> = [
+    const plan: Array<[Caller, string | null, string]> = [
       ['CARRIER(own)', CARRIER, 'CARRIER'],
       ['CARRIER(hub)', HUB, 'CARRIER'],
       ['CARRIER(other)', OTHER_CARRIER, 'CARRIER'],
       ['MERCHANT(own)', MERCHANT, 'MERCHANT'],
       ['MERCHANT(other)', OTHER_MERCHANT, 'MERCHANT'],
-      ['DISPUTE_ANALYST', 'claims-desk', 'DISPUTE_ANALYST'],
+      ['DISPUTE_ANALYST', null, 'DISPUTE_ANALYST'], // platform-wide (an organization's analyst sees that organization's part only: tenancy.e2e)
       ['AUDITOR', 'audit-firm', 'AUDITOR'],
       ['revoked key', CARRIER, 'CARRIER'],
     ];
@@ -257,6 +267,13 @@ describe('access matrix: every operation × every caller', () => {
     caller === 'CARRIER(hub)' ? mainIds().slice(1) : ['CARRIER(other)', 'MERCHANT(other)'].includes(caller) ? [] : mainIds();
   const seesPersonalData = (caller: Caller): boolean => ['ADMIN', 'CARRIER(own)', 'MERCHANT(own)', 'DISPUTE_ANALYST'].includes(caller);
   const byTracking = (query: string, field: string) => (auth: Auth, p: { n: string }) => gqlOutcome(query, { n: p.n, c: CARRIER }, auth, field);
+  /** createShipment of a new tracking number for `carrier`, naming MERCHANT. */
+  const createShipmentFor = (carrier: string) => ({
+    prepare: async () => ({ n: fresh('NEW') }),
+    call: (auth: Auth, p: { n: string }) =>
+      gqlOutcome(`mutation($i: CreateShipmentInput!) { createShipment(input: $i) { trackingNumber carrier { slug } merchant { slug } } }`, { i: { trackingNumber: p.n, carrier, merchant: MERCHANT } }, auth, 'createShipment'),
+    check: (data: unknown, _c: Caller, p: { n: string }) => expect(data).toEqual({ trackingNumber: p.n, carrier: { slug: carrier }, merchant: { slug: MERCHANT } }),
+  });
   const mainShipment = { prepare: async () => ({ n: MAIN }), missing: () => ({ p: { n: MISSING_TRACKING }, hiddenId: MAIN, missingId: MISSING_TRACKING }) };
 
   const OPS: Op[] = [
@@ -419,8 +436,13 @@ describe('access matrix: every operation × every caller', () => {
       field: 'organization',
       name: 'organization',
       expect: [OK, OK, OK, OK, OK, OK, OK, OK],
-      call: (auth) => gqlOutcome(`{ organization(slug: "${CARRIER}") { slug kind signingKeys { address } } }`, {}, auth, 'organization'),
-      check: (data) => expect(data).toMatchObject({ slug: CARRIER, kind: 'CARRIER' }),
+      call: (auth) => gqlOutcome(`{ organization(slug: "${CARRIER}") { slug kind signingKeys { address } contracts { merchant } } }`, {}, auth, 'organization'),
+      check: (data, caller) => {
+        // the identity is public; the signing keys are the organization's and the platform roles', the contracts the organization's and the admin's
+        const keysShown = ['ADMIN', 'CARRIER(own)', 'DISPUTE_ANALYST', 'AUDITOR'].includes(caller);
+        const contractsShown = ['ADMIN', 'CARRIER(own)'].includes(caller);
+        expect(data).toMatchObject({ slug: CARRIER, kind: 'CARRIER', signingKeys: keysShown ? expect.arrayContaining([{ address: w.acme.address.toLowerCase() }]) : null, contracts: contractsShown ? [{ merchant: MERCHANT }] : null });
+      },
     }),
     op({
       field: 'proofOfDelivery',
@@ -492,10 +514,58 @@ describe('access matrix: every operation × every caller', () => {
       name: 'createShipment(for the carrier and merchant)',
       mutation: true,
       expect: [OK, OK, F, F, OK, F, F, F],
-      prepare: async () => ({ n: fresh('NEW') }),
-      call: (auth, p: { n: string }) =>
-        gqlOutcome(`mutation($i: CreateShipmentInput!) { createShipment(input: $i) { trackingNumber carrier { slug } merchant { slug } } }`, { i: { trackingNumber: p.n, carrier: CARRIER, merchant: MERCHANT } }, auth, 'createShipment'),
-      check: (data, _c, p) => expect(data).toEqual({ trackingNumber: p.n, carrier: { slug: CARRIER }, merchant: { slug: MERCHANT } }),
+      ...createShipmentFor(CARRIER),
+    }),
+    op({
+      field: 'createShipment',
+      name: 'createShipment(for a carrier without a contract with the merchant)',
+      mutation: true,
+      expect: [OK, F, F, C, C, F, F, F],
+      ...createShipmentFor(OTHER_CARRIER),
+    }),
+    op({
+      field: 'registerCarrierContract',
+      name: 'registerCarrierContract(the carrier accepts a new merchant)',
+      mutation: true,
+      expect: [OK, OK, F, F, F, F, F, F],
+      prepare: async () => ({ slug: await freshMerchant() }),
+      call: (auth, p: { slug: string }) => gqlOutcome(`mutation($m: String!) { registerCarrierContract(carrier: "${CARRIER}", merchant: $m) { carrier merchant active endedAt } }`, { m: p.slug }, auth, 'registerCarrierContract'),
+      check: (data, _c, p) => expect(data).toEqual({ carrier: CARRIER, merchant: p.slug, active: true, endedAt: null }),
+    }),
+    op({
+      field: 'endCarrierContract',
+      name: 'endCarrierContract',
+      mutation: true,
+      expect: [OK, OK, F, F, F, F, F, F],
+      prepare: async () => {
+        const slug = await freshMerchant();
+        await mustGql(t, `mutation { registerCarrierContract(carrier: "${CARRIER}", merchant: "${slug}") { active } }`);
+        return { slug };
+      },
+      call: (auth, p: { slug: string }) => gqlOutcome(`mutation($m: String!) { endCarrierContract(carrier: "${CARRIER}", merchant: $m) { merchant active endedAt } }`, { m: p.slug }, auth, 'endCarrierContract'),
+      check: (data, _c, p) => expect(data).toEqual({ merchant: p.slug, active: false, endedAt: expect.any(String) }),
+    }),
+    op({
+      field: 'suspendOrganization',
+      name: 'suspendOrganization',
+      mutation: true,
+      expect: [OK, F, F, F, F, F, F, F],
+      prepare: async () => ({ slug: await freshMerchant() }),
+      call: (auth, p: { slug: string }) => gqlOutcome(`mutation($s: String!) { suspendOrganization(slug: $s, reason: "matrix") { slug suspendedAt suspensionReason } }`, { s: p.slug }, auth, 'suspendOrganization'),
+      check: (data, _c, p) => expect(data).toEqual({ slug: p.slug, suspendedAt: expect.any(String), suspensionReason: 'matrix' }),
+    }),
+    op({
+      field: 'reinstateOrganization',
+      name: 'reinstateOrganization',
+      mutation: true,
+      expect: [OK, F, F, F, F, F, F, F],
+      prepare: async () => {
+        const slug = await freshMerchant();
+        await mustGql(t, `mutation { suspendOrganization(slug: "${slug}", reason: "matrix") { slug } }`);
+        return { slug };
+      },
+      call: (auth, p: { slug: string }) => gqlOutcome(`mutation($s: String!) { reinstateOrganization(slug: $s) { slug suspendedAt } }`, { s: p.slug }, auth, 'reinstateOrganization'),
+      check: (data, _c, p) => expect(data).toEqual({ slug: p.slug, suspendedAt: null }),
     }),
     op({
       field: 'erasePersonalData',
@@ -541,6 +611,18 @@ describe('access matrix: every operation × every caller', () => {
       // a replay of an event it may not see: refused for whose key signed it, before any receipt is shown
     }),
     op({
+      field: 'registerDelegation',
+      name: "registerDelegation(the carrier's, to the hub, signed by its key)",
+      mutation: true,
+      expect: [OK, OK, F, F, F, F, F, F],
+      prepare: async () => {
+        const d: DelegationFields = { delegationId: hexlify(randomBytes(32)), delegator: CARRIER, delegate: HUB, carrier: CARRIER, trackingNumber: '', validFrom: at(0), validUntil: at(1) };
+        return { ...d, validFrom: d.validFrom.toString(), validUntil: d.validUntil.toString(), signature: await w.acme.signTypedData(domain, CUSTODY_DELEGATION_TYPES, d) };
+      },
+      call: (auth, p: Record<string, string>) => gqlOutcome(`mutation($i: RegisterDelegationInput!) { registerDelegation(input: $i) { delegationId delegator delegate } }`, { i: p }, auth, 'registerDelegation'),
+      check: (data, _c, p) => expect(data).toEqual({ delegationId: p.delegationId, delegator: CARRIER, delegate: HUB }),
+    }),
+    op({
       field: 'registerOrganization',
       name: 'registerOrganization',
       mutation: true,
@@ -583,6 +665,24 @@ describe('access matrix: every operation × every caller', () => {
         expect(data).toEqual({ id: p.id, revokedAt: expect.any(String) });
         expect((await whoami(p.key)).error?.code).toBe(U);
       },
+    }),
+    op({
+      field: 'revokeDelegation',
+      name: "revokeDelegation(one the carrier gave)",
+      mutation: true,
+      expect: [OK, OK, N, N, N, N, F, F],
+      prepare: async () => {
+        const d: DelegationFields = { delegationId: hexlify(randomBytes(32)), delegator: CARRIER, delegate: HUB, carrier: CARRIER, trackingNumber: '', validFrom: at(0), validUntil: at(1) };
+        const signature = await w.acme.signTypedData(domain, CUSTODY_DELEGATION_TYPES, d);
+        await mustGql(t, `mutation($i: RegisterDelegationInput!) { registerDelegation(input: $i) { delegationId } }`, { i: { ...d, validFrom: d.validFrom.toString(), validUntil: d.validUntil.toString(), signature } });
+        return { delegationId: d.delegationId };
+      },
+      call: (auth, p: { delegationId: string }) => gqlOutcome(`mutation($i: RevokeDelegationInput!) { revokeDelegation(input: $i) { delegationId revocationReason } }`, { i: { delegationId: p.delegationId, reason: 'matrix' } }, auth, 'revokeDelegation'),
+      missing: (p) => {
+        const missingId = hexlify(randomBytes(32));
+        return { p: { delegationId: missingId }, hiddenId: p.delegationId, missingId };
+      },
+      check: (data, _c, p) => expect(data).toEqual({ delegationId: p.delegationId, revocationReason: 'matrix' }),
     }),
     op({
       field: 'revokeSigningKey',

@@ -1,4 +1,5 @@
 import { hexlify, randomBytes, type Wallet } from 'ethers';
+import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
 import { CUSTODY_DELEGATION_TYPES, type DelegationFields } from '../../src/signing/delegation-signing';
 import { startTestLedger, type TestLedger } from '../support/test-ledger';
@@ -239,11 +240,99 @@ describe('custody moves only with the holder consent (issue 9)', () => {
 
   it('the current custodian can delegate onward custody; its delegation stops helping once it no longer holds the parcel', async () => {
     const tracking = await pickedUp();
-    expect((await transfer(tracking, HUB, keys[CARRIER], { hours: 2 })).outcome).toBe('ACCEPTED');
-    const d = delegation({ delegator: HUB, delegate: HUB2, trackingNumber: tracking });
-    expect((await registerDelegation(d, keys[HUB], hubApiKey)).errors).toBeUndefined();
-    expect((await transfer(tracking, HUB2, keys[HUB2], { hours: 3 })).outcome).toBe('ACCEPTED');
-    // HUB2 holds it now: HUB's delegation to HUB2 gives nobody else anything, and HUB cannot pull it back alone
-    expect((await transfer(tracking, HUB, keys[HUB], { hours: 4 })).error?.code).toBe('TRANSFER_NOT_CONSENTED');
+    expect((await transfer(tracking, HUB2, keys[CARRIER], { hours: 2 })).outcome).toBe('ACCEPTED');
+    const d = delegation({ delegator: HUB2, delegate: RIVAL, trackingNumber: tracking });
+    expect((await registerDelegation(d, keys[HUB2])).errors).toBeUndefined();
+    const other = await pickedUp();
+    expect((await transfer(other, HUB2, keys[CARRIER], { hours: 2 })).outcome).toBe('ACCEPTED');
+    // HUB2 holds both; its delegation names one of them
+    expect((await transfer(tracking, RIVAL, keys[RIVAL], { hours: 3, auth: rivalApiKey })).outcome).toBe('ACCEPTED');
+    expect(await custodian(tracking)).toBe(RIVAL);
+    // HUB2 hands the other on to HUB (HUB2 signs); the delegation of HUB2 is no help against HUB
+    expect((await transfer(other, HUB, keys[HUB2], { hours: 3 })).outcome).toBe('ACCEPTED');
+    const d2 = delegation({ delegator: HUB2, delegate: RIVAL, trackingNumber: other });
+    expect((await registerDelegation(d2, keys[HUB2])).errors).toBeUndefined();
+    let r!: RecordResult;
+    await unchanged(async () => {
+      r = await transfer(other, RIVAL, keys[RIVAL], { hours: 4, auth: rivalApiKey });
+    });
+    expect(r.error?.code).toBe('TRANSFER_NOT_CONSENTED');
+    expect(r.error!.message).toContain(`"${HUB}"`);
+  });
+
+  /** A CORRECTION by the carrier of `eventId`, naming `custodian` (the custodian at its time). */
+  async function correct(tracking: string, eventId: string, custodianSlug: string, hours: number): Promise<RecordResult> {
+    const extraData = canonicalJson({ v: 1, corrects: eventId, reason: 'scanned on the wrong parcel' });
+    const fields = eventFields({ trackingNumber: tracking, carrier: CARRIER, eventType: 'CORRECTION', custodian: custodianSlug, occurredAt: at(hours), dataHash: dataHashOf(extraData) });
+    const [r] = await record(t, [{ ...(await signEvent(domain, keys[CARRIER], fields)), extraData } as never]);
+    return r;
+  }
+
+  it('refuses correcting a transfer while later events rest on it; corrected newest first, custody goes back', async () => {
+    const tracking = await pickedUp();
+    const handoff = await transfer(tracking, HUB, keys[CARRIER], { hours: 2 });
+    const arrived = await transfer(tracking, HUB, keys[HUB], { type: 'ARRIVED_AT_FACILITY', hours: 3 });
+    expect([handoff.outcome, arrived.outcome]).toEqual(['ACCEPTED', 'ACCEPTED']);
+    let refused!: RecordResult;
+    await unchanged(async () => {
+      refused = await correct(tracking, handoff.eventId!, HUB, 4);
+    });
+    expect(refused.error).toMatchObject({ code: 'INVALID_CORRECTION', field: 'extraData' });
+    expect(refused.error!.message).toContain(arrived.eventId!);
+    // the later scan first, then the transfer: custody is the carrier's again, and it scans on
+    expect((await correct(tracking, arrived.eventId!, HUB, 4)).outcome).toBe('ACCEPTED');
+    expect((await correct(tracking, handoff.eventId!, HUB, 5)).outcome).toBe('ACCEPTED');
+    expect(await custodian(tracking)).toBe(CARRIER);
+    expect((await transfer(tracking, CARRIER, keys[CARRIER], { type: 'ARRIVED_AT_FACILITY', hours: 6 })).outcome).toBe('ACCEPTED');
+    expect((await transfer(tracking, HUB, keys[HUB], { type: 'DEPARTED_FACILITY', hours: 7 })).error?.code).toBe('CUSTODIAN_MISMATCH');
+  });
+
+  it('refuses a late HANDOFF inserted before scans already accepted, which would make them continuity breaks', async () => {
+    const tracking = await pickedUp();
+    const scan = await transfer(tracking, CARRIER, keys[CARRIER], { type: 'ARRIVED_AT_FACILITY', hours: 4 });
+    expect(scan.outcome).toBe('ACCEPTED');
+    const before = await mustGql<{ custodyEvent: { flags: string[] } }>(t, `query($id: String!) { custodyEvent(eventId: $id) { flags } }`, { id: scan.eventId });
+    let late!: RecordResult;
+    await unchanged(async () => {
+      late = await transfer(tracking, HUB, keys[HUB], { counter: keys[CARRIER], hours: 3 });
+    });
+    expect(late.error).toMatchObject({ code: 'INVALID_TRANSITION', field: 'occurredAt' });
+    expect(late.error!.message).toContain(scan.eventId!);
+    const after = await mustGql<{ custodyEvent: { flags: string[] } }>(t, `query($id: String!) { custodyEvent(eventId: $id) { flags } }`, { id: scan.eventId });
+    expect(after).toEqual(before);
+    expect(await custodian(tracking)).toBe(CARRIER);
+    // after the recorded scans it is accepted
+    expect((await transfer(tracking, HUB, keys[HUB], { counter: keys[CARRIER], hours: 5 })).outcome).toBe('ACCEPTED');
+  });
+
+  it('a suspended organization: its device keys sign nothing new (signer, counter-signer, delegator), custody cannot pass to it, what it recorded stays', async () => {
+    const SUSPECT = 'suspect-cs';
+    await registerOrganization(t, SUSPECT, 'HUB');
+    keys[SUSPECT] = await registerKey(t, SUSPECT, newWallet(), new Date(T0 - HOUR));
+    const tracking = await pickedUp();
+    const taken = await transfer(tracking, SUSPECT, keys[CARRIER], { hours: 2 });
+    const scanned = await transfer(tracking, SUSPECT, keys[SUSPECT], { type: 'ARRIVED_AT_FACILITY', hours: 3 });
+    expect([taken.outcome, scanned.outcome]).toEqual(['ACCEPTED', 'ACCEPTED']);
+    const d = delegation({ delegator: SUSPECT, delegate: HUB2, trackingNumber: tracking });
+    expect((await registerDelegation(d, keys[SUSPECT])).errors).toBeUndefined();
+    const other = await pickedUp();
+
+    const suspended = await t.gql(`mutation { suspendOrganization(slug: "${SUSPECT}", reason: "stolen scanners") { slug } }`);
+    expect(suspended.errors).toBeUndefined();
+    await unchanged(async () => {
+      // its key as signer, as counter-signer; its delegation; custody passing to it
+      expect((await transfer(tracking, SUSPECT, keys[SUSPECT], { type: 'DEPARTED_FACILITY', hours: 4 })).error).toMatchObject({ code: 'ORGANIZATION_SUSPENDED', field: 'signature' });
+      expect((await transfer(tracking, HUB, keys[HUB], { counter: keys[SUSPECT], hours: 4 })).error).toMatchObject({ code: 'ORGANIZATION_SUSPENDED', field: 'counterSignature' });
+      expect((await transfer(tracking, HUB2, keys[HUB2], { hours: 4 })).error?.code).toBe('TRANSFER_NOT_CONSENTED');
+      expect((await transfer(other, SUSPECT, keys[CARRIER], { hours: 4 })).error).toMatchObject({ code: 'ORGANIZATION_SUSPENDED', field: 'custodian' });
+      expect((await registerDelegation(delegation({ delegate: SUSPECT }), keys[CARRIER])).errors?.[0]?.extensions?.code).toBe('ORGANIZATION_SUSPENDED');
+    });
+    // what it recorded before stays, with its signatures
+    const before = await mustGql<{ custodyEvent: { signerOrganization: string; status: string } }>(t, `query($id: String!) { custodyEvent(eventId: $id) { signerOrganization status } }`, { id: scanned.eventId });
+    expect(before.custodyEvent.signerOrganization).toBe(SUSPECT);
+    expect(await custodian(tracking)).toBe(SUSPECT);
+    // reinstated, it works again
+    expect((await t.gql(`mutation { reinstateOrganization(slug: "${SUSPECT}") { slug } }`)).errors).toBeUndefined();
+    expect((await transfer(tracking, HUB2, keys[HUB2], { hours: 5 })).outcome).toBe('ACCEPTED');
   });
 });

@@ -35,6 +35,7 @@ const FIELD: Record<string, string> = {
   AFTER_TERMINAL_STATE: 'eventType',
   CUSTODIAN_MISMATCH: 'custodian',
   SIGNER_NOT_AUTHORIZED: 'signature',
+  TRANSFER_NOT_CONSENTED: 'signature',
   SIGNER_REVOKED: 'signature',
   INVALID_COUNTER_SIGNATURE: 'counterSignature',
   INVALID_CORRECTION: 'extraData',
@@ -175,9 +176,9 @@ describe('custody continuity and terminal-state rules over GraphQL', () => {
     return results[0];
   }
 
-  async function rejectStep(j: Journey, step: Step, code: string): Promise<void> {
+  async function rejectStep(j: Journey, step: Step, code: string, field: string | null = FIELD[code]): Promise<void> {
     const before = await view(j.tracking);
-    await expectRejected(await sign(j, step), code);
+    await expectRejected(await sign(j, step), code, field);
     expect(await view(j.tracking)).toEqual(before);
   }
 
@@ -312,6 +313,11 @@ describe('custody continuity and terminal-state rules over GraphQL', () => {
           { what: 'RETURNED_TO_SENDER signed by another merchant', prefix: CARRIER_HOLDS, event: { type: 'RETURNED_TO_SENDER', custodian: 'merchant', signer: 'otherMerchant' }, code: 'SIGNER_NOT_AUTHORIZED' },
           { what: "a CORRECTION of the hub's scan signed by a third organization", prefix: HUB_SCANNED, event: { type: 'CORRECTION', custodian: 'hub', signer: 'outsider', corrects: 2 }, code: 'SIGNER_NOT_AUTHORIZED' },
           { what: "a CORRECTION of the carrier's PICKED_UP by the hub (custodian, but neither the carrier nor the signer of the corrected event)", prefix: HUB_HOLDS, event: { type: 'CORRECTION', custodian: 'hub', signer: 'hub', corrects: 0 }, code: 'SIGNER_NOT_AUTHORIZED' },
+          { what: 'a HANDOFF signed by the receiving hub alone (the carrier never consented)', prefix: CARRIER_HOLDS, event: { type: 'HANDOFF', custodian: 'hub', signer: 'hub' }, code: 'TRANSFER_NOT_CONSENTED' },
+          { what: 'a HANDOFF to another carrier signed by that carrier alone (the hijack of issue 9)', prefix: CARRIER_HOLDS, event: { type: 'HANDOFF', custodian: 'otherCarrier', signer: 'otherCarrier' }, code: 'TRANSFER_NOT_CONSENTED' },
+          { what: 'LOCKER_DEPOSITED signed by the receiving locker operator alone', prefix: CARRIER_HOLDS, event: { type: 'LOCKER_DEPOSITED', custodian: 'locker', signer: 'locker' }, code: 'TRANSFER_NOT_CONSENTED' },
+          { what: 'RETURNED_TO_SENDER signed by the receiving merchant alone while the hub holds the parcel', prefix: HUB_HOLDS, event: { type: 'RETURNED_TO_SENDER', custodian: 'merchant', signer: 'merchant' }, code: 'TRANSFER_NOT_CONSENTED' },
+          { what: 'a HANDOFF from the hub onward, signed by the receiver and counter-signed by the carrier instead of the hub', prefix: HUB_HOLDS, event: { type: 'HANDOFF', custodian: 'locker', signer: 'locker', counter: 'carrier' }, code: 'INVALID_COUNTER_SIGNATURE' },
         ]),
       )('rejects $what as $code', async ({ prefix, event, code }) => {
         await rejectStep(await journey(prefix), event, code);
@@ -413,13 +419,11 @@ describe('custody continuity and terminal-state rules over GraphQL', () => {
       { what: 'PICKED_UP after the label, signed by the merchant, counter-signed by the carrier', prefix: LABELLED, event: { type: 'PICKED_UP', custodian: 'carrier', signer: 'merchant', counter: 'carrier' }, flags: [], dualAttested: true, status: 'IN_TRANSIT', custodian: 'carrier' },
       { what: 'a HANDOFF signed by the receiving hub, counter-signed by the releasing carrier', prefix: CARRIER_HOLDS, event: HUB_HOLDS[1], flags: [], dualAttested: true, status: 'IN_TRANSIT', custodian: 'hub' },
       { what: 'a HANDOFF signed by the releasing carrier, counter-signed by the receiving hub', prefix: CARRIER_HOLDS, event: { type: 'HANDOFF', custodian: 'hub', signer: 'carrier', counter: 'hub' }, flags: [], dualAttested: true, status: 'IN_TRANSIT', custodian: 'hub' },
-      { what: 'a HANDOFF signed by the receiving hub alone', prefix: CARRIER_HOLDS, event: { type: 'HANDOFF', custodian: 'hub', signer: 'hub' }, flags: [], dualAttested: false, status: 'IN_TRANSIT', custodian: 'hub' },
       { what: 'a HANDOFF back from the hub, signed by the hub, counter-signed by the carrier', prefix: HUB_HOLDS, event: { type: 'HANDOFF', custodian: 'carrier', signer: 'hub', counter: 'carrier' }, flags: [], dualAttested: true, status: 'IN_TRANSIT', custodian: 'carrier' },
       { what: "a scan by the hub that holds the parcel", prefix: HUB_HOLDS, event: HUB_SCANNED[2], flags: [], dualAttested: false, status: 'IN_TRANSIT', custodian: 'hub' },
       { what: 'OUT_FOR_DELIVERY by the carrier', prefix: CARRIER_HOLDS, event: { type: 'OUT_FOR_DELIVERY', custodian: 'carrier', signer: 'carrier' }, flags: [], dualAttested: false, status: 'OUT_FOR_DELIVERY', custodian: 'carrier' },
       { what: 'DELIVERY_ATTEMPTED by the carrier', prefix: CARRIER_HOLDS, event: { type: 'DELIVERY_ATTEMPTED', custodian: 'carrier', signer: 'carrier' }, flags: [], dualAttested: false, status: 'DELIVERY_FAILED', custodian: 'carrier' },
       { what: 'LOCKER_DEPOSITED signed by the carrier, counter-signed by the locker operator', prefix: CARRIER_HOLDS, event: LOCKER_HOLDS[1], flags: [], dualAttested: true, status: 'AVAILABLE_FOR_PICKUP', custodian: 'locker' },
-      { what: 'LOCKER_DEPOSITED signed by the receiving locker operator alone', prefix: CARRIER_HOLDS, event: { type: 'LOCKER_DEPOSITED', custodian: 'locker', signer: 'locker' }, flags: [], dualAttested: false, status: 'AVAILABLE_FOR_PICKUP', custodian: 'locker' },
       { what: 'COLLECTED_FROM_LOCKER after the deposit, signed by the locker operator', prefix: LOCKER_HOLDS, event: { type: 'COLLECTED_FROM_LOCKER', custodian: 'locker', signer: 'locker' }, flags: [], dualAttested: false, status: 'DELIVERED', custodian: 'locker' },
       { what: 'RETURNED_TO_SENDER signed by the carrier, counter-signed by the merchant', prefix: CARRIER_HOLDS, event: { type: 'RETURNED_TO_SENDER', custodian: 'merchant', signer: 'carrier', counter: 'merchant' }, flags: [], dualAttested: true, status: 'RETURN_TO_SENDER', custodian: 'merchant' },
       { what: 'RETURNED_TO_SENDER signed by the receiving merchant', prefix: HUB_HOLDS, event: { type: 'RETURNED_TO_SENDER', custodian: 'merchant', signer: 'merchant', counter: 'hub' }, flags: [], dualAttested: true, status: 'RETURN_TO_SENDER', custodian: 'merchant' },
@@ -594,7 +598,7 @@ describe('custody continuity and terminal-state rules over GraphQL', () => {
   });
 
   describe('late arrivals (offline scanners) are checked against the state at their occurredAt', () => {
-    it('accepts late HANDOFFs into the past with LATE_ARRIVAL, orders the timeline by occurredAt, the status follows the latest event', async () => {
+    it('accepts a late offline sequence sent together (a late HANDOFF alone would break stored scans), orders the timeline by occurredAt, the status follows the latest event', async () => {
       let j = await journey([{ ...PICKUP, at: 1 }]);
       await expectState(j, 'IN_TRANSIT', 'carrier');
       j = (await accept(j, { type: 'ARRIVED_AT_FACILITY', custodian: 'carrier', signer: 'carrier', at: 4 })).journey;
@@ -604,17 +608,16 @@ describe('custody continuity and terminal-state rules over GraphQL', () => {
       j = ofd.journey;
       await expectState(j, 'OUT_FOR_DELIVERY', 'carrier');
 
-      // the hub's scanner was offline: the handoff to it at t2 and back at t3 arrive now
-      const toHub = await accept(j, { type: 'HANDOFF', custodian: 'hub', signer: 'hub', counter: 'carrier', at: 2 });
-      expect({ flags: toHub.flags, dualAttested: toHub.dualAttested }).toEqual({ flags: ['LATE_ARRIVAL'], dualAttested: true });
-      await expectState(toHub.journey, 'OUT_FOR_DELIVERY', 'carrier');
-      // at t2.5 the hub held it: its scan fits; at t4.5 the carrier did: the hub's scan does not
-      const hubScan = await accept(toHub.journey, { type: 'ARRIVED_AT_FACILITY', custodian: 'hub', signer: 'hub', at: 2.5 });
-      expect(hubScan.flags).toEqual(['LATE_ARRIVAL']);
-      await rejectStep(hubScan.journey, { type: 'ARRIVED_AT_FACILITY', custodian: 'hub', signer: 'hub', at: 4.5 }, 'CUSTODIAN_MISMATCH');
-      const back = await accept(hubScan.journey, { type: 'HANDOFF', custodian: 'carrier', signer: 'carrier', counter: 'hub', at: 3 });
-      expect({ flags: back.flags, dualAttested: back.dualAttested }).toEqual({ flags: ['LATE_ARRIVAL'], dualAttested: true });
-      j = back.journey;
+      // the hub's scanner was offline: its handoff alone, slid in before the carrier's scans at t4 and t5, would make them continuity breaks
+      await rejectStep(j, { type: 'HANDOFF', custodian: 'hub', signer: 'hub', counter: 'carrier', at: 2 }, 'INVALID_TRANSITION', 'occurredAt');
+      // the whole offline sequence in one call: the handoff to it at t2, its scan at t2.5 and the hand-back at t3
+      j = await extend(j, [
+        { type: 'HANDOFF', custodian: 'hub', signer: 'hub', counter: 'carrier', at: 2 },
+        { type: 'ARRIVED_AT_FACILITY', custodian: 'hub', signer: 'hub', at: 2.5 },
+        { type: 'HANDOFF', custodian: 'carrier', signer: 'carrier', counter: 'hub', at: 3 },
+      ]);
+      // at t4.5 the carrier held it: a late hub scan then does not fit
+      await rejectStep(j, { type: 'ARRIVED_AT_FACILITY', custodian: 'hub', signer: 'hub', at: 4.5 }, 'CUSTODIAN_MISMATCH');
       const v = await expectState(j, 'OUT_FOR_DELIVERY', 'carrier');
       // timeline by occurredAt, not by arrival: PICKED_UP t1, HANDOFF t2, ARRIVED t2.5, HANDOFF t3, ARRIVED t4, OUT_FOR_DELIVERY t5
       const [pickedUp, arrived, outForDelivery, handoffToHub, hubArrived, handoffBack] = j.ids;

@@ -1,4 +1,5 @@
-import { Signature, keccak256, toUtf8Bytes, type Wallet } from 'ethers';
+import { Signature, hexlify, keccak256, randomBytes, toUtf8Bytes, type Wallet } from 'ethers';
+import { CUSTODY_DELEGATION_TYPES, type DelegationFields } from '../../src/signing/delegation-signing';
 import { ERROR_CODES } from '../../src/common/errors';
 import { sqlRows } from '../../src/database/data-source';
 import { ZERO_HASH, type CustodyEventFields, type CustodySigningDomain } from '../../src/signing/custody-signing';
@@ -67,8 +68,26 @@ interface Ctx {
   /** the event accepted in beforeAll, as sent */
   accepted: SignedEventInput;
   acceptedReceipt: Record<string, unknown>;
+  /** issue 9: another carrier and two hubs, with their device keys, and the rival's API key */
+  rivalKey: Wallet;
+  hubKey: Wallet;
+  hub2Key: Wallet;
+  rivalApiKey: string;
 }
 const ctx = {} as Ctx;
+const RIVAL = 'rival-hostile';
+const HUB = 'hub-hostile';
+const HUB2 = 'hub2-hostile';
+const REGISTER_DELEGATION = `mutation($i: RegisterDelegationInput!) { registerDelegation(input: $i) { delegationId } }`;
+/** A custody-delegation/1 statement as GraphQL takes it, signed by `signer`. */
+async function delegationInput(signer: Wallet, overrides: Partial<DelegationFields> = {}): Promise<Record<string, string>> {
+  const now = BigInt(Date.now());
+  const d: DelegationFields = { delegationId: hexlify(randomBytes(32)), delegator: CARRIER, delegate: HUB, carrier: CARRIER, trackingNumber: '', validFrom: now - 10n * BigInt(HOUR), validUntil: now + BigInt(HOUR), ...overrides };
+  return { ...d, validFrom: d.validFrom.toString(), validUntil: d.validUntil.toString(), signature: await signer.signTypedData(ctx.domain, CUSTODY_DELEGATION_TYPES, d) };
+}
+/** A transfer of the shipment the carrier holds, to `custodian`, signed (and counter-signed) as given. */
+const transferOf = (custodian: string, signer: Wallet, counter?: Wallet): Promise<SignedEventInput> =>
+  signEvent(ctx.domain, signer, fields({ eventType: 'HANDOFF', custodian }), counter);
 
 type On = 'main' | 'strict';
 const ledger = (on: On): TestLedger => (on === 'main' ? ctx.main : ctx.strict);
@@ -345,6 +364,17 @@ const CASES: Case[] = [
   domain(`createShipment with trackingNumber ${SQL_DROP}`, () => gql(CREATE_SHIPMENT, { i: { trackingNumber: SQL_DROP, carrier: CARRIER } }), 'VALIDATION_FAILED', 400, 'trackingNumber'),
   domain('createShipment with a 1 MB trackingNumber', () => gql(CREATE_SHIPMENT, { i: { trackingNumber: 'A'.repeat(MB), carrier: CARRIER } }), 'VALIDATION_FAILED', 400, 'trackingNumber'),
   domain('createShipment for a look-alike carrier', () => gql(CREATE_SHIPMENT, { i: { trackingNumber: 'FAKE-0001', carrier: CONFUSABLE_CARRIER } }), 'NOT_FOUND', 404, 'carrier'),
+  domain('createShipment by a MERCHANT key for a carrier it has no contract with', () => gql(CREATE_SHIPMENT, { i: { trackingNumber: 'NOCONTRACT-0001', carrier: CARRIER, merchant: MERCHANT } }, `Bearer ${ctx.merchantApiKey}`), 'NO_CARRIER_CONTRACT', 403, 'carrier', /registerCarrierContract/),
+
+  // ---- issue 9: custody moves only with the holder's consent ---------------------------------
+  perEvent('HANDOFF of the carrier’s parcel signed by another carrier to itself, sent with its own API key (the hijack)', async () => recordRaw([await transferOf(RIVAL, ctx.rivalKey)], `Bearer ${ctx.rivalApiKey}`), 'TRANSFER_NOT_CONSENTED', 'signature', /consent of the releasing custodian "acme-express"/),
+  perEvent('HANDOFF to a hub under an expired delegation of the carrier', async () => recordRaw([await transferOf(HUB, ctx.hubKey)]), 'TRANSFER_NOT_CONSENTED', 'signature', /expired/),
+  perEvent('HANDOFF to a hub under a revoked delegation of the carrier', async () => recordRaw([await transferOf(HUB2, ctx.hub2Key)]), 'TRANSFER_NOT_CONSENTED', 'signature', /revoked/),
+  perEvent('HANDOFF signed by the hub, counter-signed by another carrier instead of the releasing one', async () => recordRaw([await transferOf(HUB, ctx.hubKey, ctx.rivalKey)]), 'INVALID_COUNTER_SIGNATURE', 'counterSignature'),
+  domain('registerDelegation forged: "the carrier lets the rival take custody", signed by the rival’s key', async () => gql(REGISTER_DELEGATION, { i: await delegationInput(ctx.rivalKey, { delegate: RIVAL }) }), 'INVALID_DELEGATION', 400, 'signature'),
+  domain('registerDelegation signed by the carrier’s key, the delegate swapped after signing', async () => gql(REGISTER_DELEGATION, { i: { ...(await delegationInput(ctx.carrierKey)), delegate: RIVAL } }), 'INVALID_DELEGATION', 400, 'signature'),
+  domain('registerDelegation of the carrier sent with the rival’s API key', async () => gql(REGISTER_DELEGATION, { i: await delegationInput(ctx.carrierKey, { delegate: RIVAL }) }, `Bearer ${ctx.rivalApiKey}`), 'FORBIDDEN', 403, 'delegator'),
+  domain('registerDelegation whose validUntil is before validFrom', async () => gql(REGISTER_DELEGATION, { i: await delegationInput(ctx.carrierKey, { validFrom: 2_000n, validUntil: 1_000n }) }), 'VALIDATION_FAILED', 400, 'validUntil'),
 
   // ---- recordCustodyEvents: the request as a whole -----------------------------------------
   domain(`MAX_EVENTS_PER_CALL + 1 (${MAX_EVENTS + 1}) events`, async () => {
@@ -539,6 +569,19 @@ describe('hostile input over HTTP', () => {
     ctx.acceptedReceipt = r.receipt as unknown as Record<string, unknown>;
     const created = await mustGql<{ createApiKey: { key: string } }>(t, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`, { i: { organization: MERCHANT, role: 'MERCHANT', label: 'hostile merchant' } });
     ctx.merchantApiKey = created.createApiKey.key;
+    await registerOrganization(t, RIVAL, 'CARRIER', 'Rival Post');
+    await registerOrganization(t, HUB, 'HUB', 'Hostile Hub');
+    await registerOrganization(t, HUB2, 'HUB', 'Hostile Hub 2');
+    ctx.rivalKey = await registerKey(t, RIVAL);
+    ctx.hubKey = await registerKey(t, HUB);
+    ctx.hub2Key = await registerKey(t, HUB2);
+    ctx.rivalApiKey = (await mustGql<{ createApiKey: { key: string } }>(t, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`, { i: { organization: RIVAL, role: 'CARRIER', label: 'hostile rival' } })).createApiKey.key;
+    // an expired delegation of the carrier to the hub, and a revoked one to the second hub
+    const past = BigInt(Date.now() - 20 * HOUR);
+    await mustGql(t, REGISTER_DELEGATION, { i: await delegationInput(ctx.carrierKey, { validFrom: past, validUntil: past + BigInt(HOUR) }) });
+    const revoked = await delegationInput(ctx.carrierKey, { delegate: HUB2 });
+    await mustGql(t, REGISTER_DELEGATION, { i: revoked });
+    await mustGql(t, `mutation($i: RevokeDelegationInput!) { revokeDelegation(input: $i) { delegationId } }`, { i: { delegationId: revoked.delegationId, reason: 'contract ended', revokedAt: new Date(Date.now() - 5 * HOUR).toISOString() } });
     // nothing pending, every batch final: from here on the fingerprint only moves if a row does
     await sealAndAnchor(t.ledger);
     await eventually(async () => {

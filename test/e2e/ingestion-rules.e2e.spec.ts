@@ -366,9 +366,9 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
 
     it('rejects the same event with an added counter-signature as EVENT_ID_CONFLICT', async () => {
       const fields = base({ eventType: 'HANDOFF', trackingNumber: await carrierHeld() });
-      const [first] = await record(t, [await signEvent(domain, hubKey, fields)]);
+      const [first] = await record(t, [await signEvent(domain, carrierKey, fields)]);
       expect(first.outcome).toBe('ACCEPTED');
-      await expectRejected(await signEvent(domain, hubKey, fields, carrierKey), 'EVENT_ID_CONFLICT', 'eventId');
+      await expectRejected(await signEvent(domain, carrierKey, fields, hubKey), 'EVENT_ID_CONFLICT', 'eventId');
     });
   });
 
@@ -432,7 +432,7 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
       const t0 = Date.now() - 10 * HOUR;
       const events: SignedEventInput[] = [];
       // per shipment: PICKED_UP by the carrier, then custody passes carrier → hub → carrier … every
-      // fifth event (a HANDOFF signed by the receiving party); the scans in between are signed by the holder
+      // fifth event (a HANDOFF signed by the receiving party, counter-signed by the releasing one); the scans in between are signed by the holder
       const holdsHub = new Map<string, boolean>();
       for (let i = 0; i < 500; i++) {
         const trackingNumber = shipments[i % 10];
@@ -453,6 +453,8 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
             domain,
             hub ? hubKey : carrierKey,
             eventFields({ trackingNumber, carrier: CARRIER, eventType, custodian: hub ? HUB : CARRIER, occurredAt: BigInt(t0 + i * 1000), locationCode: `HUB-${i}` }),
+            // the releasing party counter-signs: its consent to the transfer
+            eventType === 'HANDOFF' ? (hub ? carrierKey : hubKey) : undefined,
           ),
         );
       }
@@ -470,7 +472,7 @@ describe('recordCustodyEvents ingestion rules, request errors, idempotency and a
       for (const [i, r] of results.entries()) {
         const e = events[i];
         const digest = TypedDataEncoder.hash(domain, CUSTODY_EVENT_TYPES, { ...e, occurredAt: BigInt(e.occurredAt) });
-        const sigHash = keccak256(concat([e.signature, '0x']));
+        const sigHash = keccak256(concat([e.signature, e.counterSignature ?? '0x']));
         const previousLeaf = head.get(e.trackingNumber) ?? ZERO_HASH;
         expect(r.receipt).toMatchObject({ eventId: e.eventId, digest, previousLeaf, status: 'PENDING' });
         expect(r.receipt!.leaf).toBe(keccak256(keccak256(abi.encode(LEAF_TYPES, [digest, sigHash, previousLeaf]))));

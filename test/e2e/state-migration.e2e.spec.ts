@@ -1,5 +1,6 @@
 import { buildBatchTree } from '../../src/batching/merkle';
-import { sqlRows } from '../../src/database/data-source';
+import { MIGRATIONS, sqlRows } from '../../src/database/data-source';
+import { AnchoredState1764400000000 } from '../../src/database/migrations/1764400000000-anchored-state';
 import { verifyProofBundle } from '../../src/proofs/bundle-verifier';
 import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
 import { trustFromFlags, type TrustFile } from '../../src/proofs/trust-root';
@@ -8,6 +9,10 @@ import { shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeySta
 import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import { asPodV1 } from '../support/pod-fixtures';
 import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
+
+/** Every stored column of every event from before the migrations (later migrations add columns, which are null for them). */
+const EVENTS_FINGERPRINT = `SELECT count(*)::text AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h
+  FROM (SELECT id, event_id, shipment_id, event_type, custodian_id, occurred_at_ms, signature, counter_signature, signer, counter_signer, digest, signatures_hash, previous_leaf, leaf, batch_seq, flags, dual_attested FROM custody_events) t`;
 
 const HOUR = 3_600_000;
 const T0 = Date.now() - 24 * HOUR;
@@ -71,15 +76,16 @@ describe('anchored state on a ledger with batches from before it (migration, mix
     expect(results.map((r) => r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED', 'ACCEPTED', 'ACCEPTED']);
     const seq = await sealTheOldWay();
     expect(seq).toBe('0');
-    const eventsBefore = await q<{ n: string; h: string }>(`SELECT count(*)::text AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM custody_events t`);
+    const eventsBefore = await q<{ n: string; h: string }>(EVENTS_FINGERPRINT);
     const [batchBefore] = await q<{ root: string }>(`SELECT root FROM anchor_batches WHERE seq = 0`);
 
     // the migration, down and up again, over that data
     const ds = t.ledger.runtime.dataSource;
-    await ds.undoLastMigration({ transaction: 'each' });
+    // back to just before the anchored state: it and every migration after it undone
+    for (let i = MIGRATIONS.indexOf(AnchoredState1764400000000); i < MIGRATIONS.length; i++) await ds.undoLastMigration({ transaction: 'each' });
     expect((await q<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'anchor_batches' AND column_name = 'tree_version'`))[0].n).toBe(0);
     await ds.runMigrations({ transaction: 'each' });
-    expect(await q(`SELECT count(*)::text AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM custody_events t`)).toEqual(eventsBefore);
+    expect(await q(EVENTS_FINGERPRINT)).toEqual(eventsBefore);
     expect(await q(`SELECT root, tree_version, events_root, state_root FROM anchor_batches WHERE seq = 0`)).toEqual([{ root: batchBefore.root, tree_version: 1, events_root: batchBefore.root, state_root: null }]);
     // every existing key waits for the first state
     expect(await q(`SELECT count(*)::int AS n FROM signing_keys WHERE NOT state_pending`)).toEqual([{ n: 0 }]);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { loadConfig } from '../../src/config/config';
+import { loadConfig, type AppConfig } from '../../src/config/config';
 import { startLedger, type RunningLedger } from '../../src/bootstrap';
 import { sqlRows } from '../../src/database/data-source';
 
@@ -25,17 +25,17 @@ export interface TestLedger {
   stop(): Promise<void>;
 }
 
-export const LEDGER_TABLES = ['organizations', 'signing_keys', 'shipments', 'custody_events', 'anchor_batches', 'merkle_proofs', 'chain_deployments', 'state_records', 'state_buckets', 'state_tops'];
+export const LEDGER_TABLES = ['organizations', 'signing_keys', 'shipments', 'custody_events', 'anchor_batches', 'merkle_proofs', 'chain_deployments', 'state_records', 'state_buckets', 'state_tops', 'carrier_contracts', 'custody_delegations'];
 
 /**
  * A ledger on real parts: the PostgreSQL at DATABASE_URL (in a schema of its own, dropped at
  * the end) or, without DATABASE_URL, an in-memory PGlite; and Hardhat's EVM on a free port.
  */
-export async function startTestLedger(env: Record<string, string> = {}): Promise<TestLedger> {
+export async function startTestLedger(env: Record<string, string> = {}, adjust: (config: AppConfig) => AppConfig = (c) => c): Promise<TestLedger> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'custody-test-'));
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const databaseUrl = process.env.DATABASE_URL;
-  const config = loadConfig({
+  const config = adjust(loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
     EMBEDDED_CHAIN_PORT: '0',
@@ -47,7 +47,7 @@ export async function startTestLedger(env: Record<string, string> = {}): Promise
     RATE_LIMIT_PER_MINUTE: '1000000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } : { PGLITE_IN_MEMORY: '1' }),
     ...env,
-  });
+  }));
   let ledger: RunningLedger;
   try {
     ledger = await startLedger(config);

@@ -13,7 +13,7 @@ registerEnumType(BatchStatusEnum, {
   description: 'SEALED (tree built, waiting to be sent) → SUBMITTED (transaction sent) → ANCHORED (mined) → FINAL (CONFIRMATIONS deep)',
 });
 
-@ObjectType({ description: 'A sealed Merkle batch of custody events and its anchor on chain.' })
+@ObjectType({ description: 'A sealed Merkle batch of custody events and its anchor on chain. Root, seq, leaf count and transaction are public (they are on chain); no field lists or counts any tenant\'s shipments or events.' })
 export class Batch {
   @Field(() => Uint64Scalar) seq: bigint;
   @Field() root: string;
@@ -28,7 +28,8 @@ export class Batch {
   @Field(() => String, { nullable: true }) txHash: string | null;
   @Field(() => Int, { nullable: true }) blockNumber: number | null;
   @Field(() => Int, { description: 'transactions sent for this batch so far' }) attempts: number;
-  @Field(() => String, { nullable: true, description: 'why the last anchoring attempt failed, if it did' }) lastError: string | null;
+  /** shown by BatchesResolver.lastError to the platform roles only */
+  lastError: string | null;
 }
 
 @ObjectType()

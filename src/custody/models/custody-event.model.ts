@@ -1,3 +1,4 @@
+import { TransferConsent } from '../../delegations/delegation.model';
 import { PageInfo } from '../../common/page-info.model';
 import { encodeCursor } from '../../common/cursor';
 import { Field, Float, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
@@ -60,6 +61,7 @@ export class CustodyEvent {
   @Field({ description: 'organization of the signing key' }) signerOrganization: string;
   @Field(() => [String], { description: 'rule flags set when the event was accepted (see the README): LATE_ARRIVAL, CARRIER_DECLARED, AFTER_TERMINAL, MISSING_REQUIRED_EVIDENCE' }) flags: string[];
   @Field({ description: 'a custody transfer signed by one party and counter-signed by the other' }) dualAttested: boolean;
+  @Field(() => TransferConsent, { nullable: true, description: 'for a custody transfer: how the releasing custodian consented (null for other events, and for transfers accepted before consent was required)' }) consent: TransferConsent | null;
   @Field({ description: 'evidenceHash is not zero' }) hasEvidence: boolean;
   @Field(() => Evidence, { nullable: true }) evidence: Evidence | null;
   @Field(() => String, { nullable: true, description: 'the extra-data document (canonical JSON) committed by dataHash' }) extraData: string | null;
@@ -98,6 +100,7 @@ export function toCustodyEvent(row: CustodyEventRow): CustodyEvent {
     signerOrganization: row.signer_organization,
     flags: row.flags,
     dualAttested: row.dual_attested,
+    consent: row.consent ? { kind: row.consent, delegationId: row.delegation_id } : null,
     hasEvidence: row.evidence_hash !== '0x' + '00'.repeat(32),
     evidence: row.evidence_content_type ? { contentType: row.evidence_content_type, sizeBytes: Number(row.evidence_size_bytes), hash: row.evidence_hash } : null,
     extraData: row.extra_data,

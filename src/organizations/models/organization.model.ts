@@ -18,9 +18,40 @@ export class Organization {
   @Field() name: string;
   @Field(() => OrganizationKindEnum) kind: OrganizationKindEnum;
   @Field() createdAt: Date;
+  /** shown through OrganizationsResolver, to the organization itself and the platform admin only */
+  suspendedAt: Date | null;
+  suspensionReason: string | null;
 }
 
-export const toOrganization = (e: OrganizationEntity): Organization => ({ id: e.id, slug: e.slug, name: e.name, kind: e.kind as OrganizationKindEnum, createdAt: e.createdAt });
+export const toOrganization = (e: OrganizationEntity): Organization => ({
+  id: e.id,
+  slug: e.slug,
+  name: e.name,
+  kind: e.kind as OrganizationKindEnum,
+  createdAt: e.createdAt,
+  suspendedAt: e.suspendedAt ?? null,
+  suspensionReason: e.suspensionReason ?? null,
+});
+
+@ObjectType({ description: 'A carrier accepts a merchant as customer: then the merchant creates shipments for that carrier (and the carrier may name it).' })
+export class CarrierContract {
+  @Field({ description: 'carrier slug' }) carrier: string;
+  @Field({ description: 'merchant slug' }) merchant: string;
+  @Field({ description: 'when it was registered (again, if it had ended before)' }) createdAt: Date;
+  @Field({ description: 'the API key that registered it (key:<id>, or bootstrap-admin)' }) createdBy: string;
+  @Field(() => Date, { nullable: true, description: 'set by endCarrierContract: no new shipments from then on; existing ones stay' }) endedAt: Date | null;
+  @Field() active: boolean;
+}
+
+export interface CarrierContractRow {
+  carrier: string;
+  merchant: string;
+  created_at: Date;
+  created_by: string;
+  ended_at: Date | null;
+}
+
+export const toCarrierContract = (r: CarrierContractRow): CarrierContract => ({ carrier: r.carrier, merchant: r.merchant, createdAt: r.created_at, createdBy: r.created_by, endedAt: r.ended_at, active: r.ended_at === null });
 
 @ObjectType({ description: 'A device key whose EIP-712 signatures the ledger accepts for its organization.' })
 export class SigningKey {
