@@ -5,8 +5,9 @@ import { parseTrustFile, trustFromFlags, type TrustFile } from '../proofs/trust-
 
 export const VERIFY_USAGE = `usage: custody verify <bundle.json> --rpc <json-rpc url> (--trust <trust.json> | --contract <0x address> --chain-id <id>) [--json]
 
-Verifies a custody-pod/1 or /2 proof-of-delivery bundle with nothing but the bundle, the anchor
-chain and a pinned trust root. Only VALID exits 0.
+Verifies a custody-pod/1, /2 or /3 proof-of-delivery bundle with nothing but the bundle, the anchor
+chain and a pinned trust root, and replays its custody chain: who held the parcel after each
+transfer, under which consent. Only VALID exits 0.
 
   --rpc <url>              JSON-RPC endpoint of the anchor chain (any node; the verifier trusts only the pinned contract on it)
   --trust <file>           the ledger's trust file (custody-trust/1), saved once from GET /trust.json
@@ -20,7 +21,8 @@ chain and a pinned trust root. Only VALID exits 0.
   -h, --help               this text
 
 Verdicts: VALID (exit 0); INVALID, STALE (the chain holds a later state: fetch a fresh bundle),
-UNPINNED (no trust root given: a forger's own contract would pass too), INCOMPLETE (not all anchored yet): exit 1.
+UNPINNED (no trust root given: a forger's own contract would pass too), INCOMPLETE (not all anchored
+yet, or a transfer whose consent a /1 or /2 bundle cannot show): exit 1.
 Usage errors: exit 2.`;
 
 /** `custody verify`: exit 0 VALID, 1 any other verdict, 2 usage. */
@@ -105,6 +107,7 @@ export function formatReport(file: string, report: VerificationReport): string {
     ...report.batches.map((b) => `  batch ${b.seq}  block ${b.blockNumber ?? '-'}  tx ${b.txHash ?? '-'}  at ${b.anchoredAt ?? '-'}  confirmations ${b.confirmations ?? '-'}`),
     `state       proven at batch ${s.provenAtSeq ?? '-'}, latest on chain ${s.latestSeq ?? '-'}; completeness ${s.completeness}; key ownership ${s.keyOwnership}`,
     ...(report.pendingEventIds.length ? [`not anchored yet: ${report.pendingEventIds.join(', ')}`] : []),
+    ...(report.custody?.chain ?? []).map((l) => `custody     ${l.from ?? '(root)'} → ${l.to} (${l.eventType}, ${l.status === 'CONSENTED' ? `${l.consent}${l.delegationId ? ` ${l.delegationId}` : ''}` : l.status.replace('_', ' ')}) event #${l.eventIndex}`),
     ...report.failures.map((f) => `FAILED ${f.check.padEnd(17)} ${f.eventIndex !== null ? `event #${f.eventIndex} ` : ''}${f.batchSeq !== null ? `batch ${f.batchSeq} ` : ''}${f.message}`),
     ...(report.contradiction ? [`prove it   send to ${report.contradiction.contract} (${report.contradiction.method}) the data ${report.contradiction.calldata}`] : []),
     '',

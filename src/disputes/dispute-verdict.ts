@@ -1,6 +1,7 @@
 import { distanceMetres, type Finding } from '../fraud/detectors';
 import type { VerificationReport } from '../proofs/bundle-verifier';
 import type { AnyProofBundle as ProofBundle, PodEvent } from '../proofs/pod-bundle';
+import { consentedHolder, describeTransfer } from '../proofs/custody-chain';
 
 export type DisputeClaim = 'NOT_RECEIVED' | 'DAMAGED' | 'LATE' | 'WRONG_LOCATION' | 'OTHER';
 export type DisputeVerdict = 'DELIVERY_PROVEN' | 'DELIVERY_CONTRADICTED' | 'INCONCLUSIVE';
@@ -12,9 +13,12 @@ const CONTRADICTING = new Set(['DELIVERY_OUTSIDE_GEOFENCE', 'IMPOSSIBLE_SPEED', 
 /**
  * The verdict on a claim, from the evidence only (bundle, its verification against the chain,
  * the findings). DELIVERY_PROVEN needs all of: a signed delivery event that verifies, FINAL on
- * chain, located inside the destination geofence (distance ≤ radius + GPS accuracy), and no
- * HIGH-severity finding on the shipment. Evidence against the delivery makes it
- * DELIVERY_CONTRADICTED; anything short of both is INCONCLUSIVE, with the reasons.
+ * chain, located inside the destination geofence (distance ≤ radius + GPS accuracy), no
+ * HIGH-severity finding on the shipment, and an unbroken chain of consented custody from the
+ * carrier's pick-up to the organization that signed the delivery, as the verifier replayed it
+ * (issue 9). Evidence against the delivery makes it DELIVERY_CONTRADICTED, in particular a
+ * delivery by an organization that never received custody with consent; anything short of both
+ * is INCONCLUSIVE, with the reasons.
  */
 export function judgeDispute(claim: DisputeClaim, bundle: ProofBundle, verification: VerificationReport, findings: Finding[], promisedDeliveryAt: Date | null): { verdict: DisputeVerdict; reasons: string[] } {
   const reasons: string[] = [];
@@ -34,6 +38,10 @@ export function judgeDispute(claim: DisputeClaim, bundle: ProofBundle, verificat
     return { verdict: 'DELIVERY_CONTRADICTED', reasons: [`the ${delivery.fields.eventType} of ${when} is contradicted: ${against.map((f) => `${f.code}: ${f.message}`).join('; ')}`, ...contextual] };
   }
 
+  // who held the parcel: only consented transfers pass custody on
+  const custody = custodyOfDelivery(bundle, verification, delivery);
+  if (custody.contradicted) return { verdict: 'DELIVERY_CONTRADICTED', reasons: [custody.reason, ...contextual] };
+
   if (verification.verdict === 'INVALID') reasons.push(`the evidence does not verify: ${verification.failures.slice(0, 3).map((f) => `${f.check}: ${f.message}`).join('; ')}`);
   else reasons.push(`the ${delivery.fields.eventType} of ${when} is signed by ${delivery.signer} (${delivery.signerOrganization}) and verifies against the chain`);
   if (delivery.status !== 'FINAL') reasons.push(`the delivery event is ${delivery.status}, not yet FINAL on chain`);
@@ -41,8 +49,50 @@ export function judgeDispute(claim: DisputeClaim, bundle: ProofBundle, verificat
   reasons.push(fence.reason);
   const high = findings.filter((f) => f.severity === 'HIGH');
   if (high.length > 0) reasons.push(`high-severity findings: ${high.map((f) => f.code).join(', ')}`);
-  const proven = verification.verdict !== 'INVALID' && delivery.status === 'FINAL' && fence.inside && high.length === 0;
+  reasons.push(custody.reason);
+  const proven = verification.verdict !== 'INVALID' && delivery.status === 'FINAL' && fence.inside && high.length === 0 && custody.consented;
   return { verdict: proven ? 'DELIVERY_PROVEN' : 'INCONCLUSIVE', reasons: [...reasons, ...contextual] };
+}
+
+/**
+ * Whether the organization that signed the delivery received custody with consent. Contradicted
+ * only on evidence: a transfer the bundle shows was not consented (or custody moved without a
+ * transfer) on the way to the delivering organization, or the delivery signed by someone the
+ * consented chain never reached, and nothing else in the bundle failed verification.
+ */
+function custodyOfDelivery(bundle: ProofBundle, verification: VerificationReport, delivery: PodEvent): { consented: boolean; contradicted: boolean; reason: string } {
+  const org = delivery.signerOrganization;
+  const chain = verification.custody?.chain;
+  if (!chain) return { consented: false, contradicted: false, reason: 'the verifier did not replay the custody chain' };
+  const otherFailures = verification.failures.some((f) => f.check !== 'CONSENT');
+  const events = bundle.events.map((e) => ({
+    eventId: e.eventId,
+    eventType: e.fields.eventType,
+    custodian: e.fields.custodian,
+    occurredAt: BigInt(e.fields.occurredAt),
+    signerOrganization: e.signerOrganization,
+    counterSignerOrganization: 'counterSignerOrganization' in e ? e.counterSignerOrganization : null,
+    correctsEventId: e.correctsEventId,
+  }));
+  const found = consentedHolder(chain, events, bundle.shipment, org, BigInt(delivery.fields.occurredAt));
+  const signed = `${org} signed the ${delivery.fields.eventType}`;
+  switch (found.kind) {
+    case 'CONSENTED': {
+      const path = found.links.map((l) => `${l.from ?? '(root)'} → ${l.to} (${l.consent}${l.delegationId ? ` ${l.delegationId}` : ''})`).join(', ');
+      return { consented: true, contradicted: false, reason: `custody passed with consent from the pick-up to ${org}, which signed the delivery: ${path || `${org} held it from the start`}` };
+    }
+    case 'NOT_CONSENTED': {
+      const l = found.link;
+      const how = l.consent === null && l.eventType !== 'PICKED_UP' && ['HANDOFF', 'LOCKER_DEPOSITED', 'RETURNED_TO_SENDER'].includes(l.eventType)
+        ? `${describeTransfer(l, (x) => x)}, without the consent of ${l.from ?? 'anybody'}, the custodian before it`
+        : `event #${l.eventIndex}: ${l.problem}`;
+      return { consented: false, contradicted: !otherFailures, reason: `${signed} but never received custody with consent: ${how}` };
+    }
+    case 'UNPROVEN':
+      return { consented: false, contradicted: false, reason: `consented custody up to ${org} is not proven by this bundle: ${found.link.problem}` };
+    case 'NOT_HOLDER':
+      return { consented: false, contradicted: !otherFailures && found.holder !== null, reason: found.holder === null ? `no consented custody from the carrier's pick-up is shown up to the delivery by ${org}` : `${signed} but never received custody with consent: at the delivery the parcel was with ${found.holder}` };
+  }
 }
 
 function geofence(bundle: ProofBundle, e: PodEvent): { inside: boolean; reason: string } {

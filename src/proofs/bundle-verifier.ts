@@ -15,13 +15,15 @@ import {
 } from '../signing/custody-signing';
 import { recoverSigners } from '../signing/signature-verifier';
 import { canonicalJson } from '../custody/extra-data';
-import { batchRootV2, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, verifyStateProof } from '../state/custody-state';
-import { POD_FORMAT, POD_FORMAT_V2, type AnyProofBundle, type PodBatchV2, type PodEventV2, type ProofBundleV2 } from './pod-bundle';
+import { batchRootV2, delegationStateKey, delegationStateValue, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, verifyStateProof } from '../state/custody-state';
+import { delegationDigest, delegationFromJson } from '../signing/delegation-signing';
+import { CONSENT_KINDS, POD_FORMAT, POD_FORMAT_V2, POD_FORMAT_V3, type AnyProofBundle, type PodBatchV2, type PodEventV2, type PodEventV3, type PodKeyRecord, type ProofBundleV2, type ProofBundleV3 } from './pod-bundle';
 import { anchorFor, parseTrustFile, type TrustFile } from './trust-root';
 import { findContradiction } from './contradiction';
+import { describeTransfer, replayTransfers, type ChainDelegation, type CustodyLink, type CustodyReport } from './custody-chain';
 
 /**
- * Verifies `custody-pod/1` and `custody-pod/2` bundles with nothing but the bundle, a pinned trust
+ * Verifies `custody-pod/1`, `/2` and `/3` bundles with nothing but the bundle, a pinned trust
  * root and a JSON-RPC endpoint of the anchor chain: no NestJS, no database, no trust in the ledger.
  *
  * Every field of a bundle is either checked here or reported in `ledgerStatements`, with its
@@ -37,7 +39,9 @@ import { findContradiction } from './contradiction';
  *   4. (pod/2) the state proofs: the state's batch is anchored on the pinned contract; the shipment's
  *      head and count in it make the bundle's events ALL of its sealed events; every signer's key
  *      record in it names the organization the bundle names and covers the event's time; and no
- *      later state is on chain (else STALE).
+ *      later state is on chain (else STALE);
+ *   5. the custody chain (checkConsent): every transfer consented by the custodian releasing it;
+ *      (pod/3) with the delegations the bundle carries, proven in the same state.
  * What it cannot establish, it says in `limitations`.
  */
 export type VerificationCheck =
@@ -62,11 +66,12 @@ export type VerificationCheck =
   | 'STATE_ROOT'
   | 'STATE_CONTRADICTION'
   | 'COMPLETENESS'
-  | 'KEY_OWNERSHIP';
+  | 'KEY_OWNERSHIP'
+  | 'CONSENT';
 
 export const VERIFICATION_CHECKS: readonly VerificationCheck[] = [
   'FORMAT', 'DOMAIN', 'TRUST_ROOT', 'CONTRACT', 'DIGEST', 'SIGNATURE', 'COUNTER_SIGNATURE', 'DUAL_ATTESTATION', 'SIGNATURES_HASH', 'EVIDENCE', 'EXTRA_DATA',
-  'CORRECTION', 'LEAF', 'CHAIN', 'MERKLE_PROOF', 'BATCH_ROOT', 'ANCHOR_TX', 'ANCHOR_TIME', 'STATE_ROOT', 'STATE_CONTRADICTION', 'COMPLETENESS', 'KEY_OWNERSHIP',
+  'CORRECTION', 'LEAF', 'CHAIN', 'MERKLE_PROOF', 'BATCH_ROOT', 'ANCHOR_TX', 'ANCHOR_TIME', 'STATE_ROOT', 'STATE_CONTRADICTION', 'COMPLETENESS', 'KEY_OWNERSHIP', 'CONSENT',
 ];
 
 /**
@@ -74,8 +79,9 @@ export const VERIFICATION_CHECKS: readonly VerificationCheck[] = [
  * INVALID: a check failed. UNPINNED: nothing failed, but no trust root was given, so a forger's own
  * contract would pass too. STALE: the chain holds a later state than the bundle's proofs: ask the
  * ledger for a fresh bundle. INCOMPLETE: nothing failed, but not everything VALID means could be
- * proven: some events are not anchored yet, no state was anchored yet, or the bundle is a
- * custody-pod/1 bundle (no state proofs: completeness and key ownership unprovable).
+ * proven: some events are not anchored yet, no state was anchored yet, the bundle is a
+ * custody-pod/1 bundle (no state proofs: completeness and key ownership unprovable), or a transfer's
+ * consent cannot be shown (a /1 or /2 bundle carries no delegations).
  */
 export type Verdict = 'VALID' | 'INCOMPLETE' | 'STALE' | 'UNPINNED' | 'INVALID';
 
@@ -134,6 +140,8 @@ export interface VerificationReport {
   /** with `previous`: the call that proves on chain that the two states contradict each other */
   contradiction: { contract: string; method: string; calldata: string } | null;
   failures: VerificationFailure[];
+  /** the custody chain replayed from the bundle: who held the parcel after each transfer, under which consent */
+  custody: CustodyReport;
   checkedAt: string;
 }
 
@@ -190,6 +198,7 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
   const onChain: BatchOnChain[] = [];
   let stale = false;
   let contradiction: VerificationReport['contradiction'] = null;
+  let custody: CustodyReport = { chain: [], consented: false };
   let trust: TrustFile | null = null;
   try {
     trust = options.trust ? parseTrustFile(options.trust) : null;
@@ -200,7 +209,8 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
   const report = (extra: Partial<VerificationReport> = {}): VerificationReport => {
     const pending = extra.pendingEventIds ?? [];
     // VALID means complete: a /1 bundle (no state proofs) is at best INCOMPLETE, so relabelling a /2 bundle as /1 gains nothing
-    const incomplete = pending.length > 0 || state.completeness !== 'PROVEN' || state.keyOwnership !== 'PROVEN';
+    // and the custody chain: a transfer whose consent this bundle cannot show (a /1 or /2 bundle) keeps it from VALID
+    const incomplete = pending.length > 0 || state.completeness !== 'PROVEN' || state.keyOwnership !== 'PROVEN' || !custody.consented;
     return {
       format: 'custody-pod-verification/2',
       verdict: failures.length > 0 ? 'INVALID' : !trust ? 'UNPINNED' : stale ? 'STALE' : incomplete ? 'INCOMPLETE' : 'VALID',
@@ -220,6 +230,7 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
       ledgerStatements: statements,
       contradiction: null,
       failures,
+      custody,
       checkedAt: new Date().toISOString(),
       ...extra,
     };
@@ -231,7 +242,8 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
     return report();
   }
   const bundle = input as AnyProofBundle;
-  const v2 = bundle.format === POD_FORMAT_V2;
+  // /3 is /2 plus consent: every /2 check applies to it
+  const v2 = bundle.format === POD_FORMAT_V2 || bundle.format === POD_FORMAT_V3;
   const events = bundle.events as PodEventV2[];
   const batches = bundle.batches as PodBatchV2[];
   const { domain } = bundle.signing;
@@ -388,6 +400,8 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
   } finally {
     ownProvider?.destroy();
   }
+  // 5. (all formats) the custody chain: every transfer consented by the custodian releasing it
+  custody = checkConsent(bundle, separator, fail, limitations);
   limitations.push('what happened to the parcel beyond what was signed, and whether a signing device was in the right hands, no signature can prove');
   return report({ trustedContracts, eventsChecked: leaves.length, batchesChecked, pendingEventIds: [...new Set(pending)], contradiction });
 }
@@ -503,8 +517,9 @@ async function checkPrevious(
   contractAt: (address: string) => Promise<Contract | null>,
   fail: (check: VerificationCheck, message: string, at?: At) => void,
 ): Promise<VerificationReport['contradiction']> {
-  if (formatProblems(previous).length > 0 || (previous as { format?: unknown }).format !== POD_FORMAT_V2) {
-    fail('FORMAT', 'the previous bundle is not a well-formed custody-pod/2 bundle');
+  const previousFormat = (previous as { format?: unknown } | null)?.format;
+  if (formatProblems(previous).length > 0 || (previousFormat !== POD_FORMAT_V2 && previousFormat !== POD_FORMAT_V3)) {
+    fail('FORMAT', 'the previous bundle is not a well-formed custody-pod/2 or /3 bundle');
     return null;
   }
   const found = findContradiction(previous as ProofBundleV2, bundle);
@@ -623,6 +638,179 @@ async function checkState(
   return { state: result, stale, limitations };
 }
 
+/**
+ * The custody chain, replayed from the bundle alone (custody-chain.ts, with the custody rules'
+ * own functions): each uncorrected transfer needs the consent of the custodian releasing it:
+ * its signature or counter-signature (organizations as the key records prove them), the
+ * shipment's own carrier picking it up, or a delegation of the carrier or of the releasing
+ * custodian to the receiver that the bundle carries and the anchored state proves (/3 only).
+ * /3: a transfer without consent, or a consent the ledger states that the evidence does not
+ * show, is a CONSENT failure. /1 and /2 carry no consent data: a transfer the signatures alone do
+ * not consent is reported as a limitation (accepted under the rules of its time), and keeps the
+ * verdict from VALID. A keep event naming another custodian than the one holding the parcel
+ * moved custody without any transfer: a CONSENT failure in /3, a limitation in /1 and /2.
+ */
+function checkConsent(
+  bundle: AnyProofBundle,
+  separator: string,
+  fail: (check: VerificationCheck, message: string, at?: At) => void,
+  limitations: string[],
+): CustodyReport {
+  const v3 = bundle.format === POD_FORMAT_V3;
+  const s = bundle.format === POD_FORMAT ? null : (bundle as ProofBundleV2).state;
+  const events = bundle.events as PodEventV3[];
+  const within = (e: PodEventV2): boolean => s !== null && e.batchSeq !== null && BigInt(e.batchSeq) <= BigInt(s.seq);
+  const keys = new Map((s?.signingKeys ?? []).map((r) => [lower(r.address), r]));
+  const keyProven = (r: PodKeyRecord | undefined): boolean => !!r && !!s && verifyStateProof(s.stateRoot, signingKeyStateKey(r.address), signingKeyStateValue(r.organization, r.validFromMs, r.revokedAtMs), r.proof);
+
+  // the delegations: signed over exactly these fields by a key of the delegator, anchored with their revocation
+  const delegations: ChainDelegation[] = [];
+  const unproven = new Map<string, string>();
+  for (const [j, d] of (v3 ? (bundle as ProofBundleV3).delegations : []).entries()) {
+    const id = lower(d.fields.delegationId);
+    const bad = (message: string): void => fail('CONSENT', `delegations[${j}] (${id}): ${message}`);
+    const fields = delegationFromJson(d.fields);
+    const digest = delegationDigest(separator, { ...fields, delegationId: id });
+    if (digest !== lower(d.digest)) {
+      bad(`its signed fields hash to ${digest}, the bundle says ${d.digest}: a field was changed`);
+      continue;
+    }
+    const [recovered] = recoverSigners([{ digest, signature: d.signature }]);
+    if (!recovered.ok) {
+      bad(recovered.reason);
+      continue;
+    }
+    if (recovered.signer !== lower(d.signer)) {
+      bad(`the signature recovers to ${recovered.signer}, not to the signer ${d.signer}`);
+      continue;
+    }
+    if (d.signerOrganization !== d.fields.delegator) {
+      bad(`it is signed by a key of "${d.signerOrganization}", not of the delegator "${d.fields.delegator}"`);
+      continue;
+    }
+    const record = keys.get(lower(d.signer));
+    const why: string[] = [];
+    if (!s) why.push('no anchored state was available when the bundle was made');
+    else if (!record) why.push(`the bundle carries no record of its signer ${d.signer} in the state of batch ${s.seq}`);
+    else if (!keyProven(record)) {
+      bad(`the record of its signer ${d.signer} is not in the state of batch ${s.seq}`);
+      continue;
+    } else if (record.organization !== d.fields.delegator) {
+      bad(`the anchored key registry gives its signer ${d.signer} to "${record.organization}", not to the delegator "${d.fields.delegator}"`);
+      continue;
+    }
+    if (s && !d.state) why.push(`it is not in the state of batch ${s.seq}`);
+    else if (s && d.state) {
+      const key = delegationStateKey(id);
+      if (lower(d.state.key) !== key || !verifyStateProof(s.stateRoot, key, delegationStateValue(digest, d.state.revokedAtMs), d.state.proof)) {
+        bad(`its record (${d.state.revokedAtMs === null ? 'not revoked' : `revoked at ${d.state.revokedAtMs}`}) is not in the state of batch ${s.seq}`);
+        continue;
+      }
+    }
+    if (why.length > 0) unproven.set(id, why.join('; '));
+    const proven = why.length === 0;
+    delegations.push({
+      delegationId: id,
+      delegatorId: d.fields.delegator,
+      delegate: d.fields.delegate,
+      carrier: d.fields.carrier,
+      trackingNumber: d.fields.trackingNumber,
+      validFrom: fields.validFrom,
+      validUntil: fields.validUntil,
+      revokedAt: proven && d.state!.revokedAtMs !== null ? BigInt(d.state!.revokedAtMs) : null,
+      keyValidFrom: proven ? BigInt(record!.validFromMs) : 0n,
+      keyRevokedAt: proven && record!.revokedAtMs !== null ? BigInt(record!.revokedAtMs) : null,
+      proven,
+    });
+  }
+  const carried = new Set(v3 ? (bundle as ProofBundleV3).delegations.map((d) => lower(d.fields.delegationId)) : []);
+
+  const findings = replayTransfers(
+    events.map((e) => ({
+      eventId: e.eventId,
+      eventType: e.fields.eventType,
+      custodian: e.fields.custodian,
+      occurredAt: BigInt(e.fields.occurredAt),
+      signerOrganization: e.signerOrganization,
+      counterSignerOrganization: e.counterSignerOrganization ?? null,
+      correctsEventId: e.correctsEventId,
+    })),
+    { carrier: bundle.shipment.carrier, merchant: bundle.shipment.merchant, trackingNumber: bundle.shipment.trackingNumber },
+    delegations,
+    (i) => (v3 && events[i].consent?.delegationId ? lower(events[i].consent!.delegationId) : null),
+  );
+  const chain: CustodyLink[] = [];
+  const judged = new Set<number>();
+  for (const f of findings) {
+    const e = events[f.eventIndex];
+    judged.add(f.eventIndex);
+    const at = { eventId: e.eventId, eventIndex: f.eventIndex, batchSeq: e.batchSeq };
+    const link: CustodyLink = {
+      eventIndex: f.eventIndex,
+      eventId: e.eventId,
+      eventType: e.fields.eventType,
+      occurredAt: e.fields.occurredAt,
+      from: f.from,
+      to: e.fields.custodian,
+      signer: e.signerOrganization,
+      counterSigner: e.counterSignerOrganization ?? null,
+      consent: f.consent?.kind ?? null,
+      delegationId: f.consent?.delegationId ?? null,
+      status: 'CONSENTED',
+      problem: null,
+    };
+    chain.push(link);
+    const what = describeTransfer(link);
+    const stated = v3 ? e.consent : null;
+    const notConsented = (message: string): void => {
+      link.status = 'NOT_CONSENTED';
+      link.problem = message;
+      fail('CONSENT', `event #${f.eventIndex}: ${message}`, at);
+    };
+    if (f.keepMismatch) {
+      const message = `the ${e.fields.eventType} of ${new Date(Number(e.fields.occurredAt)).toISOString()} ${f.problem}`;
+      if (v3) notConsented(message);
+      else {
+        link.status = 'UNPROVEN';
+        link.problem = message;
+        limitations.push(`event #${f.eventIndex}: ${message}; judged leniently in a ${bundle.format} bundle (it may predate the custody rules), the custody chain is not proven`);
+      }
+      continue;
+    }
+    if (!f.consent) {
+      const missing = stated?.delegationId && !carried.has(lower(stated.delegationId)) ? `; the bundle says it relies on delegation ${stated.delegationId}, which it does not carry` : '';
+      const message = `${what}, without the consent of the releasing custodian "${f.from ?? 'nobody'}": no signature or counter-signature of it, and no delegation${v3 ? ' in the bundle' : ''} covers it${f.problem ? ` (${f.problem})` : ''}${missing}`;
+      if (v3) notConsented(message);
+      else {
+        link.status = 'UNPROVEN';
+        link.problem = message;
+        limitations.push(`event #${f.eventIndex} (${what}): ${bundle.format} bundles carry no delegations, so no consent of the releasing custodian "${f.from ?? 'nobody'}" can be shown; it was accepted under the rules of its time, and the custody chain is not proven (ask the ledger for a custody-pod/3 bundle)`);
+      }
+      continue;
+    }
+    if (stated && (stated.kind !== f.consent.kind || lower(stated.delegationId) !== lower(f.consent.delegationId))) {
+      notConsented(`${what}: the bundle says consent ${stated.kind}${stated.delegationId ? ` (delegation ${stated.delegationId})` : ''}, the signatures and delegations show ${f.consent.kind}${f.consent.delegationId ? ` (delegation ${f.consent.delegationId})` : ''}`);
+      continue;
+    }
+    if (f.delegation && !f.delegation.proven) {
+      const why = unproven.get(f.delegation.delegationId)!;
+      if (within(e)) notConsented(`${what} under delegation ${f.delegation.delegationId}, which the anchored state does not prove although the transfer is within it: ${why}`);
+      else {
+        link.status = 'UNPROVEN';
+        link.problem = why;
+        limitations.push(`event #${f.eventIndex} relies on delegation ${f.delegation.delegationId}, whose signature checks out but which is not proven yet (${why}); a bundle made after the next anchored state proves it or not`);
+      }
+    }
+  }
+  // (/3) only transfers carry a consent
+  if (v3) {
+    events.forEach((e, i) => {
+      if (e.consent !== null && !judged.has(i) && !e.correctedBy) fail('CONSENT', `event #${i}: the bundle states consent ${e.consent.kind} for a ${e.fields.eventType}, which transfers no custody`, { eventId: e.eventId, eventIndex: i, batchSeq: e.batchSeq });
+    });
+  }
+  return { chain, consented: chain.every((l) => l.status === 'CONSENTED') };
+}
+
 function digestOf(separator: string, event: PodEventV2): string {
   try {
     const f = event.fields;
@@ -639,8 +827,9 @@ function formatProblems(input: unknown): string[] {
   const b = input as Partial<ProofBundleV2> | null;
   if (typeof b !== 'object' || b === null || Array.isArray(b)) return ['the bundle is not a JSON object'];
   const format = (b as { format?: unknown }).format;
-  if (format !== POD_FORMAT && format !== POD_FORMAT_V2) problems.push(`format must be "${POD_FORMAT_V2}" or "${POD_FORMAT}" (got ${JSON.stringify(format)})`);
-  const v2 = format === POD_FORMAT_V2;
+  if (format !== POD_FORMAT && format !== POD_FORMAT_V2 && format !== POD_FORMAT_V3) problems.push(`format must be "${POD_FORMAT_V3}", "${POD_FORMAT_V2}" or "${POD_FORMAT}" (got ${JSON.stringify(format)})`);
+  const v3 = format === POD_FORMAT_V3;
+  const v2 = format === POD_FORMAT_V2 || v3;
   const d = b.signing?.domain;
   if (!d || !DECIMAL(77).test(d.chainId) || BigInt(d.chainId) >= 1n << 256n || !ADDRESS.test(d.verifyingContract) || typeof d.name !== 'string' || typeof d.version !== 'string') problems.push('signing.domain needs name, version, chainId (decimal string) and verifyingContract (address)');
   if (!b.signing?.types || typeof b.signing.types !== 'object' || typeof b.signing.version !== 'string') problems.push('signing needs version and types');
@@ -651,6 +840,8 @@ function formatProblems(input: unknown): string[] {
   if (!Array.isArray(b.events) || b.events.length === 0) problems.push('events must be a non-empty array');
   if (!Array.isArray(b.batches)) problems.push('batches must be an array');
   if (v2 && b.state !== null && !stateShapeOk(b.state)) problems.push('state must be null or { seq, root, eventsRoot, stateRoot, shipment { key headLeaf eventCount proof }, signingKeys [{ address organization validFromMs revokedAtMs key proof }] }');
+  const delegations = (b as Partial<ProofBundleV3>).delegations;
+  if (v3 && (!Array.isArray(delegations) || delegations.length > 1000)) problems.push('delegations must be an array (at most 1000)');
   if (problems.length > 0) return problems;
   b.events!.forEach((e, i) => {
     const f = (e && typeof e === 'object' ? e.fields : null) as Record<string, unknown> | null;
@@ -668,7 +859,16 @@ function formatProblems(input: unknown): string[] {
       (e.correctsEventId === null || HEX32.test(e.correctsEventId)) && (e.correctedBy === null || HEX32.test(e.correctedBy)) &&
       (!v2 || ((e.extraData === null || (typeof e.extraData === 'string' && e.extraData.length <= 65_536 && !/\p{Cs}/u.test(e.extraData))) && (e.counterSignerOrganization === null || typeof e.counterSignerOrganization === 'string')));
     if (!ok) problems.push(`events[${i}] is malformed (exactly the 13 signed fields with their EIP-712 types; hashes 0x + 64 hex, signatures 65 bytes, occurredAt a decimal string)`);
+    else if (v3 && !consentShapeOk((e as PodEventV3).consent)) problems.push(`events[${i}].consent must be null or exactly { kind (${CONSENT_KINDS.join(', ')}), delegationId (0x + 64 hex for DELEGATION, else null) }`);
   });
+  if (v3) {
+    const ids = new Set<string>();
+    (delegations as unknown[]).forEach((d, i) => {
+      if (!delegationShapeOk(d)) problems.push(`delegations[${i}] must be exactly { fields { delegationId delegator delegate carrier trackingNumber validFrom validUntil }, signature, signer, signerOrganization, digest, state (null or exactly { revokedAtMs key proof }) }, with hashes 0x + 64 hex, a 65-byte signature, times as decimal strings below 2^64`);
+      else if (ids.has(lower((d as ProofBundleV3['delegations'][number]).fields.delegationId))) problems.push(`delegations[${i}]: delegation ${(d as ProofBundleV3['delegations'][number]).fields.delegationId} is listed twice`);
+      else ids.add(lower((d as ProofBundleV3['delegations'][number]).fields.delegationId));
+    });
+  }
   const seqs = new Set<string>();
   b.batches!.forEach((batch, i) => {
     const ok =
@@ -682,6 +882,29 @@ function formatProblems(input: unknown): string[] {
     else seqs.add(BigInt(batch.seq).toString());
   });
   return problems;
+}
+
+const exactKeys = (v: unknown, keys: readonly string[]): v is Record<string, unknown> =>
+  !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === keys.length && keys.every((k) => Object.prototype.hasOwnProperty.call(v, k));
+const TEXT = (v: unknown): boolean => typeof v === 'string' && v.length <= 256 && !/\p{Cs}/u.test(v);
+const UINT64 = (v: unknown): boolean => DECIMAL(20).test(v) && BigInt(v as string) < 1n << 64n;
+const STATE_PROOF = (p: unknown): boolean => Array.isArray(p) && p.length <= 256 && p.every((x) => HEX32.test(x));
+
+function consentShapeOk(c: unknown): boolean {
+  if (c === null) return true;
+  if (!exactKeys(c, ['kind', 'delegationId']) || !(CONSENT_KINDS as readonly unknown[]).includes(c.kind)) return false;
+  return c.kind === 'DELEGATION' ? HEX32.test(c.delegationId) : c.delegationId === null;
+}
+
+function delegationShapeOk(d: unknown): boolean {
+  if (!exactKeys(d, ['fields', 'signature', 'signer', 'signerOrganization', 'digest', 'state'])) return false;
+  const f = d.fields;
+  const fieldsOk =
+    exactKeys(f, ['delegationId', 'delegator', 'delegate', 'carrier', 'trackingNumber', 'validFrom', 'validUntil']) && HEX32.test(f.delegationId) &&
+    ['delegator', 'delegate', 'carrier', 'trackingNumber'].every((k) => TEXT(f[k])) && UINT64(f.validFrom) && UINT64(f.validUntil);
+  const st = d.state;
+  const stateOk = st === null || (exactKeys(st, ['revokedAtMs', 'key', 'proof']) && (st.revokedAtMs === null || UINT64(st.revokedAtMs)) && HEX32.test(st.key) && STATE_PROOF(st.proof));
+  return fieldsOk && stateOk && HEX65.test(d.signature) && ADDRESS.test(d.signer) && TEXT(d.signerOrganization) && HEX32.test(d.digest);
 }
 
 function stateShapeOk(s: unknown): boolean {

@@ -8,11 +8,18 @@
  * binds a correction to the event it voids, and proofs against the latest anchored state map
  * (custody-state/1) that the events are ALL of the shipment's sealed events and that every signing
  * key belonged to the named organization.
+ * `custody-pod/3`: adds consent (issue 9): per event the consent the ledger accepted a transfer
+ * under, and every delegation (custody-delegation/1) an event relies on, with its signer's key
+ * record and its own record in the same anchored state, so the custody chain can be replayed and
+ * every transfer's consent re-checked from the bundle alone.
  */
 import type { CustodyEventJson } from '../signing/custody-signing';
+import type { DelegationJson } from '../signing/delegation-signing';
 
 export const POD_FORMAT = 'custody-pod/1';
 export const POD_FORMAT_V2 = 'custody-pod/2';
+export const POD_FORMAT_V3 = 'custody-pod/3';
+export type PodFormat = typeof POD_FORMAT | typeof POD_FORMAT_V2 | typeof POD_FORMAT_V3;
 
 /** The 13 signed fields, occurredAt (unix ms, uint64) as a decimal string. */
 export type PodSignedFields = CustodyEventJson;
@@ -141,4 +148,39 @@ export interface ProofBundleV2 extends Omit<ProofBundle, 'format' | 'events' | '
   state: PodStateProof | null;
 }
 
-export type AnyProofBundle = ProofBundle | ProofBundleV2;
+export const CONSENT_KINDS = ['SIGNED', 'COUNTER_SIGNED', 'DESIGNATED', 'DELEGATION'] as const;
+export type ConsentKind = (typeof CONSENT_KINDS)[number];
+
+/** The ledger's statement of how the releasing custodian consented to a transfer (null: not a transfer, or accepted before consent was recorded). */
+export interface PodConsent {
+  kind: ConsentKind;
+  /** set exactly when kind is DELEGATION */
+  delegationId: string | null;
+}
+
+export interface PodEventV3 extends PodEventV2 {
+  consent: PodConsent | null;
+}
+
+/** A delegation an event of the bundle relies on: the signed statement, its signer, and its record in the bundle's state. */
+export interface PodDelegation {
+  /** the EIP-712 CustodyDelegation message, exactly as signed (validFrom, validUntil: unix ms as decimal strings) */
+  fields: DelegationJson;
+  signature: string;
+  /** the delegator's key; its record is among state.signingKeys */
+  signer: string;
+  signerOrganization: string;
+  /** EIP-712 digest of fields under the bundle's signing domain */
+  digest: string;
+  /** custody-state/1 record at state.seq: key delegationStateKey(delegationId), value delegationStateValue(digest, revokedAtMs); null if it is not in the anchored state (yet) */
+  state: { revokedAtMs: string | null; key: string; proof: string[] } | null;
+}
+
+export interface ProofBundleV3 extends Omit<ProofBundleV2, 'format' | 'events'> {
+  format: typeof POD_FORMAT_V3;
+  events: PodEventV3[];
+  /** every delegation an event relies on, by delegationId */
+  delegations: PodDelegation[];
+}
+
+export type AnyProofBundle = ProofBundle | ProofBundleV2 | ProofBundleV3;

@@ -6,9 +6,23 @@ import { eventScopeSql, type Scope } from '../auth/principal';
 import { FraudService } from '../fraud/fraud.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import { signingSpec } from '../signing/custody-signing';
-import { STATE_FORMAT, shipmentStateKey, signingKeyStateKey } from '../state/custody-state';
+import { STATE_FORMAT, delegationStateKey, shipmentStateKey, signingKeyStateKey } from '../state/custody-state';
 import { proofAt, recordsAt } from '../state/state-store';
-import { LEAF_FORMAT_V1, POD_FORMAT_V2, TREE_FORMATS, type PodBatchV2, type PodEventV2, type PodKeyRecord, type PodStateProof, type ProofBundleV2 } from './pod-bundle';
+import type { DelegationRow as Row } from '../delegations/delegation.model';
+import {
+  LEAF_FORMAT_V1,
+  POD_FORMAT_V2,
+  POD_FORMAT_V3,
+  TREE_FORMATS,
+  type ConsentKind,
+  type PodBatchV2,
+  type PodDelegation,
+  type PodEventV2,
+  type PodKeyRecord,
+  type PodStateProof,
+  type ProofBundleV2,
+  type ProofBundleV3,
+} from './pod-bundle';
 
 type BundleRow = CustodyEventRow & { proof: string[] | null; leaf_index: number | null; counter_signer_organization: string | null };
 
@@ -27,11 +41,18 @@ interface BatchRow {
   anchored_at: Date | null;
 }
 
+/** A delegation as a bundle carries it: its signed fields and signature, and the organization of its signer's key. */
+type DelegationRow = Pick<Row, 'delegation_id' | 'delegator' | 'delegate' | 'carrier' | 'tracking_number' | 'valid_from_ms' | 'valid_until_ms' | 'signature' | 'signer' | 'digest'> & { signer_organization: string };
+
+/** The bundle formats the ledger writes: /3 by default; /2 on request, for verifiers that do not know /3 yet. */
+export type WrittenPodFormat = typeof POD_FORMAT_V2 | typeof POD_FORMAT_V3;
+export const WRITTEN_POD_FORMATS: readonly WrittenPodFormat[] = [POD_FORMAT_V3, POD_FORMAT_V2];
+
 const BATCH_COLUMNS = 'seq, root, tree_version, events_root, state_root, leaf_count, status, chain_id, contract_address, tx_hash, block_number, anchored_at';
 
 /**
- * Assembles `custody-pod/2` bundles from stored rows: event proofs are read, never recomputed;
- * state proofs are read against the latest anchored state.
+ * Assembles `custody-pod/3` (or, on request, `custody-pod/2`) bundles from stored rows: event
+ * proofs are read, never recomputed; state proofs are read against the latest anchored state.
  */
 @Injectable()
 export class ProofBundleService {
@@ -42,7 +63,9 @@ export class ProofBundleService {
   ) {}
 
   /** A scope that sees only part of the timeline gets only that part (which then does not verify as a whole). */
-  async build(trackingNumber: string, carrier: string, scope: Scope): Promise<ProofBundleV2> {
+  async build(trackingNumber: string, carrier: string, scope: Scope): Promise<ProofBundleV3>;
+  async build(trackingNumber: string, carrier: string, scope: Scope, format: WrittenPodFormat): Promise<ProofBundleV2 | ProofBundleV3>;
+  async build(trackingNumber: string, carrier: string, scope: Scope, format: WrittenPodFormat = POD_FORMAT_V3): Promise<ProofBundleV2 | ProofBundleV3> {
     const shipment = await this.shipments.find(trackingNumber, carrier, scope);
     const params: unknown[] = [shipment.id];
     // personal values never go into a bundle: it is meant to be handed to third parties
@@ -63,7 +86,10 @@ export class ProofBundleService {
     const spec = signingSpec(this.runtime.domain);
     const findings = await this.fraud.findingsFor(shipment, rows);
     const events = rows.map(toPodEvent);
-    return {
+    const v3 = format === POD_FORMAT_V3;
+    const delegations = v3 ? await this.delegations(rows) : [];
+    const state = await this.stateProof(carrier, trackingNumber, events, delegations);
+    const bundle: ProofBundleV2 = {
       format: POD_FORMAT_V2,
       generatedAt: new Date().toISOString(),
       shipment: {
@@ -86,24 +112,56 @@ export class ProofBundleService {
       stateFormat: STATE_FORMAT,
       events,
       batches: batches.map(toPodBatch),
-      state: await this.stateProof(carrier, trackingNumber, events),
+      state,
       findings: findings.map((f) => ({ code: f.code, severity: f.severity, message: f.message, eventIds: f.eventIds })),
     };
+    if (!v3) return bundle;
+    return {
+      ...bundle,
+      format: POD_FORMAT_V3,
+      events: events.map((e, i) => ({ ...e, consent: rows[i].consent ? { kind: rows[i].consent as ConsentKind, delegationId: rows[i].delegation_id } : null })),
+      delegations,
+    };
+  }
+
+  /** Every delegation an event relies on, as signed; their state records are added by stateProof. */
+  private async delegations(rows: BundleRow[]): Promise<PodDelegation[]> {
+    const ids = [...new Set(rows.map((r) => r.delegation_id).filter((d): d is string => d !== null))];
+    if (ids.length === 0) return [];
+    const found = await sqlRows<DelegationRow>(
+      this.runtime.dataSource,
+      `SELECT d.delegation_id, d.delegator, d.delegate, d.carrier, d.tracking_number, d.valid_from_ms::text AS valid_from_ms, d.valid_until_ms::text AS valid_until_ms,
+              d.signature, d.signer, o.slug AS signer_organization, d.digest
+         FROM custody_delegations d JOIN signing_keys k ON k.address = d.signer JOIN organizations o ON o.id = k.organization_id
+        WHERE d.delegation_id = ANY($1::text[]) ORDER BY d.delegation_id`,
+      [ids],
+    );
+    return found.map((d) => ({
+      fields: { delegationId: d.delegation_id, delegator: d.delegator, delegate: d.delegate, carrier: d.carrier, trackingNumber: d.tracking_number, validFrom: d.valid_from_ms, validUntil: d.valid_until_ms },
+      signature: d.signature,
+      signer: d.signer,
+      signerOrganization: d.signer_organization,
+      digest: d.digest,
+      state: null,
+    }));
   }
 
   /**
    * Proofs against the latest anchored state: the shipment's head and the record of every key that
    * signed or counter-signed one of its events. A partial bundle (a scope that sees only some
-   * events) still carries them, and then fails completeness, as it should.
+   * events) still carries them, and then fails completeness, as it should. With delegations (/3):
+   * also the records of their signers' keys, and each delegation's own record, set on it.
    */
-  private async stateProof(carrier: string, trackingNumber: string, events: PodEventV2[]): Promise<PodStateProof | null> {
+  private async stateProof(carrier: string, trackingNumber: string, events: PodEventV2[], delegations: PodDelegation[]): Promise<PodStateProof | null> {
     const [latest] = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT ${BATCH_COLUMNS} FROM anchor_batches WHERE tree_version = 2 AND status IN ('ANCHORED','FINAL') ORDER BY seq DESC LIMIT 1`);
     if (!latest) return null;
     const seq = latest.seq;
     const shipmentKey = shipmentStateKey(carrier, trackingNumber);
-    const addresses = [...new Set(events.flatMap((e) => [e.signer, e.counterSigner]).filter((a): a is string => a !== null).map((a) => a.toLowerCase()))];
+    const signers = [...events.flatMap((e) => [e.signer, e.counterSigner]), ...delegations.map((d) => d.signer)];
+    const addresses = [...new Set(signers.filter((a): a is string => a !== null).map((a) => a.toLowerCase()))];
     const keyOf = new Map(addresses.map((a) => [signingKeyStateKey(a), a]));
-    const records = await recordsAt(this.runtime.dataSource, [shipmentKey, ...keyOf.keys()], seq);
+    const delegationKeys = delegations.map((d) => delegationStateKey(d.fields.delegationId));
+    const records = await recordsAt(this.runtime.dataSource, [shipmentKey, ...keyOf.keys(), ...delegationKeys], seq);
     const shipmentRecord = records.find((r) => r.key === shipmentKey);
     // a shipment none of whose events is sealed in the anchored state is not in it: nothing to prove yet
     if (!shipmentRecord) return null;
@@ -119,6 +177,11 @@ export class ProofBundleService {
       });
     }
     signingKeys.sort((a, b) => (a.address < b.address ? -1 : 1));
+    for (const [i, d] of delegations.entries()) {
+      const r = records.find((x) => x.kind === 'DELEGATION' && x.key === delegationKeys[i]);
+      // registered after the latest anchored state: not provable yet (the verifier says so)
+      if (r) d.state = { revokedAtMs: r.revoked_at_ms, key: r.key, proof: await proofAt(this.runtime.dataSource, r.key, seq, latest.state_root!) };
+    }
     return {
       seq,
       root: latest.root,

@@ -5,10 +5,11 @@ import { Caller, Public, Roles } from '../auth/decorators';
 import type { Principal } from '../auth/principal';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { verifyProofBundle } from './bundle-verifier';
-import type { ProofBundleV2 } from './pod-bundle';
+import { LedgerError } from '../common/errors';
+import type { ProofBundleV2, ProofBundleV3 } from './pod-bundle';
 import type { TrustFile } from './trust-root';
 import { TrustRootService } from './trust-root.service';
-import { ProofBundleService } from './proof-bundle.service';
+import { ProofBundleService, WRITTEN_POD_FORMATS, type WrittenPodFormat } from './proof-bundle.service';
 import { VerificationReportModel } from './verification.model';
 
 @Resolver()
@@ -25,13 +26,18 @@ export class ProofOfDeliveryResolver {
     return this.trust.trustFile();
   }
 
-  @Query(() => JsonScalar, { description: 'The shipment as a self-contained, versioned custody-pod/2 proof bundle, with state proofs against the latest anchored state (also at GET /proofs/<carrier>/<trackingNumber>.json).' })
+  @Query(() => JsonScalar, { description: 'The shipment as a self-contained, versioned custody-pod/3 proof bundle (events, their consent and the delegations they rely on), with state proofs against the latest anchored state (also at GET /proofs/<carrier>/<trackingNumber>.json).' })
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
-  async proofOfDelivery(@Args('trackingNumber') trackingNumber: string, @Args('carrier') carrier: string, @Caller() caller: Principal): Promise<ProofBundleV2> {
-    return this.bundles.build(trackingNumber, carrier, caller);
+  async proofOfDelivery(
+    @Args('trackingNumber') trackingNumber: string,
+    @Args('carrier') carrier: string,
+    @Caller() caller: Principal,
+    @Args('format', { type: () => String, nullable: true, description: '"custody-pod/3" (default) or "custody-pod/2" for verifiers that do not know /3 yet (no consent data: consent is then not proven)' }) format?: string | null,
+  ): Promise<ProofBundleV2 | ProofBundleV3> {
+    return this.bundles.build(trackingNumber, carrier, caller, podFormat(format));
   }
 
-  @Query(() => VerificationReportModel, { description: "Checks any custody-pod/1 or /2 bundle against the anchor chain, exactly as the standalone verifier (`custody verify --trust`) does, through this service's chain node, with this service's own contract pinned as the trust root." })
+  @Query(() => VerificationReportModel, { description: "Checks any custody-pod/1, /2 or /3 bundle against the anchor chain, exactly as the standalone verifier (`custody verify --trust`) does, through this service's chain node, with this service's own contract pinned as the trust root." })
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async verifyProofBundle(
     @Args('bundle', { type: () => JsonScalar }) bundle: unknown,
@@ -39,4 +45,12 @@ export class ProofOfDeliveryResolver {
   ): Promise<VerificationReportModel> {
     return verifyProofBundle(bundle, { provider: this.runtime.chain.provider, trust: await this.trust.trustFile(), ...(previous != null ? { previous } : {}) });
   }
+}
+
+/** The bundle format asked for; /3 when none is. */
+export function podFormat(format: string | null | undefined): WrittenPodFormat {
+  if (format == null || format === '') return WRITTEN_POD_FORMATS[0];
+  const found = WRITTEN_POD_FORMATS.find((f) => f === format);
+  if (!found) throw new LedgerError('VALIDATION_FAILED', `format must be one of ${WRITTEN_POD_FORMATS.join(', ')}`, 'format');
+  return found;
 }

@@ -1,13 +1,14 @@
-import { Controller, Get, Header, HttpException, HttpStatus, Param } from '@nestjs/common';
+import { Controller, Get, Header, HttpException, HttpStatus, Param, Query } from '@nestjs/common';
 import { toHttp } from '../common/http-errors';
 import { Caller, Public, Roles } from '../auth/decorators';
 import type { Principal } from '../auth/principal';
 import { ProofBundleService } from './proof-bundle.service';
-import type { ProofBundleV2 } from './pod-bundle';
+import type { ProofBundleV2, ProofBundleV3 } from './pod-bundle';
+import { podFormat } from './proof-of-delivery.resolver';
 import type { TrustFile } from './trust-root';
 import { TrustRootService } from './trust-root.service';
 
-/** The bundle as a file, for people who do not speak GraphQL. */
+/** The bundle as a file, for people who do not speak GraphQL (`?format=custody-pod/2` for the previous format). */
 @Controller()
 export class ProofsController {
   constructor(
@@ -26,11 +27,11 @@ export class ProofsController {
   @Get('proofs/:carrier/:file')
   @Header('content-type', 'application/json; charset=utf-8')
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
-  async download(@Param('carrier') carrier: string, @Param('file') file: string, @Caller() caller: Principal): Promise<ProofBundleV2> {
+  async download(@Param('carrier') carrier: string, @Param('file') file: string, @Caller() caller: Principal, @Query('format') format?: string): Promise<ProofBundleV2 | ProofBundleV3> {
     const trackingNumber = /^(.+)\.json$/.exec(file)?.[1];
     if (!trackingNumber) throw new HttpException({ code: 'NOT_FOUND', message: 'ask for /proofs/<carrier>/<trackingNumber>.json' }, HttpStatus.NOT_FOUND);
     try {
-      return await this.bundles.build(trackingNumber, carrier, caller);
+      return await this.bundles.build(trackingNumber, carrier, caller, podFormat(format));
     } catch (err) {
       throw toHttp(err);
     }

@@ -42,10 +42,32 @@ export class ContradictionModel {
   @Field({ description: 'the call data; any account may send it' }) calldata: string;
 }
 
+@ObjectType({ description: 'A change of custody the verifier replayed from the bundle (every uncorrected transfer, and any keep event that moved custody without one).' })
+export class CustodyLinkModel {
+  @Field(() => Int, { description: 'position in the bundle' }) eventIndex: number;
+  @Field() eventId: string;
+  @Field() eventType: string;
+  @Field({ description: 'unix ms, decimal string' }) occurredAt: string;
+  @Field(() => String, { nullable: true, description: 'the releasing custodian (null at the root of the chain)' }) from: string | null;
+  @Field({ description: 'the organization taking custody' }) to: string;
+  @Field({ description: 'organization of the signing key' }) signer: string;
+  @Field(() => String, { nullable: true }) counterSigner: string | null;
+  @Field(() => String, { nullable: true, description: 'SIGNED, COUNTER_SIGNED, DESIGNATED or DELEGATION, as the verifier established it; null if none' }) consent: string | null;
+  @Field(() => String, { nullable: true }) delegationId: string | null;
+  @Field({ description: 'CONSENTED, NOT_CONSENTED (a CONSENT failure) or UNPROVEN (this bundle cannot show it: a limitation)' }) status: string;
+  @Field(() => String, { nullable: true }) problem: string | null;
+}
+
+@ObjectType({ description: 'The custody chain replayed from the bundle alone: who held the parcel after each transfer, and under which consent.' })
+export class CustodyReportModel {
+  @Field(() => [CustodyLinkModel]) chain: CustodyLinkModel[];
+  @Field({ description: 'every transfer has a proven consent' }) consented: boolean;
+}
+
 @ObjectType({ description: 'The result of checking a custody-pod bundle against the chain, as `custody verify` prints it.' })
 export class VerificationReportModel {
   @Field({ description: 'VALID; INVALID (a check failed); UNPINNED (no trust root given); STALE (the chain holds a later state: fetch a fresh bundle); INCOMPLETE (some events or the state not anchored yet)' }) verdict: string;
-  @Field(() => String, { nullable: true, description: 'custody-pod/1 or custody-pod/2' }) bundleFormat: string | null;
+  @Field(() => String, { nullable: true, description: 'custody-pod/1, custody-pod/2 or custody-pod/3' }) bundleFormat: string | null;
   @Field(() => String, { nullable: true }) trackingNumber: string | null;
   @Field(() => String, { nullable: true }) carrier: string | null;
   @Field(() => String, { nullable: true, description: 'the chain the bundle claims' }) chainId: string | null;
@@ -61,5 +83,6 @@ export class VerificationReportModel {
   @Field(() => [LedgerStatementModel], { description: 'fields the verifier cannot check, reported rather than trusted' }) ledgerStatements: LedgerStatementModel[];
   @Field(() => ContradictionModel, { nullable: true, description: 'with `previous`: the proof that the ledger contradicted its own earlier state' }) contradiction: ContradictionModel | null;
   @Field(() => [VerificationFailureModel]) failures: VerificationFailureModel[];
+  @Field(() => CustodyReportModel) custody: CustodyReportModel;
   @Field() checkedAt: string;
 }

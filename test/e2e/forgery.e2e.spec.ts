@@ -6,12 +6,12 @@ import { Contract, JsonRpcProvider, Wallet, id, type Provider } from 'ethers';
 import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
 import { buildBatchTree } from '../../src/batching/merkle';
 import { verifyProofBundle, type VerificationCheck, type VerificationReport } from '../../src/proofs/bundle-verifier';
-import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
+import type { ProofBundleV3 } from '../../src/proofs/pod-bundle';
 import type { TrustFile } from '../../src/proofs/trust-root';
 import { CUSTODY_EVENT_TYPES, custodyEventDigest, custodyLeaf, custodySigningDomain, domainSeparator, signaturesHash, ZERO_HASH, type CustodyEventFields, type CustodySigningDomain } from '../../src/signing/custody-signing';
 import { batchRootV2, stateCommitment, shipmentStateKey, shipmentStateValue, signingKeyStateKey, signingKeyStateValue, stateProof, stateRoot } from '../../src/state/custody-state';
-import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
-import { HOUR, asPodV1, recordCorrectedDelivery } from '../support/pod-fixtures';
+import { startTestLedger, type TestLedger } from '../support/test-ledger';
+import { HOUR, asPodV1, recordCorrectedDelivery, sealAndFinalize } from '../support/pod-fixtures';
 import { eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -32,7 +32,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
   let t: TestLedger;
   let domain: CustodySigningDomain;
   let trust: TrustFile;
-  let good: ProofBundleV2;
+  let good: ProofBundleV3;
   let dir: string;
   const TRACKING = 'FORGE-0001';
   let ids: string[] = [];
@@ -59,15 +59,8 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
 
   const gqlVerify = async (bundle: unknown): Promise<VerificationReport> => (await mustGql<{ verifyProofBundle: VerificationReport }>(t, VERIFY_GQL, { b: bundle })).verifyProofBundle;
 
-  async function sealAndFinalize(): Promise<string> {
-    const sealed = await mustGql<{ sealBatch: { seq: string } | null }>(t, `mutation { sealBatch { seq } }`);
-    const seq = sealed.sealBatch!.seq;
-    await eventually(async () => ((await mustGql<{ batch: { status: string } }>(t, `query($s: Uint64!) { batch(seq: $s) { status } }`, { s: seq })).batch.status === 'FINAL' ? true : undefined), 30_000, `batch ${seq} FINAL`);
-    return seq;
-  }
-
-  const bundleOf = async (tracking: string): Promise<ProofBundleV2> =>
-    (await mustGql<{ proofOfDelivery: ProofBundleV2 }>(t, `query($n: String!) { proofOfDelivery(trackingNumber: $n, carrier: "acme-express") }`, { n: tracking })).proofOfDelivery;
+  const bundleOf = async (tracking: string): Promise<ProofBundleV3> =>
+    (await mustGql<{ proofOfDelivery: ProofBundleV3 }>(t, `query($n: String!) { proofOfDelivery(trackingNumber: $n, carrier: "acme-express") }`, { n: tracking })).proofOfDelivery;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'custody-forgery-'));
@@ -81,7 +74,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     const hub = await registerKey(t, 'berlin-hub', undefined, new Date(T0 - HOUR));
     await registerKey(t, 'rival-post', undefined, new Date(T0 - HOUR));
     ids = await recordCorrectedDelivery(t, domain, TRACKING, acme, hub, at);
-    await sealAndFinalize();
+    await sealAndFinalize(t);
     good = await bundleOf(TRACKING);
     trust = (await (await fetch(t.url.replace('/graphql', '/trust.json'))).json()) as TrustFile;
     writeFileSync(path.join(dir, 'trust.json'), JSON.stringify(trust));
@@ -99,7 +92,8 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
   });
 
   it('a delivered, corrected, counter-signed shipment verifies VALID with completeness and key ownership proven', async () => {
-    expect(good.format).toBe('custody-pod/2');
+    expect(good.format).toBe('custody-pod/3');
+    expect(good.events.map((e) => e.consent?.kind ?? null)).toEqual(['DESIGNATED', 'COUNTER_SIGNED', null, null, null, null]);
     expect(good.events.map((e) => e.fields.eventType)).toEqual(['PICKED_UP', 'HANDOFF', 'OUT_FOR_DELIVERY', 'DELIVERED', 'CORRECTION', 'DELIVERED']);
     expect(good.events[1]).toMatchObject({ dualAttested: true, counterSignerOrganization: 'acme-express' });
     expect(good.events[3].correctedBy).toBe(ids[4]);
@@ -143,7 +137,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     }
   });
 
-  const forgeries: Array<[string, (b: ProofBundleV2) => void, VerificationCheck]> = [
+  const forgeries: Array<[string, (b: ProofBundleV3) => void, VerificationCheck]> = [
     ['1: blockNumber moved before the anchor, txHash removed', (b) => {
       b.batches[0].blockNumber = 1;
       b.batches[0].txHash = null;
@@ -274,7 +268,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
   });
 
   describe('8: a whole bundle made with the forger’s own keys, anchored on the forger’s own CustodyAnchor', () => {
-    let forged: ProofBundleV2;
+    let forged: ProofBundleV3;
     let forgerTrust: TrustFile;
 
     beforeAll(async () => {
@@ -334,7 +328,7 @@ describe('forged proof-of-delivery bundles are refused by every verifier', () =>
     const acme2 = await registerKey(t, 'acme-express', undefined, new Date(T0 - HOUR));
     const r = await record(t, [await signEvent(domain, acme2, eventFields({ trackingNumber: 'FORGE-0002', carrier: 'acme-express', eventType: 'PICKED_UP', custodian: 'acme-express', occurredAt: at(2) }))]);
     expect(r[0].outcome).toBe('ACCEPTED');
-    const seq = await sealAndFinalize();
+    const seq = await sealAndFinalize(t);
     const stale = await fn(good);
     expect(stale.verdict).toBe('STALE');
     expect(stale.state).toMatchObject({ provenAtSeq: '0', latestSeq: seq });
@@ -373,7 +367,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T
  * CustodyAnchor the forger deployed, with a state map that says the forger's keys belong to the
  * genuine organizations, anchored on that contract.
  */
-async function forgeWholeBundle(genuine: ProofBundleV2, provider: Provider): Promise<{ forged: ProofBundleV2; forgerTrust: TrustFile }> {
+async function forgeWholeBundle(genuine: ProofBundleV3, provider: Provider): Promise<{ forged: ProofBundleV3; forgerTrust: TrustFile }> {
   const deployer = new Wallet(FORGER_PRIVATE_KEY, provider);
   const deployment = await deployCustodyAnchor(deployer, { admin: deployer.address, anchorer: deployer.address });
   const domain = custodySigningDomain(31337n, deployment.address);

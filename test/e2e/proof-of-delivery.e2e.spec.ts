@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { id, type Wallet } from 'ethers';
 import { verifyProofBundle } from '../../src/proofs/bundle-verifier';
-import type { ProofBundleV2 as ProofBundle } from '../../src/proofs/pod-bundle';
+import type { ProofBundleV3 as ProofBundle } from '../../src/proofs/pod-bundle';
 import { trustFromFlags } from '../../src/proofs/trust-root';
 import type { CustodyEventFields, CustodySigningDomain } from '../../src/signing/custody-signing';
 import { TEST_ADMIN_KEY, eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
@@ -83,9 +83,11 @@ describe('proof of delivery, fraud checks and disputes', () => {
     await t?.stop();
   });
 
-  it('serves a custody-pod/2 bundle with every event, its proof, its anchor and its state proofs; the standalone verifier pinned to the service’s trust root finds it VALID', async () => {
+  it('serves a custody-pod/3 bundle with every event, its proof, its anchor, its state proofs and its consent; the standalone verifier pinned to the service’s trust root finds it VALID', async () => {
     const bundle = await bundleOf('POD-GOOD');
-    expect(bundle.format).toBe('custody-pod/2');
+    expect(bundle.format).toBe('custody-pod/3');
+    expect(bundle.events.map((e) => e.consent)).toEqual([{ kind: 'DESIGNATED', delegationId: null }, null, null, null]);
+    expect(bundle.delegations).toEqual([]);
     expect(bundle.shipment).toMatchObject({ trackingNumber: 'POD-GOOD', carrier: 'acme-express', merchant: 'shop-one', destination: DOOR, status: 'DELIVERED', eventCount: 4 });
     expect(bundle.events.map((e) => e.fields.eventType)).toEqual(['PICKED_UP', 'ARRIVED_AT_FACILITY', 'OUT_FOR_DELIVERY', 'DELIVERED']);
     expect(bundle.events.every((e) => e.status === 'FINAL' && e.proof !== null && e.batchSeq === '0')).toBe(true);
@@ -100,10 +102,15 @@ describe('proof of delivery, fraud checks and disputes', () => {
     expect(report.state).toMatchObject({ completeness: 'PROVEN', keyOwnership: 'PROVEN' });
   });
 
-  it('has exactly the shape pinned by the custody-pod/2 test vector', async () => {
-    const vector = JSON.parse(readFileSync(path.join(__dirname, '../vectors/custody-pod-v2.json'), 'utf8'));
+  it('has exactly the shape pinned by the custody-pod/3 test vector; asked for custody-pod/2, the shape of the /2 vector', async () => {
+    const vector = JSON.parse(readFileSync(path.join(__dirname, '../vectors/custody-pod-v3.json'), 'utf8'));
     const bundle = await bundleOf('POD-GOOD');
-    expect(new Set(shape(bundle))).toEqual(new Set(shape(vector)));
+    // this shipment relies on no delegation: a delegation's shape is the vector's own
+    expect(new Set(shape({ ...bundle, delegations: vector.delegations }))).toEqual(new Set(shape(vector)));
+    const v2 = (await mustGql<{ proofOfDelivery: unknown }>(t, `{ proofOfDelivery(trackingNumber: "POD-GOOD", carrier: "acme-express", format: "custody-pod/2") }`)).proofOfDelivery;
+    expect(new Set(shape(v2))).toEqual(new Set(shape(JSON.parse(readFileSync(path.join(__dirname, '../vectors/custody-pod-v2.json'), 'utf8')))));
+    const unknown = await t.gql(`{ proofOfDelivery(trackingNumber: "POD-GOOD", carrier: "acme-express", format: "custody-pod/9") }`);
+    expect(unknown.errors?.[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', field: 'format' });
   });
 
   it('is downloadable as a file over HTTP, the same bundle', async () => {
@@ -118,6 +125,9 @@ describe('proof of delivery, fraud checks and disputes', () => {
     const file = (await res.json()) as ProofBundle;
     const fromGraphQL = await bundleOf('POD-GOOD');
     expect({ ...file, generatedAt: null }).toEqual({ ...fromGraphQL, generatedAt: null });
+    const v2 = await fetch(`${url}?format=custody-pod/2`, { headers: auth });
+    expect(v2.status).toBe(200);
+    expect(((await v2.json()) as { format: string }).format).toBe('custody-pod/2');
     const missing = await fetch(t.url.replace('/graphql', '/proofs/acme-express/NOPE-0001.json'), { headers: auth });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ errors: [{ extensions: { code: 'NOT_FOUND' } }] });
@@ -186,7 +196,7 @@ describe('proof of delivery, fraud checks and disputes', () => {
       { trackingNumber: 'POD-STALE', verdict: 'INCONCLUSIVE' },
     ]);
     const snapshot = (await mustGql<{ dispute: { bundle: ProofBundle; verification: { verdict: string } } }>(t, `query($id: ID!) { dispute(id: $id) { bundle verification } }`, { id: proven.id })).dispute;
-    expect(snapshot.bundle.format).toBe('custody-pod/2');
+    expect(snapshot.bundle.format).toBe('custody-pod/3');
     expect(snapshot.verification.verdict).toBe('VALID');
   });
 

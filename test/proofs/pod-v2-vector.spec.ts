@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { id, type Contract, type JsonRpcProvider } from 'ethers';
+import { id, type Contract } from 'ethers';
 import { podVectorV2Text } from '../../scripts/generate-pod-vector-v2';
 import type { EmbeddedChain } from '../../src/anchoring/embedded-chain';
 import { freshAnchorChain, type AnchorChain } from '../support/anchor-chain';
+import { anchorVectorBatch, withAnchoring, type Anchoring } from '../support/pod-fixtures';
 import { verifyProofBundle, type VerificationCheck, type VerificationReport } from '../../src/proofs/bundle-verifier';
 import type { ProofBundleV2 } from '../../src/proofs/pod-bundle';
 import { trustFromFlags, type TrustFile } from '../../src/proofs/trust-root';
@@ -13,15 +14,8 @@ import { batchRootV2 } from '../../src/state/custody-state';
 const VECTOR = path.resolve(__dirname, '../vectors/custody-pod-v2.json');
 const pinned = (): ProofBundleV2 => JSON.parse(readFileSync(VECTOR, 'utf8')) as ProofBundleV2;
 /** Where and when this test's chain anchored the vector's root: facts of the chain, not of the format. */
-let anchoring: { chainId: string; contractAddress: string; txHash: string; blockNumber: number; anchoredAt: string } | undefined;
-const vector = (): ProofBundleV2 => {
-  const b = pinned();
-  if (anchoring) {
-    Object.assign(b.batches[0], { status: 'FINAL', ...anchoring });
-    for (const e of b.events) e.status = 'FINAL';
-  }
-  return b;
-};
+let anchoring: Anchoring | undefined;
+const vector = (): ProofBundleV2 => withAnchoring(pinned(), anchoring);
 const checksOf = (r: VerificationReport): VerificationCheck[] => [...new Set(r.failures.map((f) => f.check))].sort();
 /** Flips the last hex digit of a 0x string. */
 const flip = (hex: string): string => hex.slice(0, -1) + (hex.endsWith('0') ? '1' : '0');
@@ -52,21 +46,16 @@ describe('the custody-pod/2 test vector', () => {
 describe('custody-pod/2 vector anchored on a fresh chain', () => {
   let env: AnchorChain;
   let chain: EmbeddedChain;
-  let provider: JsonRpcProvider;
   let anchor: Contract;
   let trust: TrustFile;
 
   beforeAll(async () => {
     env = await freshAnchorChain();
-    ({ chain, provider, anchor } = env);
+    ({ chain, anchor } = env);
     const { deployment } = env;
     // the vector's domain names the first contract account #0 deploys on a fresh Hardhat chain
     expect(deployment.address).toBe(pinned().signing.domain.verifyingContract);
-    const { root, leafCount } = pinned().batches[0];
-    const tx = (await anchor.getFunction('anchorBatch')(0n, root, leafCount)) as { wait(): Promise<{ hash: string; blockNumber: number }> };
-    const receipt = await tx.wait();
-    const block = await provider.getBlock(receipt.blockNumber);
-    anchoring = { chainId: '31337', contractAddress: deployment.address, txHash: receipt.hash, blockNumber: receipt.blockNumber, anchoredAt: new Date(block!.timestamp * 1000).toISOString() };
+    anchoring = await anchorVectorBatch(env, pinned().batches[0]);
     trust = trustFromFlags('31337', deployment.address, '0', deployment.blockNumber);
   });
 

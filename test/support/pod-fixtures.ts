@@ -1,8 +1,9 @@
 import { id, type Wallet } from 'ethers';
 import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
-import type { ProofBundle, ProofBundleV2 } from '../../src/proofs/pod-bundle';
+import type { ProofBundle, ProofBundleV2, ProofBundleV3 } from '../../src/proofs/pod-bundle';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
-import type { TestLedger } from './test-ledger';
+import { eventually, type TestLedger } from './test-ledger';
+import type { AnchorChain } from './anchor-chain';
 import { eventFields, mustGql, record, signEvent } from './factories';
 
 export const HOUR = 3_600_000;
@@ -42,8 +43,22 @@ export async function recordCorrectedDelivery(t: TestLedger, domain: CustodySign
   return results.map((r) => r.eventId!);
 }
 
-/** The same bundle as custody-pod/1 wrote it: no extra data, no counter-signer organization, no tree versions, no state. */
-export function asPodV1(v2: ProofBundleV2): ProofBundle {
+/** The same bundle as custody-pod/2 wrote it: no consent, no delegations (nor their signers' key records, which /2 never carried). */
+export function asPodV2(v3: ProofBundleV3): ProofBundleV2 {
+  const { delegations, ...rest } = v3;
+  const signers = new Set(v3.events.flatMap((e) => [e.signer, e.counterSigner]).filter((a): a is string => a !== null).map((a) => a.toLowerCase()));
+  const only = delegations.map((d) => d.signer.toLowerCase()).filter((a) => !signers.has(a));
+  return {
+    ...rest,
+    format: 'custody-pod/2',
+    events: v3.events.map(({ consent: _c, ...e }) => e),
+    state: v3.state && { ...v3.state, signingKeys: v3.state.signingKeys.filter((k) => !only.includes(k.address.toLowerCase())) },
+  };
+}
+
+/** The same bundle as custody-pod/1 wrote it: no extra data, no counter-signer organization, no tree versions, no state (nor consent). */
+export function asPodV1(bundle: ProofBundleV2 | ProofBundleV3): ProofBundle {
+  const v2 = bundle.format === 'custody-pod/3' ? asPodV2(bundle) : bundle;
   return {
     format: 'custody-pod/1',
     generatedAt: v2.generatedAt,
@@ -54,4 +69,38 @@ export function asPodV1(v2: ProofBundleV2): ProofBundle {
     batches: v2.batches.map(({ treeVersion: _t, eventsRoot: _e, stateRoot: _s, ...b }) => b),
     findings: v2.findings,
   };
+}
+
+/** Where and when a test chain anchored a vector's batch 0: facts of that chain, not of the format. */
+export interface Anchoring {
+  chainId: string;
+  contractAddress: string;
+  txHash: string;
+  blockNumber: number;
+  anchoredAt: string;
+}
+
+/** Anchors a vector's batch 0 on a fresh chain (its contract is the vectors' 0x5FbDB…0aa3). */
+export async function anchorVectorBatch(env: AnchorChain, batch: { root: string; leafCount: number }): Promise<Anchoring> {
+  const tx = (await env.anchor.getFunction('anchorBatch')(0n, batch.root, batch.leafCount)) as { wait(): Promise<{ hash: string; blockNumber: number }> };
+  const receipt = await tx.wait();
+  const block = await env.provider.getBlock(receipt.blockNumber);
+  return { chainId: '31337', contractAddress: env.deployment.address, txHash: receipt.hash, blockNumber: receipt.blockNumber, anchoredAt: new Date(block!.timestamp * 1000).toISOString() };
+}
+
+/** A pinned /2 or /3 vector as the ledger serves it once its batch is FINAL on the test chain (unchanged before it is anchored). */
+export function withAnchoring<T extends ProofBundleV2 | ProofBundleV3>(bundle: T, anchoring: Anchoring | undefined): T {
+  if (anchoring) {
+    Object.assign(bundle.batches[0], { status: 'FINAL', ...anchoring });
+    for (const e of bundle.events) e.status = 'FINAL';
+  }
+  return bundle;
+}
+
+/** Seals the pending events and waits until their batch is FINAL; its seq. */
+export async function sealAndFinalize(t: TestLedger): Promise<string> {
+  const sealed = await mustGql<{ sealBatch: { seq: string } | null }>(t, `mutation { sealBatch { seq } }`);
+  const seq = sealed.sealBatch!.seq;
+  await eventually(async () => ((await mustGql<{ batch: { status: string } }>(t, `query($s: Uint64!) { batch(seq: $s) { status } }`, { s: seq })).batch.status === 'FINAL' ? true : undefined), 30_000, `batch ${seq} FINAL`);
+  return seq;
 }
