@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hexlify, id, randomBytes, type Wallet } from 'ethers';
+import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
 import { sqlRows } from '../../src/database/data-source';
 import { verifyProofBundle, type VerificationCheck, type VerificationReport } from '../../src/proofs/bundle-verifier';
 import type { ProofBundleV2, ProofBundleV3 } from '../../src/proofs/pod-bundle';
@@ -27,6 +28,7 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const checksOf = (r: { failures: Array<{ check: string }> }): string[] => [...new Set(r.failures.map((f) => f.check))].sort();
 const HIJACKED = 'CONSENT-HIJACK';
 const DELEGATED = 'CONSENT-DELEGATED';
+const TAKEBACK = 'CONSENT-TAKEBACK';
 const BUNDLE = `query($n: String!) { proofOfDelivery(trackingNumber: $n, carrier: "acme-express") }`;
 const BUNDLE_AS = `query($n: String!, $f: String) { proofOfDelivery(trackingNumber: $n, carrier: "acme-express", format: $f) }`;
 
@@ -46,6 +48,7 @@ describe('the evidence follows the custody chain (issue 9)', () => {
   let delegated: ProofBundleV3;
   let delegation: DelegationFields;
   let handoffAt: bigint;
+  let takeback: ProofBundleV3;
 
   const verify = (bundle: unknown): Promise<VerificationReport> => verifyProofBundle(clone(bundle), { rpcUrl: t.ledger.rpcUrl, trust });
   const bundleOf = async <T = ProofBundleV3>(tracking: string, format?: string): Promise<T> => (await mustGql<{ proofOfDelivery: T }>(t, format ? BUNDLE_AS : BUNDLE, { n: tracking, f: format })).proofOfDelivery;
@@ -53,7 +56,7 @@ describe('the evidence follows the custody chain (issue 9)', () => {
     (await mustGql<{ openDispute: DisputeView }>(t, `mutation($n: String!) { openDispute(trackingNumber: $n, carrier: "acme-express", claim: NOT_RECEIVED, note: "never arrived") { verdict reasons verification } }`, { n: tracking })).openDispute;
 
   /** What the operator does: an event row written past ingestion, with a correct leaf on the shipment's hash chain. */
-  async function insertDirectly(tracking: string, signer: Wallet, signerOrg: string, fields: CustodyEventFields, status: string): Promise<void> {
+  async function insertDirectly(tracking: string, signer: Wallet, signerOrg: string, fields: CustodyEventFields, status: string, correction?: { extraData: string; corrects: string; reason: string }): Promise<void> {
     const ds = t.ledger.runtime.dataSource;
     const [s] = await sqlRows<{ id: string; head_leaf: string }>(ds, `SELECT s.id, s.head_leaf FROM shipments s JOIN organizations o ON o.id = s.carrier_id WHERE o.slug = 'acme-express' AND s.tracking_number = $1`, [tracking]);
     const [org] = await sqlRows<{ id: string }>(ds, `SELECT id FROM organizations WHERE slug = $1`, [signerOrg]);
@@ -70,6 +73,10 @@ describe('the evidence follows the custody chain (issue 9)', () => {
       [fields.eventId, s.id, tracking, fields.carrier, fields.eventType, fields.custodian, custodian.id, fields.occurredAt.toString(), fields.latE6, fields.lonE6, fields.accuracyM, fields.locationCode, fields.scanMethod,
         fields.evidenceHash, fields.dataHash, signature, signer.address.toLowerCase(), digest, sigHash, s.head_leaf, leaf, org.id],
     );
+    if (correction) {
+      await sqlRows(ds, `UPDATE custody_events SET corrects_event_id = $2, correction_reason = $3 WHERE event_id = $1`, [fields.eventId, correction.corrects, correction.reason]);
+      await sqlRows(ds, `INSERT INTO event_data (event_id, document) VALUES ($1, $2)`, [fields.eventId, correction.extraData]);
+    }
     await sqlRows(ds, `UPDATE shipments SET head_leaf = $2, event_count = event_count + 1, current_custodian_id = $3, status = $4, last_event_at_ms = $5, updated_at = now() WHERE id = $1`, [s.id, leaf, custodian.id, status, fields.occurredAt.toString()]);
   }
 
@@ -83,7 +90,7 @@ describe('the evidence follows the custody chain (issue 9)', () => {
       keys[slug] = await registerKey(t, slug, newWallet(), new Date(T0 - HOUR));
     }
     const base = { carrier: 'acme-express', latE6: 52_530_000, lonE6: 13_390_000, accuracyM: 10 };
-    for (const tracking of [HIJACKED, DELEGATED]) {
+    for (const tracking of [HIJACKED, DELEGATED, TAKEBACK]) {
       await mustGql(t, `mutation($i: CreateShipmentInput!) { createShipment(input: $i) { id } }`, { i: { trackingNumber: tracking, carrier: 'acme-express', merchant: 'shop-one', destination: { ...DOOR, radiusM: 150 } } });
     }
 
@@ -115,7 +122,22 @@ describe('the evidence follows the custody chain (issue 9)', () => {
     const revoked = await t.gql(`mutation($i: RevokeDelegationInput!) { revokeDelegation(input: $i) { revokedAt } }`, { i: { delegationId: delegation.delegationId, reason: 'contract ended', revokedAt: new Date(Number(at(10))).toISOString() } });
     expect(revoked.errors).toBeUndefined();
 
+    // the take-back: the hub hands the parcel to the rival (the rival counter-signs), then voids that handoff on its own signature and delivers
+    const handed = await record(t, [
+      await signEvent(domain, keys['acme-express'], eventFields({ ...base, trackingNumber: TAKEBACK, eventType: 'PICKED_UP', custodian: 'acme-express', occurredAt: at(1) })),
+      await signEvent(domain, keys['acme-express'], eventFields({ ...base, trackingNumber: TAKEBACK, eventType: 'HANDOFF', custodian: 'berlin-hub', occurredAt: at(2) })),
+      await signEvent(domain, keys['berlin-hub'], eventFields({ ...base, trackingNumber: TAKEBACK, eventType: 'HANDOFF', custodian: 'rival-post', occurredAt: at(3) }), keys['rival-post']),
+    ]);
+    expect(handed.map((r) => r.error?.code ?? r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED', 'ACCEPTED']);
+    const extraData = canonicalJson({ v: 1, corrects: handed[2].eventId, reason: 'scanned by mistake' });
+    const voiding = eventFields({ ...base, trackingNumber: TAKEBACK, eventType: 'CORRECTION', custodian: 'rival-post', occurredAt: at(3.5), dataHash: dataHashOf(extraData) });
+    // through the API it is refused: the rival holds the parcel and did not sign
+    expect((await record(t, [{ ...(await signEvent(domain, keys['berlin-hub'], voiding)), extraData } as never]))[0].error?.code).toBe('TRANSFER_NOT_CONSENTED');
+    await insertDirectly(TAKEBACK, keys['berlin-hub'], 'berlin-hub', voiding, 'IN_TRANSIT', { extraData, corrects: handed[2].eventId!, reason: 'scanned by mistake' });
+    expect((await record(t, [await signEvent(domain, keys['berlin-hub'], eventFields({ ...base, ...DOOR, trackingNumber: TAKEBACK, eventType: 'DELIVERED', custodian: 'berlin-hub', occurredAt: at(4), accuracyM: 8, scanMethod: 'GPS' }))]))[0].outcome).toBe('ACCEPTED');
+
     await sealAndFinalize(t);
+    takeback = await bundleOf(TAKEBACK);
     hijacked = await bundleOf(HIJACKED);
     delegated = await bundleOf(DELEGATED);
     trust = (await (await fetch(t.url.replace('/graphql', '/trust.json'))).json()) as TrustFile;
@@ -199,6 +221,15 @@ describe('the evidence follows the custody chain (issue 9)', () => {
       `rival-post signed the DELIVERED but never received custody with consent: the HANDOFF of ${new Date(Number(handoffAt)).toISOString()} to rival-post was signed by rival-post alone, without the consent of acme-express, the custodian before it`,
     );
     expect(dispute.verification.verdict).toBe('INVALID');
+  });
+
+  it('a transfer voided by the releasing hub on its own signature (custody taken back from the rival that held it) fails CONSENT; the hub\'s delivery is DELIVERY_CONTRADICTED', async () => {
+    const report = await verify(takeback);
+    expect(report.verdict).toBe('INVALID');
+    expect(checksOf(report)).toEqual(['CONSENT']);
+    expect(report.failures).toEqual([expect.objectContaining({ check: 'CONSENT', eventIndex: 3, message: expect.stringMatching(/voids the HANDOFF .* to "rival-post" without its consent/) })]);
+    const dispute = await openDispute(TAKEBACK);
+    expect(dispute.verdict).toBe('DELIVERY_CONTRADICTED');
   });
 
   it('a genuine delegated chain is VALID, with the delegation proven and the chain reported; the dispute says DELIVERY_PROVEN', async () => {
