@@ -54,6 +54,26 @@ export function shipmentScopeSql(scope: Scope, params: unknown[], s = 's'): stri
 }
 
 /**
+ * SQL predicate on shipments `s` whose disputes a scope may open and read. A dispute is between
+ * the shipment's merchant and its carrier, judged by the platform: its bundle is the whole journey
+ * and it holds the parties' notes, so a hub or locker that once held the parcel (and reads the
+ * shipment from then on) sees none; for it the dispute is missing. Platform roles see all.
+ */
+export function disputeScopeSql(scope: Scope, params: unknown[], s = 's'): string {
+  const view = viewOf(scope);
+  if (view === 'ALL' || view === 'NONE') return view === 'ALL' ? 'TRUE' : 'FALSE';
+  params.push(scope.organizationId);
+  return view === 'MERCHANT' ? `${s}.merchant_id = $${params.length}::uuid` : `${s}.carrier_id = $${params.length}::uuid`;
+}
+
+/** disputeScopeSql for one shipment already read with the caller's scope (its carrier and merchant ids). */
+export function isDisputeParty(scope: Scope, carrierId: string, merchantId: string | null): boolean {
+  const view = viewOf(scope);
+  if (view === 'ALL' || view === 'NONE') return view === 'ALL';
+  return view === 'MERCHANT' ? merchantId === scope.organizationId : carrierId === scope.organizationId;
+}
+
+/**
  * SQL predicate on events `e` of shipments `s`: a custodian organization that is not the
  * shipment's carrier sees the events from when it first took custody on, not the journey before.
  */

@@ -13,7 +13,7 @@ export const ERROR_CODES = {
   ALREADY_EXISTS: 'the object exists already',
   TOO_MANY_EVENTS: 'too many events in one call',
   KEY_ALREADY_REVOKED: 'the signing key is revoked already',
-  REVOCATION_BEFORE_USE: 'revokedAt is not after the last event the key signed: a revocation cannot void accepted events',
+  REVOCATION_BEFORE_USE: 'revokedAt is not after the last event the key signed, or the last transfer under a delegation it signed: a revocation cannot void accepted events',
   NO_CARRIER_CONTRACT: 'the merchant has no active contract with the carrier: the carrier (or the platform admin) registers it with registerCarrierContract',
   TRACKING_NUMBER_UNAVAILABLE: 'this tracking number cannot be used for a new shipment of this carrier: use the number the carrier issued for the parcel',
   ORGANIZATION_SUSPENDED: 'the organization is suspended: its API keys do not work until the platform admin reinstates it',

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { QueryRunner } from 'typeorm';
 import { LedgerError, type ErrorCode } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
-import { inTransaction, isUniqueViolation, sqlRows } from '../database/data-source';
+import { inTransaction, isDeadlock, isUniqueViolation, sqlRows } from '../database/data-source';
 import { ZERO_HASH, custodyEventDigest, custodyLeaf, signaturesHash } from '../signing/custody-signing';
 import { recoverSigners } from '../signing/signature-verifier';
 import { SealerService } from '../batching/sealer.service';
@@ -10,7 +10,7 @@ import type { SignedCustodyEventInput } from './dto/signed-custody-event.input';
 import { parseSignedEvent, type ParsedEvent } from './event-validation';
 import type { CustodyEventType } from './event-types';
 import type { Principal } from '../auth/principal';
-import { CUSTODY_RULES, checkCustodyRules, custodyState, retroactiveBreak, type Consent, type DelegationCandidate, type EventFlag, type Org, type TimelineEntry } from './custody-rules';
+import { CUSTODY_RULES, checkCustodyRules, custodianBeforeEach, custodyState, retroactiveBreak, type Consent, type DelegationCandidate, type EventFlag, type Org, type TimelineEntry } from './custody-rules';
 import { EVENT_STATUS_SQL, type CustodyEventStatus } from './custody-event.row';
 
 export interface CustodyReceiptData {
@@ -52,8 +52,8 @@ interface DelegationRow {
   valid_from_ms: string;
   valid_until_ms: string;
   revoked_at_ms: string | null;
-  key_valid_from_ms: string;
-  key_revoked_at_ms: string | null;
+  signer: string;
+  registered_at: Date;
 }
 
 interface ShipmentRow {
@@ -76,6 +76,8 @@ interface AcceptedRow {
   flags: EventFlag[];
   dualAttested: boolean;
   consent: Consent | null;
+  /** the custodian of the moment it was accepted under */
+  custodianBefore: string | null;
   correctsId: string | null;
 }
 
@@ -102,15 +104,17 @@ export class CustodyIngestionService {
     const outcomes: RecordOutcome[] = new Array(inputs.length);
     const candidates = this.verify(inputs, outcomes);
     const refused = new Map<number, { code: ErrorCode; message: string; field: string }>();
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1, rounds = 0; ; attempt++) {
       try {
         await inTransaction(this.runtime.dataSource, (runner) => this.store(runner, candidates, outcomes, caller, refused));
         break;
       } catch (err) {
-        // late transfers that would break stored events: run again with them refused (each round refuses at least one more)
-        if (err instanceof RetroactiveBreaks) continue;
-        // a concurrent call stored the same event id first: run again, it is then a duplicate or a conflict
-        if (!isUniqueViolation(err) || attempt >= 3) throw err;
+        // late transfers that would break recorded events: run again with every late transfer of
+        // those shipments refused (so a second round finds none; a third cannot happen)
+        if (err instanceof RetroactiveBreaks && ++rounds < 3) continue;
+        // a concurrent call stored the same event id first: run again, it is then a duplicate or a conflict;
+        // or PostgreSQL broke a lock cycle with a concurrent transaction by aborting this one
+        if (!(isUniqueViolation(err) || isDeadlock(err)) || attempt >= 3) throw err;
       }
     }
     this.sealer.nudge();
@@ -188,30 +192,33 @@ export class CustodyIngestionService {
          FROM custody_events e LEFT JOIN anchor_batches b ON b.seq = e.batch_seq WHERE e.event_id = ANY($1::text[])`,
       [unique(candidates.map((c) => c.fields.eventId))],
     );
+    // delegations that may carry a transfer's consent: to a named custodian, for a shipment's carrier.
+    // FOR SHARE: a revocation racing this call waits, then sees the transfer it must not void.
+    // Locked in key order, like the keys below and in the sealer, so no two transactions deadlock
+    const transfers = candidates.filter((c) => CUSTODY_RULES[c.fields.eventType as CustodyEventType]?.custodian === 'TRANSFER');
+    const delegationRows = transfers.length === 0 ? [] : await sqlRows<DelegationRow>(
+      runner,
+      `SELECT d.delegation_id, d.delegator_id, d.delegate_id, d.carrier_id, d.tracking_number, d.valid_from_ms::text AS valid_from_ms, d.valid_until_ms::text AS valid_until_ms,
+              (extract(epoch FROM d.revoked_at) * 1000)::bigint::text AS revoked_at_ms, d.signer, d.registered_at
+         FROM custody_delegations d
+         JOIN organizations dc ON dc.id = d.delegate_id JOIN organizations cc ON cc.id = d.carrier_id JOIN organizations dg ON dg.id = d.delegator_id
+        WHERE dg.suspended_at IS NULL AND dc.slug = ANY($1::text[]) AND cc.slug = ANY($2::text[]) AND d.tracking_number = ANY($3::text[])
+        ORDER BY d.delegation_id FOR SHARE OF d`,
+      [unique(transfers.map((c) => c.fields.custodian)), unique(transfers.map((c) => c.fields.carrier)), ['', ...unique(transfers.map((c) => c.fields.trackingNumber))]],
+    );
+    delegationRows.sort((a, b) => a.registered_at.getTime() - b.registered_at.getTime() || (a.delegation_id < b.delegation_id ? -1 : 1));
     const keys = await sqlRows<KeyRow>(
       runner,
-      `SELECT k.address, k.organization_id, o.slug, o.suspended_at IS NOT NULL AS suspended, k.valid_from, k.revoked_at FROM signing_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.address = ANY($1::text[])`,
-      [unique(candidates.flatMap((c) => [c.signer, c.counterSigner]).filter((a): a is string => a !== null))],
+      // FOR SHARE: a key's revocation waits for this call and then sees what the key signed (or consented to by delegation)
+      `SELECT k.address, k.organization_id, o.slug, o.suspended_at IS NOT NULL AS suspended, k.valid_from, k.revoked_at FROM signing_keys k JOIN organizations o ON o.id = k.organization_id
+        WHERE k.address = ANY($1::text[]) ORDER BY k.address FOR SHARE OF k`,
+      [unique([...candidates.flatMap((c) => [c.signer, c.counterSigner]), ...delegationRows.map((d) => d.signer)].filter((a): a is string => a !== null))],
     );
     const orgs = await sqlRows<Org & { suspended: boolean }>(runner, `SELECT id, slug, kind, suspended_at IS NOT NULL AS suspended FROM organizations WHERE slug = ANY($1::text[]) OR id = ANY($2::uuid[])`, [
       unique(candidates.flatMap((c) => [c.fields.carrier, c.fields.custodian])),
       unique([...shipments.flatMap((s) => [s.merchant_id]), ...timelineRows.map((t) => t.custodian_id)].filter((id): id is string => id !== null)),
     ]);
 
-    // delegations that may carry a transfer's consent: to a named custodian, for a shipment's carrier.
-    // FOR SHARE: a revocation racing this call waits, then sees the transfer it must not void
-    const transfers = candidates.filter((c) => CUSTODY_RULES[c.fields.eventType as CustodyEventType]?.custodian === 'TRANSFER');
-    const delegationRows = transfers.length === 0 ? [] : await sqlRows<DelegationRow>(
-      runner,
-      `SELECT d.delegation_id, d.delegator_id, d.delegate_id, d.carrier_id, d.tracking_number, d.valid_from_ms::text AS valid_from_ms, d.valid_until_ms::text AS valid_until_ms,
-              (extract(epoch FROM d.revoked_at) * 1000)::bigint::text AS revoked_at_ms,
-              (extract(epoch FROM k.valid_from) * 1000)::bigint::text AS key_valid_from_ms, (extract(epoch FROM k.revoked_at) * 1000)::bigint::text AS key_revoked_at_ms
-         FROM custody_delegations d JOIN signing_keys k ON k.address = d.signer
-         JOIN organizations dc ON dc.id = d.delegate_id JOIN organizations cc ON cc.id = d.carrier_id JOIN organizations dg ON dg.id = d.delegator_id
-        WHERE dg.suspended_at IS NULL AND dc.slug = ANY($1::text[]) AND cc.slug = ANY($2::text[]) AND d.tracking_number = ANY($3::text[])
-        ORDER BY d.registered_at, d.delegation_id FOR SHARE OF d`,
-      [unique(transfers.map((c) => c.fields.custodian)), unique(transfers.map((c) => c.fields.carrier)), ['', ...unique(transfers.map((c) => c.fields.trackingNumber))]],
-    );
     const delegationsTo = (custodianId: string, carrierId: string): DelegationCandidate[] =>
       delegationRows.filter((d) => d.delegate_id === custodianId && d.carrier_id === carrierId).map((d) => ({
         delegationId: d.delegation_id,
@@ -220,8 +227,8 @@ export class CustodyIngestionService {
         validFrom: BigInt(d.valid_from_ms),
         validUntil: BigInt(d.valid_until_ms),
         revokedAt: d.revoked_at_ms === null ? null : BigInt(d.revoked_at_ms),
-        keyValidFrom: BigInt(d.key_valid_from_ms),
-        keyRevokedAt: d.key_revoked_at_ms === null ? null : BigInt(d.key_revoked_at_ms),
+        keyValidFrom: BigInt(keyBy.get(d.signer)!.valid_from.getTime()),
+        keyRevokedAt: keyBy.get(d.signer)!.revoked_at === null ? null : BigInt(keyBy.get(d.signer)!.revoked_at!.getTime()),
       }));
 
     const shipmentBy = new Map(shipments.map((s) => [`${s.carrier}\u0000${s.tracking_number}`, s]));
@@ -229,6 +236,8 @@ export class CustodyIngestionService {
     for (const t of timelineRows) {
       timelines.get(t.shipment_id)!.push({ eventId: t.event_id, eventType: t.event_type, occurredAt: BigInt(t.occurred_at_ms), arrival: Number(t.id), custodianId: t.custodian_id, signerOrgId: t.signer_organization_id, correctsEventId: t.corrects_event_id });
     }
+    // who held each stored event's parcel when it was accepted: a late transfer must not change it
+    const storedCustody = new Map([...timelines].map(([id, timeline]) => [id, custodianBeforeEach(timeline)]));
     const existingBy = new Map(existing.map((e) => [e.event_id, e]));
     const orgBySlug = new Map(orgs.map((o) => [o.slug, o]));
     const orgById = new Map(orgs.map((o) => [o.id, o]));
@@ -276,6 +285,20 @@ export class CustodyIngestionService {
         continue;
       }
       const shipment = shipmentBy.get(`${f.carrier}\u0000${f.trackingNumber}`);
+      // an organization with no part in this shipment learns nothing about it, not even whether it
+      // exists: the same answer, naming only what it sent, for a missing or a foreign shipment
+      // (a counter-signature by a party of the shipment vouches for the caller: a hub pulling a parcel the carrier releases)
+      const vouching = c.counterSigner ? keyBy.get(c.counterSigner)?.organization_id ?? null : null;
+      const party = (org: string | null): boolean => org === carrier.id || (shipment !== undefined && takesPart(org, shipment, timelines.get(shipment.id)!, delegationRows));
+      if (caller.role !== 'ADMIN' && !party(caller.organizationId) && !(shipment && party(vouching))) {
+        const who = caller.organizationSlug ?? '';
+        if (CUSTODY_RULES[f.eventType as CustodyEventType]?.custodian === 'TRANSFER' && f.custodian === who) {
+          reject('TRANSFER_NOT_CONSENTED', `${f.eventType} to "${who}": custody of carrier "${f.carrier}"'s shipment "${f.trackingNumber}" passes to "${who}" only with the consent of whoever holds it (its signature or counter-signature) or with a delegation of the carrier or the holder to "${who}" covering this shipment; "${who}" has neither`, 'signature');
+        } else {
+          reject('SIGNER_NOT_AUTHORIZED', `custody continuity: a key of "${who}" records events of carrier "${f.carrier}"'s shipment "${f.trackingNumber}" only while "${who}" holds the parcel, or takes custody of it with consent`, 'signature');
+        }
+        continue;
+      }
       if (!shipment) {
         reject('UNKNOWN_SHIPMENT', `carrier "${f.carrier}" has no shipment "${f.trackingNumber}"; create it with createShipment first`, 'trackingNumber');
         continue;
@@ -356,13 +379,13 @@ export class CustodyIngestionService {
       shipment.head_leaf = leaf;
       timeline.push({ eventId: f.eventId, eventType: f.eventType as CustodyEventType, occurredAt: f.occurredAt, arrival: arrival++, custodianId: custodian.id, signerOrgId: signerOrg.id, correctsEventId: correctsId });
       touched.add(shipment);
-      rows.push({ c, shipment, custodianId: custodian.id, signerOrgId: signerOrg.id, previousLeaf, leaf, flags: verdict.flags, dualAttested: verdict.dualAttested, consent: verdict.consent, correctsId });
+      rows.push({ c, shipment, custodianId: custodian.id, signerOrgId: signerOrg.id, previousLeaf, leaf, flags: verdict.flags, dualAttested: verdict.dualAttested, consent: verdict.consent, custodianBefore: verdict.custodianBefore, correctsId });
       const receipt: CustodyReceiptData = { eventId: f.eventId, digest: c.digest, leaf, previousLeaf, status: 'PENDING', receivedAt };
       acceptedNow.set(f.eventId, { candidate: c, receipt });
       outcomes[c.index] = { index: c.index, eventId: f.eventId, outcome: 'ACCEPTED', receipt };
     }
     if (rows.length === 0) return;
-    this.refuseRetroactiveBreaks(rows, timelines, refused);
+    this.refuseRetroactiveBreaks(rows, candidates, timelines, storedCustody, refused);
     await this.insertEvents(runner, rows, receivedAt);
     await this.updateShipments(runner, [...touched], timelines, rows);
   }
@@ -374,20 +397,27 @@ export class CustodyIngestionService {
    * transfers of that shipment are refused and the call runs again without them (nothing
    * recorded is ever rewritten).
    */
-  private refuseRetroactiveBreaks(rows: AcceptedRow[], timelines: Map<string, TimelineEntry[]>, refused: Map<number, { code: ErrorCode; message: string; field: string }>): void {
+  private refuseRetroactiveBreaks(rows: AcceptedRow[], candidates: Candidate[], timelines: Map<string, TimelineEntry[]>, stored: Map<string, Map<string, string | null>>, refused: Map<number, { code: ErrorCode; message: string; field: string }>): void {
     const late = rows.filter((r) => r.flags.includes('LATE_ARRIVAL') && CUSTODY_RULES[r.c.fields.eventType as CustodyEventType].custodian === 'TRANSFER');
     if (late.length === 0) return;
     let found = false;
-    for (const shipmentId of new Set(late.map((r) => r.shipment.id))) {
-      const added = new Set(rows.filter((r) => r.shipment.id === shipmentId).map((r) => r.c.fields.eventId));
-      const after = timelines.get(shipmentId)!;
-      const broken = retroactiveBreak(after.filter((e) => !added.has(e.eventId)), after, added);
+    for (const shipment of new Set(late.map((r) => r.shipment))) {
+      // each event keeps the custodian it was accepted under: stored ones as stored, this call's as checked
+      const expected = new Map(stored.get(shipment.id));
+      for (const r of rows) if (r.shipment === shipment) expected.set(r.c.fields.eventId, r.custodianBefore);
+      const timeline = timelines.get(shipment.id)!;
+      const broken = retroactiveBreak(timeline, expected);
       if (!broken) continue;
       found = true;
-      for (const r of late.filter((x) => x.shipment.id === shipmentId)) {
-        refused.set(r.c.index, {
+      const latest = timeline.reduce((max, e) => (e.occurredAt > max ? e.occurredAt : max), 0n);
+      // every transfer of this shipment in the call that occurred before its latest event: one round, whatever the call holds
+      for (const c of candidates) {
+        const f = c.fields;
+        if (`${f.carrier}\u0000${f.trackingNumber}` !== `${shipment.carrier}\u0000${shipment.tracking_number}` || f.occurredAt >= latest) continue;
+        if (CUSTODY_RULES[f.eventType as CustodyEventType]?.custodian !== 'TRANSFER') continue;
+        refused.set(c.index, {
           code: 'INVALID_TRANSITION',
-          message: `this transfer occurred before ${broken.eventType} (event ${broken.eventId}), which is recorded already under another custodian: inserting it would make that event a continuity break after the fact. Send the whole offline sequence (the transfer, the scans and the hand-back) in one call, or record the transfer at its real place in time before later scans`,
+          message: `this transfer occurred before ${broken.eventType} (event ${broken.eventId}), which is recorded under another custodian: inserting it would make that event a continuity break after the fact. Send the whole offline sequence (the transfer, the scans and the hand-back) in one call, in time order, or record the transfer before later scans`,
           field: 'occurredAt',
         });
       }
@@ -499,6 +529,16 @@ export class CustodyIngestionService {
       ],
     );
   }
+}
+
+/**
+ * Whether an organization takes part in a shipment: its merchant, an organization that held it,
+ * or the delegate of a delegation that covers it. (The carrier and the platform admin always do.)
+ */
+function takesPart(organizationId: string | null, shipment: ShipmentRow, timeline: readonly TimelineEntry[], delegations: readonly DelegationRow[]): boolean {
+  if (organizationId === null) return false;
+  if (shipment.merchant_id === organizationId || timeline.some((e) => e.custodianId === organizationId)) return true;
+  return delegations.some((d) => d.delegate_id === organizationId && d.carrier_id === shipment.carrier_id && (d.tracking_number === '' || d.tracking_number === shipment.tracking_number));
 }
 
 /** Thrown inside the transaction to roll it back and run the call again with late transfers refused. */

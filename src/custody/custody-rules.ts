@@ -149,7 +149,9 @@ export interface ShipmentParties {
   requireDeliveryEvidence: boolean;
 }
 
-export type RuleOutcome = { ok: true; flags: EventFlag[]; dualAttested: boolean; consent: Consent | null } | { ok: false; code: ErrorCode; message: string; field: string };
+export type RuleOutcome =
+  | { ok: true; flags: EventFlag[]; dualAttested: boolean; consent: Consent | null; /** the custodian of the moment it was checked against */ custodianBefore: string | null }
+  | { ok: false; code: ErrorCode; message: string; field: string };
 
 /** Checks one event against the shipment's timeline; pure, so every rule is testable alone. */
 export function checkCustodyRules(timeline: readonly TimelineEntry[], event: CandidateEvent, parties: ShipmentParties, orgName: (id: string | null) => string): RuleOutcome {
@@ -223,15 +225,25 @@ export function checkCustodyRules(timeline: readonly TimelineEntry[], event: Can
     const who = [...allowed].map((id) => `"${orgName(id)}"`).join(' or ');
     return reject('SIGNER_NOT_AUTHORIZED', `custody continuity: ${event.eventType} here must be signed by ${who || 'the custodian'}, but the key belongs to "${event.signerOrg.slug}"`, 'signature');
   }
-  if (event.eventType === 'CORRECTION' && event.corrects) {
+  const voided = event.eventType === 'CORRECTION' && event.corrects ? movedCustody(timeline, event.corrects.eventId) : null;
+  if (voided) {
     // voiding a transfer would leave later events naming (or released by) a custodian that never
     // held the parcel: those are corrected first, newest first, then the transfer
-    const dependent = dependentOnTransfer(timeline, event.corrects.eventId);
+    const dependent = dependentOnTransfer(timeline, voided.target.eventId);
     if (dependent.length > 0) {
       return reject(
         'INVALID_CORRECTION',
-        `event ${event.corrects.eventId} transferred custody, and ${dependent.length} later event(s) rest on that transfer (${dependent.slice(0, 3).map((e) => `${e.eventType} ${e.eventId}`).join(', ')}${dependent.length > 3 ? ', …' : ''}): correct them first, newest first, then the transfer`,
+        `event ${voided.target.eventId} transferred custody, and ${dependent.length} later event(s) rest on that transfer (${dependent.slice(0, 3).map((e) => `${e.eventType} ${e.eventId}`).join(', ')}${dependent.length > 3 ? ', …' : ''}): correct them first, newest first, then the transfer`,
         'extraData',
+      );
+    }
+    // and it hands the parcel back: only with the consent of the one holding it now (or by the carrier)
+    const holder = voided.target.custodianId;
+    if (event.signerOrg.id !== holder && event.signerOrg.id !== parties.carrier.id) {
+      return reject(
+        'TRANSFER_NOT_CONSENTED',
+        `voiding the ${voided.target.eventType} ${voided.target.eventId} gives custody back to "${orgName(voided.before)}" from "${orgName(holder)}", which holds the parcel: the CORRECTION must be signed by "${orgName(holder)}" or by the carrier "${parties.carrier.slug}"`,
+        'signature',
       );
     }
   }
@@ -259,47 +271,54 @@ export function checkCustodyRules(timeline: readonly TimelineEntry[], event: Can
     consent = found;
   }
   if ((event.eventType === 'DELIVERED' || event.eventType === 'COLLECTED_FROM_LOCKER') && parties.requireDeliveryEvidence && !event.hasEvidence) flags.push('MISSING_REQUIRED_EVIDENCE');
-  return { ok: true, flags, dualAttested, consent };
+  return { ok: true, flags, dualAttested, consent, custodianBefore: current };
+}
+
+/** The custodian before each uncorrected event of a timeline (time order, arrival breaking ties). */
+export function custodianBeforeEach(timeline: readonly TimelineEntry[]): Map<string, string | null> {
+  const corrected = new Set(timeline.map((e) => e.correctsEventId).filter((id): id is string => id !== null));
+  const out = new Map<string, string | null>();
+  let custodian: string | null = null;
+  for (const e of [...timeline].sort(byTime)) {
+    if (corrected.has(e.eventId) || e.eventType === 'CORRECTION') continue;
+    out.set(e.eventId, custodian);
+    custodian = e.custodianId;
+  }
+  return out;
 }
 
 /**
- * The first event of `before` (the timeline as stored) whose custodian at its time changes once
- * the events `added` are inserted: a late transfer slid in before scans already accepted would
- * make them continuity breaks after the fact. Null when every stored event keeps the custody it
- * was accepted under (for instance an offline hub's handoff, its scans and its hand-back, sent in
- * one call).
+ * The first event of `timeline` whose custodian at its time is no longer the one it was accepted
+ * under (`expected`, by event id): a late transfer slid in before scans already accepted (stored,
+ * or earlier in the same call) would make them continuity breaks after the fact. Null when every
+ * event keeps its custody, e.g. an offline hub's handoff, scans and hand-back sent in one call.
  */
-export function retroactiveBreak(before: readonly TimelineEntry[], after: readonly TimelineEntry[], added: ReadonlySet<string>): TimelineEntry | null {
-  const held = (timeline: readonly TimelineEntry[]): Map<string, string | null> => {
-    const corrected = new Set(timeline.map((e) => e.correctsEventId).filter((id): id is string => id !== null));
-    const out = new Map<string, string | null>();
-    let custodian: string | null = null;
-    for (const e of [...timeline].sort(byTime)) {
-      if (corrected.has(e.eventId) || e.eventType === 'CORRECTION') continue;
-      out.set(e.eventId, custodian);
-      custodian = e.custodianId;
-    }
-    return out;
-  };
-  const was = held(before);
-  const now = held(after);
-  for (const e of [...before].sort(byTime)) {
-    if (added.has(e.eventId) || !was.has(e.eventId) || !now.has(e.eventId)) continue;
-    if (was.get(e.eventId) !== now.get(e.eventId)) return e;
+export function retroactiveBreak(timeline: readonly TimelineEntry[], expected: ReadonlyMap<string, string | null>): TimelineEntry | null {
+  const now = custodianBeforeEach(timeline);
+  for (const e of [...timeline].sort(byTime)) {
+    if (!now.has(e.eventId) || !expected.has(e.eventId)) continue;
+    if (now.get(e.eventId) !== expected.get(e.eventId)) return e;
   }
   return null;
+}
+
+/** The transfer `eventId` and who held the parcel before it, when it moved custody (a carrier picking up its own label does not). */
+export function movedCustody(timeline: readonly TimelineEntry[], eventId: string): { target: TimelineEntry; before: string | null } | null {
+  const target = timeline.find((e) => e.eventId === eventId);
+  if (!target || CUSTODY_RULES[target.eventType].custodian !== 'TRANSFER') return null;
+  const before = custodyState(timeline.filter((e) => e !== target && byTime(e, target) < 0)).custodianId;
+  return before === target.custodianId ? null : { target, before };
 }
 
 /**
  * The uncorrected events after transfer `eventId` that rest on it: they name its custodian or
  * are transfers released by whoever held the parcel then. Empty when the event did not move
- * custody (e.g. a carrier picking up its own label).
+ * custody.
  */
 export function dependentOnTransfer(timeline: readonly TimelineEntry[], eventId: string): TimelineEntry[] {
-  const target = timeline.find((e) => e.eventId === eventId);
-  if (!target || CUSTODY_RULES[target.eventType].custodian !== 'TRANSFER') return [];
-  const before = custodyState(timeline.filter((e) => e !== target && byTime(e, target) < 0)).custodianId;
-  if (before === target.custodianId) return [];
+  const moved = movedCustody(timeline, eventId);
+  if (!moved) return [];
+  const { target } = moved;
   const corrected = new Set(timeline.map((e) => e.correctsEventId));
   return timeline
     .filter((e) => byTime(target, e) < 0 && !corrected.has(e.eventId) && e.eventType !== 'CORRECTION' && (e.custodianId === target.custodianId || CUSTODY_RULES[e.eventType].custodian === 'TRANSFER'))

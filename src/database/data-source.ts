@@ -66,6 +66,11 @@ export function isUniqueViolation(err: unknown): boolean {
   return (err as { driverError?: { code?: string } }).driverError?.code === '23505';
 }
 
+/** PostgreSQL aborted the transaction to break a lock cycle (40P01); running it again is safe. */
+export function isDeadlock(err: unknown): boolean {
+  return (err as { driverError?: { code?: string } }).driverError?.code === '40P01';
+}
+
 /** Runs work in one transaction on one connection; rolls back on any error. */
 export async function inTransaction<T>(dataSource: DataSource, work: (runner: QueryRunner) => Promise<T>): Promise<T> {
   const runner = dataSource.createQueryRunner();

@@ -8,7 +8,7 @@ import { TrustRootService } from '../proofs/trust-root.service';
 import { ProofBundleService } from '../proofs/proof-bundle.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import { judgeDispute, type DisputeClaim } from './dispute-verdict';
-import { SYSTEM_SCOPE, shipmentScopeSql, type Principal, type Scope } from '../auth/principal';
+import { SYSTEM_SCOPE, disputeScopeSql, isDisputeParty, type Principal, type Scope } from '../auth/principal';
 import type { Dispute, DisputeConnection, DisputeOutcomeEnum, DisputesArgs } from './dispute.models';
 
 interface DisputeRow {
@@ -43,6 +43,12 @@ export class DisputesService {
   async open(trackingNumber: string, carrier: string, claim: DisputeClaim, note: string, caller: Principal): Promise<Dispute> {
     if (note.length > 2000) throw new LedgerError('VALIDATION_FAILED', 'note must be at most 2000 characters', 'note');
     const shipment = await this.shipments.find(trackingNumber, carrier, caller);
+    // only the shipment's carrier and merchant are parties (and the platform): a hub or locker that
+    // once held it reads the shipment, but for it there is nothing to dispute — answered exactly like
+    // a missing shipment (ShipmentsService.find's NOT_FOUND)
+    if (!isDisputeParty(caller, shipment.carrier.id, shipment.merchant?.id ?? null)) {
+      throw new LedgerError('NOT_FOUND', `carrier "${carrier}" has no shipment "${trackingNumber}"`, 'trackingNumber');
+    }
     // the verdict is reached on the whole record, whoever asked
     const bundle = await this.bundles.build(trackingNumber, carrier, SYSTEM_SCOPE);
     const verification = await verifyProofBundle(bundle, { provider: this.runtime.chain.provider, trust: await this.trust.trustFile() });
@@ -70,7 +76,7 @@ export class DisputesService {
 
   async get(id: string, scope: Scope): Promise<Dispute> {
     const params: unknown[] = [id];
-    const [row] = /^[0-9a-f-]{36}$/.test(id) ? await sqlRows<DisputeRow>(this.runtime.dataSource, `${SELECT} WHERE d.id = $1 AND ${shipmentScopeSql(scope, params)}`, params) : [];
+    const [row] = /^[0-9a-f-]{36}$/.test(id) ? await sqlRows<DisputeRow>(this.runtime.dataSource, `${SELECT} WHERE d.id = $1 AND ${disputeScopeSql(scope, params)}`, params) : [];
     if (!row) throw new LedgerError('NOT_FOUND', `no dispute ${id}`, 'id');
     return toDispute(row);
   }
@@ -83,7 +89,7 @@ export class DisputesService {
       params.push(value);
       where.push(sql.replace('?', `$${params.length}`));
     };
-    where.push(shipmentScopeSql(scope, params));
+    where.push(disputeScopeSql(scope, params));
     if (filter?.status) add('d.status = ?', filter.status);
     if (filter?.verdict) add('d.verdict = ?', filter.verdict);
     if (filter?.claim) add('d.claim = ?', filter.claim);

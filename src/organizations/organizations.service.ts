@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { getAddress, isAddress } from 'ethers';
 import { LedgerError } from '../common/errors';
-import { isUniqueViolation, sqlRows } from '../database/data-source';
+import { inTransaction, isUniqueViolation, sqlRows } from '../database/data-source';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { SLUG_PATTERN } from '../custody/event-validation';
 import { OrganizationEntity } from './organization.entity';
@@ -86,25 +86,41 @@ export class OrganizationsService {
     const reason = input.reason.trim();
     if (reason.length < 1 || reason.length > 500) throw new LedgerError('VALIDATION_FAILED', 'reason must be 1-500 characters', 'reason');
     const address = getAddress(input.address).toLowerCase();
-    const key = await this.keys.findOne({ where: { address }, relations: { organization: true } });
-    if (!key || (caller.role !== 'ADMIN' && key.organizationId !== caller.organizationId)) throw new LedgerError('NOT_FOUND', `no signing key ${address} of your organization`, 'address');
-    if (key.revokedAt) throw new LedgerError('KEY_ALREADY_REVOKED', `signing key ${address} was revoked at ${key.revokedAt.toISOString()}`, 'address');
-    const revokedAt = input.revokedAt ?? new Date();
-    if (revokedAt.getTime() < key.validFrom.getTime()) throw new LedgerError('VALIDATION_FAILED', 'revokedAt must not be before the key became valid', 'revokedAt');
-    // accepted events are evidence others rely on (a counter-signed handoff, a delivery): a key's
-    // owner cannot void them by dating its revocation back; a wrong event is withdrawn by a CORRECTION
-    const [{ last }] = await this.keys.query(`SELECT max(occurred_at_ms)::text AS last FROM custody_events WHERE signer = $1 OR counter_signer = $1`, [address]);
-    if (last !== null && revokedAt.getTime() <= Number(last)) {
-      throw new LedgerError(
-        'REVOCATION_BEFORE_USE',
-        `signing key ${address} signed an accepted event that occurred at ${new Date(Number(last)).toISOString()}; revokedAt must be after it (a revocation cannot void accepted events; withdraw a wrong event with a CORRECTION)`,
-        'revokedAt',
+    // one transaction, the key row locked first: two revocations, or a revocation and the check of
+    // what the key signed, cannot interleave
+    return inTransaction(this.runtime.dataSource, async (runner) => {
+      await runner.query(`SELECT address FROM signing_keys WHERE address = $1 FOR UPDATE`, [address]);
+      const key = await runner.manager.findOne(SigningKeyEntity, { where: { address }, relations: { organization: true } });
+      if (!key || (caller.role !== 'ADMIN' && key.organizationId !== caller.organizationId)) throw new LedgerError('NOT_FOUND', `no signing key ${address} of your organization`, 'address');
+      if (key.revokedAt) throw new LedgerError('KEY_ALREADY_REVOKED', `signing key ${address} was revoked at ${key.revokedAt.toISOString()}`, 'address');
+      const revokedAt = input.revokedAt ?? new Date();
+      if (revokedAt.getTime() < key.validFrom.getTime()) throw new LedgerError('VALIDATION_FAILED', 'revokedAt must not be before the key became valid', 'revokedAt');
+      // accepted events are evidence others rely on (a counter-signed handoff, a delivery, a transfer
+      // whose consent is a delegation this key signed — the verifier checks the delegation's key at the
+      // transfer's time): a key's owner cannot void them by dating its revocation back; a wrong event
+      // is withdrawn by a CORRECTION
+      const [{ signed, delegated }] = await sqlRows<{ signed: string | null; delegated: string | null }>(
+        runner,
+        `SELECT (SELECT max(occurred_at_ms) FROM custody_events WHERE signer = $1 OR counter_signer = $1)::text AS signed,
+                (SELECT max(e.occurred_at_ms) FROM custody_events e JOIN custody_delegations d ON d.delegation_id = e.delegation_id WHERE d.signer = $1)::text AS delegated`,
+        [address],
       );
-    }
-    key.revokedAt = revokedAt;
-    key.revocationReason = reason;
-    await this.keys.update({ address }, { revokedAt, revocationReason: reason });
-    return { key, organization: key.organization! };
+      const last = signed === null || (delegated !== null && Number(delegated) > Number(signed)) ? delegated : signed;
+      if (last !== null && revokedAt.getTime() <= Number(last)) {
+        const when = new Date(Number(last)).toISOString();
+        throw new LedgerError(
+          'REVOCATION_BEFORE_USE',
+          last === signed
+            ? `the last accepted event signed (or counter-signed) by signing key ${address} occurred at ${when}; revokedAt must be after it (a revocation cannot void accepted events; withdraw a wrong event with a CORRECTION)`
+            : `the last accepted transfer under a delegation signed by signing key ${address} occurred at ${when}; revokedAt must be after it (a revocation cannot void the consent of accepted transfers; withdraw a wrong event with a CORRECTION)`,
+          'revokedAt',
+        );
+      }
+      await runner.query(`UPDATE signing_keys SET revoked_at = $2, revocation_reason = $3 WHERE address = $1`, [address, revokedAt, reason]);
+      key.revokedAt = revokedAt;
+      key.revocationReason = reason;
+      return { key, organization: key.organization! };
+    });
   }
 
   async keysOf(organizationId: string): Promise<SigningKeyEntity[]> {

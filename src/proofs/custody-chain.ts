@@ -1,4 +1,4 @@
-import { CUSTODY_RULES, custodyState, transferConsent, type Consent, type DelegationCandidate, type Org, type TimelineEntry } from '../custody/custody-rules';
+import { CUSTODY_RULES, custodyState, movedCustody, transferConsent, type Consent, type DelegationCandidate, type Org, type TimelineEntry } from '../custody/custody-rules';
 import type { CustodyEventType } from '../custody/event-types';
 
 /**
@@ -94,6 +94,18 @@ export function replayTransfers(
       signerOrgId: e.signerOrganization,
       correctsEventId: e.correctsEventId?.toLowerCase() ?? null,
     };
+    // voiding a transfer hands the parcel back: only the organization it went to, or the carrier, may sign that
+    const voided = e.eventType === 'CORRECTION' && entry.correctsEventId ? movedCustody(timeline, entry.correctsEventId) : null;
+    if (voided && e.signerOrganization !== voided.target.custodianId && e.signerOrganization !== shipment.carrier) {
+      findings.push({
+        eventIndex: index,
+        from: voided.target.custodianId,
+        consent: null,
+        delegation: null,
+        keepMismatch: true,
+        problem: `voids the ${voided.target.eventType} ${voided.target.eventId} to "${voided.target.custodianId}" without its consent: custody went back to "${voided.before ?? 'nobody'}" on the signature of "${e.signerOrganization}" (only the organization holding the parcel, or the carrier, may void a transfer)`,
+      });
+    }
     const moves = e.eventType !== 'CORRECTION' && !corrected.has(entry.eventId);
     if (moves && CUSTODY_RULES[e.eventType].custodian === 'KEEP') {
       const state = custodyState(timeline, e.occurredAt);

@@ -180,13 +180,23 @@ export class StateStore {
         eventCount,
       };
     });
+    // delegations registered or revoked since the last state, locked like the keys below, and before
+    // them: ingestion takes the same locks in the same order (delegations, then keys, each sorted)
+    const delegations = await sqlRows<{ delegation_id: string; digest: string; revoked_at_ms: string | null }>(
+      runner,
+      `SELECT delegation_id, digest, (extract(epoch FROM revoked_at) * 1000)::bigint::text AS revoked_at_ms FROM custody_delegations WHERE state_pending ORDER BY delegation_id FOR NO KEY UPDATE`,
+    );
+    if (delegations.length > 0) await runner.query(`UPDATE custody_delegations SET state_pending = false WHERE delegation_id = ANY($1::text[])`, [delegations.map((d) => d.delegation_id)]);
+    for (const d of delegations) {
+      records.push({ kind: 'DELEGATION', key: delegationStateKey(d.delegation_id), valueHash: delegationStateValue(d.digest, d.revoked_at_ms), delegationId: d.delegation_id, digest: d.digest, revokedAtMs: d.revoked_at_ms });
+    }
     // keys: locked, so a revocation racing this seal waits and marks the key pending again; NO KEY
     // UPDATE, so events that reference the key (a KEY SHARE lock) are never blocked by a seal
     const keys = await sqlRows<{ address: string; slug: string; valid_from_ms: string; revoked_at_ms: string | null }>(
       runner,
       `SELECT k.address, o.slug, (extract(epoch FROM k.valid_from) * 1000)::bigint::text AS valid_from_ms,
               (extract(epoch FROM k.revoked_at) * 1000)::bigint::text AS revoked_at_ms
-         FROM signing_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.state_pending FOR NO KEY UPDATE OF k`,
+         FROM signing_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.state_pending ORDER BY k.address FOR NO KEY UPDATE OF k`,
     );
     if (keys.length > 0) await runner.query(`UPDATE signing_keys SET state_pending = false WHERE address = ANY($1::text[])`, [keys.map((k) => k.address)]);
     for (const k of keys) {
@@ -199,15 +209,6 @@ export class StateStore {
         validFromMs: k.valid_from_ms,
         revokedAtMs: k.revoked_at_ms,
       });
-    }
-    // delegations registered or revoked since the last state, locked like the keys
-    const delegations = await sqlRows<{ delegation_id: string; digest: string; revoked_at_ms: string | null }>(
-      runner,
-      `SELECT delegation_id, digest, (extract(epoch FROM revoked_at) * 1000)::bigint::text AS revoked_at_ms FROM custody_delegations WHERE state_pending FOR NO KEY UPDATE`,
-    );
-    if (delegations.length > 0) await runner.query(`UPDATE custody_delegations SET state_pending = false WHERE delegation_id = ANY($1::text[])`, [delegations.map((d) => d.delegation_id)]);
-    for (const d of delegations) {
-      records.push({ kind: 'DELEGATION', key: delegationStateKey(d.delegation_id), valueHash: delegationStateValue(d.digest, d.revoked_at_ms), delegationId: d.delegation_id, digest: d.digest, revokedAtMs: d.revoked_at_ms });
     }
     return records;
   }

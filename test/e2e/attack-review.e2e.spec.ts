@@ -209,8 +209,10 @@ describe('attack review: custody consent and tenancy (issue 9)', () => {
     const tracking = `AR-${++n}-pu`;
     await createShipment(t, tracking, CARRIER, MERCHANT);
     expect((await one(await ev(tracking, 'LABEL_CREATED', MERCHANT, keys[MERCHANT], 0.5))).outcome).toBe('ACCEPTED');
+    // (a rival with no part in the shipment gets the answer a missing shipment would give: no consent)
     const pick = await one(await ev(tracking, 'PICKED_UP', RIVAL, keys[RIVAL], 1), api[RIVAL]);
-    expect(pick.error?.code).toBe('CUSTODIAN_MISMATCH');
+    expect(pick.error?.code).toBe('TRANSFER_NOT_CONSENTED');
+    expect((await one(await ev(tracking, 'PICKED_UP', RIVAL, keys[RIVAL], 1))).error?.code).toBe('CUSTODIAN_MISMATCH');
     // the rival's own delegation to itself through a hub it controls, naming another carrier
     const { tracking: held } = await pickedUp([
       { type: 'HANDOFF', custodian: HUB, signer: keys[CARRIER], hours: 2 },

@@ -367,7 +367,7 @@ const CASES: Case[] = [
   domain('createShipment by a MERCHANT key for a carrier it has no contract with', () => gql(CREATE_SHIPMENT, { i: { trackingNumber: 'NOCONTRACT-0001', carrier: CARRIER, merchant: MERCHANT } }, `Bearer ${ctx.merchantApiKey}`), 'NO_CARRIER_CONTRACT', 403, 'carrier', /registerCarrierContract/),
 
   // ---- issue 9: custody moves only with the holder's consent ---------------------------------
-  perEvent('HANDOFF of the carrier’s parcel signed by another carrier to itself, sent with its own API key (the hijack)', async () => recordRaw([await transferOf(RIVAL, ctx.rivalKey)], `Bearer ${ctx.rivalApiKey}`), 'TRANSFER_NOT_CONSENTED', 'signature', /consent of the releasing custodian "acme-express"/),
+  perEvent('HANDOFF of the carrier’s parcel signed by another carrier to itself, sent with its own API key (the hijack)', async () => recordRaw([await transferOf(RIVAL, ctx.rivalKey)], `Bearer ${ctx.rivalApiKey}`), 'TRANSFER_NOT_CONSENTED', 'signature', /passes to "rival-hostile" only with the consent of whoever holds it/),
   perEvent('HANDOFF to a hub under an expired delegation of the carrier', async () => recordRaw([await transferOf(HUB, ctx.hubKey)]), 'TRANSFER_NOT_CONSENTED', 'signature', /expired/),
   perEvent('HANDOFF to a hub under a revoked delegation of the carrier', async () => recordRaw([await transferOf(HUB2, ctx.hub2Key)]), 'TRANSFER_NOT_CONSENTED', 'signature', /revoked/),
   perEvent('HANDOFF signed by the hub, counter-signed by another carrier instead of the releasing one', async () => recordRaw([await transferOf(HUB, ctx.hubKey, ctx.rivalKey)]), 'INVALID_COUNTER_SIGNATURE', 'counterSignature'),
