@@ -20,7 +20,15 @@ const CONTRADICTING = new Set(['DELIVERY_OUTSIDE_GEOFENCE', 'IMPOSSIBLE_SPEED', 
  * delivery by an organization that never received custody with consent; anything short of both
  * is INCONCLUSIVE, with the reasons.
  */
-export function judgeDispute(claim: DisputeClaim, bundle: ProofBundle, verification: VerificationReport, findings: Finding[], promisedDeliveryAt: Date | null): { verdict: DisputeVerdict; reasons: string[] } {
+export function judgeDispute(
+  claim: DisputeClaim,
+  bundle: ProofBundle,
+  verification: VerificationReport,
+  findings: Finding[],
+  promisedDeliveryAt: Date | null,
+  /** ids of transfers the ledger accepted before it required consent (the upgrade of issue 9): never proven, never a hijack */
+  legacyTransfers: ReadonlySet<string> = new Set(),
+): { verdict: DisputeVerdict; reasons: string[] } {
   const reasons: string[] = [];
   const deliveries = bundle.events.filter((e) => DELIVERIES.has(e.fields.eventType) && !e.correctedBy);
   const delivery: PodEvent | undefined = deliveries[deliveries.length - 1];
@@ -39,7 +47,7 @@ export function judgeDispute(claim: DisputeClaim, bundle: ProofBundle, verificat
   }
 
   // who held the parcel: only consented transfers pass custody on
-  const custody = custodyOfDelivery(bundle, verification, delivery);
+  const custody = custodyOfDelivery(bundle, verification, delivery, legacyTransfers);
   if (custody.contradicted) return { verdict: 'DELIVERY_CONTRADICTED', reasons: [custody.reason, ...contextual] };
 
   if (verification.verdict === 'INVALID') reasons.push(`the evidence does not verify: ${verification.failures.slice(0, 3).map((f) => `${f.check}: ${f.message}`).join('; ')}`);
@@ -60,10 +68,13 @@ export function judgeDispute(claim: DisputeClaim, bundle: ProofBundle, verificat
  * transfer) on the way to the delivering organization, or the delivery signed by someone the
  * consented chain never reached, and nothing else in the bundle failed verification.
  */
-function custodyOfDelivery(bundle: ProofBundle, verification: VerificationReport, delivery: PodEvent): { consented: boolean; contradicted: boolean; reason: string } {
+function custodyOfDelivery(bundle: ProofBundle, verification: VerificationReport, delivery: PodEvent, legacy: ReadonlySet<string>): { consented: boolean; contradicted: boolean; reason: string } {
   const org = delivery.signerOrganization;
-  const chain = verification.custody?.chain;
-  if (!chain) return { consented: false, contradicted: false, reason: 'the verifier did not replay the custody chain' };
+  const replayed = verification.custody?.chain;
+  if (!replayed) return { consented: false, contradicted: false, reason: 'the verifier did not replay the custody chain' };
+  // a transfer accepted under the rules before consent was required moved custody then: followed, but it proves nothing
+  const isLegacy = (l: { eventId: string }): boolean => legacy.has(l.eventId.toLowerCase());
+  const chain = replayed.map((l) => (isLegacy(l) && l.status === 'NOT_CONSENTED' ? { ...l, status: 'CONSENTED' as const } : l));
   const otherFailures = verification.failures.some((f) => f.check !== 'CONSENT');
   const events = bundle.events.map((e) => ({
     eventId: e.eventId,
@@ -78,6 +89,8 @@ function custodyOfDelivery(bundle: ProofBundle, verification: VerificationReport
   const signed = `${org} signed the ${delivery.fields.eventType}`;
   switch (found.kind) {
     case 'CONSENTED': {
+      const old = found.links.find((l) => isLegacy(l) && replayed.find((r) => r.eventIndex === l.eventIndex)?.status !== 'CONSENTED');
+      if (old) return { consented: false, contradicted: false, reason: `custody reached ${org} through a transfer accepted before this ledger required consent for transfers (${describeTransfer(old, (x) => x)}): it followed the rules of its time, and its consent cannot be shown either way` };
       const path = found.links.map((l) => `${l.from ?? '(root)'} → ${l.to} (${l.consent}${l.delegationId ? ` ${l.delegationId}` : ''})`).join(', ');
       return { consented: true, contradicted: false, reason: `custody passed with consent from the pick-up to ${org}, which signed the delivery: ${path || `${org} held it from the start`}` };
     }

@@ -53,7 +53,12 @@ export class DisputesService {
     const bundle = await this.bundles.build(trackingNumber, carrier, SYSTEM_SCOPE);
     const verification = await verifyProofBundle(bundle, { provider: this.runtime.chain.provider, trust: await this.trust.trustFile() });
     const findings = bundle.findings.map((f) => ({ ...f, code: f.code as never, severity: f.severity as 'LOW' | 'MEDIUM' | 'HIGH' }));
-    const { verdict, reasons } = judgeDispute(claim, bundle, verification, findings, shipment.promisedDeliveryAt);
+    const legacy = await sqlRows<{ event_id: string }>(
+      this.runtime.dataSource,
+      `SELECT e.event_id FROM custody_events e JOIN ledger_upgrades u ON u.name = 'custody-consent' WHERE e.shipment_id = $1 AND e.id <= u.event_id_watermark AND e.consent IS NULL`,
+      [shipment.id],
+    );
+    const { verdict, reasons } = judgeDispute(claim, bundle, verification, findings, shipment.promisedDeliveryAt, new Set(legacy.map((r) => r.event_id)));
     const [{ id }] = await sqlRows<{ id: string }>(
       this.runtime.dataSource,
       `INSERT INTO disputes (shipment_id, claim, note, verdict, reasons, bundle, verification) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb) RETURNING id`,

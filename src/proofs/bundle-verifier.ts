@@ -19,7 +19,7 @@ import { batchRootV2, delegationStateKey, delegationStateValue, shipmentStateKey
 import { delegationDigest, delegationFromJson } from '../signing/delegation-signing';
 import { CONSENT_KINDS, POD_FORMAT, POD_FORMAT_V2, POD_FORMAT_V3, type AnyProofBundle, type PodBatchV2, type PodEventV2, type PodEventV3, type PodKeyRecord, type ProofBundleV2, type ProofBundleV3 } from './pod-bundle';
 import { anchorFor, parseTrustFile, type TrustFile } from './trust-root';
-import { findContradiction } from './contradiction';
+import { findContradiction, findDelegationContradiction } from './contradiction';
 import { describeTransfer, replayTransfers, type ChainDelegation, type CustodyLink, type CustodyReport } from './custody-chain';
 
 /**
@@ -523,7 +523,10 @@ async function checkPrevious(
     return null;
   }
   const found = findContradiction(previous as ProofBundleV2, bundle);
-  if (!found) return null;
+  if (!found) {
+    if (previousFormat === POD_FORMAT_V3 && (bundle as { format: string }).format === POD_FORMAT_V3) await checkDelegationHistory(previous as ProofBundleV3, bundle as unknown as ProofBundleV3, contractFor, contractAt, fail);
+    return null;
+  }
   const address = contractFor(found.laterSeq);
   const contract = address ? await contractAt(address) : null;
   if (!contract || !address) return null;
@@ -532,6 +535,25 @@ async function checkPrevious(
   if (!confirmed) return null;
   fail('STATE_CONTRADICTION', `${found.message}; record it for every verifier by sending the report's contradiction.calldata to ${address} (${found.method}) from any account`, { batchSeq: found.laterSeq });
   return { contract: address, method: found.method, calldata: found.calldata };
+}
+
+/** (/3 with a previous /3) delegation records only change as an honest ledger changes them; both states must be anchored on the pinned contract. */
+async function checkDelegationHistory(
+  previous: ProofBundleV3,
+  bundle: ProofBundleV3,
+  contractFor: (seq: string) => string | null,
+  contractAt: (address: string) => Promise<Contract | null>,
+  fail: (check: VerificationCheck, message: string, at?: At) => void,
+): Promise<void> {
+  const found = findDelegationContradiction(previous, bundle);
+  if (!found) return;
+  for (const s of [previous.state!, bundle.state!]) {
+    const address = contractFor(s.seq);
+    const contract = address ? await contractAt(address) : null;
+    const onChain = contract ? lower((await contract.getFunction('batchRoot')(BigInt(s.seq))) as string) : ZERO_HASH;
+    if (onChain === ZERO_HASH || onChain !== batchRootV2(s.eventsRoot, s.stateRoot)) return; // a state that is not anchored accuses nobody
+  }
+  fail('STATE_CONTRADICTION', `${found.message}. Both states are anchored on the pinned contract; it has no method to record a delegation contradiction on chain, so keep both bundles: together they prove it`, { batchSeq: found.laterSeq });
 }
 
 /** pod/2: the state proofs against the pinned chain. */

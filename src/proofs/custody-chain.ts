@@ -1,4 +1,4 @@
-import { CUSTODY_RULES, custodyState, movedCustody, transferConsent, type Consent, type DelegationCandidate, type Org, type TimelineEntry } from '../custody/custody-rules';
+import { CUSTODY_RULES, custodianBeforeEach, custodyState, movedCustody, transferConsent, type Consent, type DelegationCandidate, type Org, type TimelineEntry } from '../custody/custody-rules';
 import type { CustodyEventType } from '../custody/event-types';
 
 /**
@@ -66,13 +66,22 @@ export interface TransferFinding {
   keepMismatch: boolean;
 }
 
+const TRANSFER_TYPES = new Set(['PICKED_UP', 'HANDOFF', 'LOCKER_DEPOSITED', 'RETURNED_TO_SENDER']);
 const isRuleType = (t: string): t is CustodyEventType => Object.prototype.hasOwnProperty.call(CUSTODY_RULES, t);
 const org = (slug: string): Org => ({ id: slug, slug, kind: '' });
 
 /**
- * Every uncorrected transfer's releasing custodian and the consent found for it. `preferred`:
- * the delegation the ledger says a transfer relies on, tried first (ingestion took the first that
- * covered it; any other that covers it proves consent as well).
+ * The custody rules replayed over the bundle, event by event in arrival (hash-chain) order, as
+ * ingestion applied them: who may start the chain (a LABEL_CREATED naming the carrier or the
+ * merchant, or the carrier's PICKED_UP), who may sign each event (CUSTODY_RULES signers), that a
+ * keep event names the holder, that a transfer goes to someone else (a PICKED_UP to the carrier),
+ * the consent of every uncorrected transfer, and that voiding a transfer is signed by its receiver
+ * or the carrier. An event is judged when it arrived, so a later correction does not excuse it;
+ * and at the end every event must still have the custodian it was judged under on the whole
+ * timeline (events inserted or reordered around it break that). `preferred`: the delegation the
+ * ledger says a transfer relies on, tried first (ingestion took the first that covered it; any
+ * other that covers it proves consent as well). One finding per event that moves custody or
+ * breaks a rule, in event order; `keepMismatch` marks a broken rule other than a missing consent.
  */
 export function replayTransfers(
   events: readonly ChainEvent[],
@@ -80,9 +89,13 @@ export function replayTransfers(
   delegations: readonly ChainDelegation[],
   preferred: (index: number) => string | null = () => null,
 ): TransferFinding[] {
-  const corrected = new Set(events.map((e) => e.correctsEventId?.toLowerCase()).filter((id): id is string => !!id));
   const timeline: TimelineEntry[] = [];
-  const findings: TransferFinding[] = [];
+  const findings = new Map<number, TransferFinding>();
+  /** the custodian each event was judged under, by event id */
+  const judgedUnder = new Map<string, { index: number; custodian: string | null }>();
+  const broken = (index: number, from: string | null, problem: string): void => {
+    findings.set(index, { eventIndex: index, from, consent: null, delegation: null, keepMismatch: true, problem });
+  };
   events.forEach((e, index) => {
     if (!isRuleType(e.eventType)) return; // never accepted by ingestion: moves nothing
     const entry: TimelineEntry = {
@@ -94,43 +107,78 @@ export function replayTransfers(
       signerOrgId: e.signerOrganization,
       correctsEventId: e.correctsEventId?.toLowerCase() ?? null,
     };
-    // voiding a transfer hands the parcel back: only the organization it went to, or the carrier, may sign that
-    const voided = e.eventType === 'CORRECTION' && entry.correctsEventId ? movedCustody(timeline, entry.correctsEventId) : null;
-    if (voided && e.signerOrganization !== voided.target.custodianId && e.signerOrganization !== shipment.carrier) {
-      findings.push({
-        eventIndex: index,
-        from: voided.target.custodianId,
-        consent: null,
-        delegation: null,
-        keepMismatch: true,
-        problem: `voids the ${voided.target.eventType} ${voided.target.eventId} to "${voided.target.custodianId}" without its consent: custody went back to "${voided.before ?? 'nobody'}" on the signature of "${e.signerOrganization}" (only the organization holding the parcel, or the carrier, may void a transfer)`,
-      });
-    }
-    const moves = e.eventType !== 'CORRECTION' && !corrected.has(entry.eventId);
-    if (moves && CUSTODY_RULES[e.eventType].custodian === 'KEEP') {
-      const state = custodyState(timeline, e.occurredAt);
-      if (state.started && state.custodianId !== e.custodian) {
-        findings.push({ eventIndex: index, from: state.custodianId, consent: null, delegation: null, keepMismatch: true, problem: `names "${e.custodian}" as custodian while "${state.custodianId}" held the parcel: custody moved without a transfer` });
+    const rule = CUSTODY_RULES[e.eventType];
+    const state = custodyState(timeline, e.occurredAt);
+    const current = state.custodianId;
+    const releasing = current ?? (e.eventType === 'PICKED_UP' ? shipment.merchant : null);
+    const problem = ruleProblem(e, rule, state.started, current, releasing, shipment, timeline);
+    if (problem) broken(index, current, problem);
+    else if (e.eventType === 'CORRECTION') {
+      // voiding a transfer hands the parcel back: only the organization it went to, or the carrier, may sign that
+      const voided = entry.correctsEventId ? movedCustody(timeline, entry.correctsEventId) : null;
+      if (voided && e.signerOrganization !== voided.target.custodianId && e.signerOrganization !== shipment.carrier) {
+        broken(index, voided.target.custodianId, `voids the ${voided.target.eventType} ${voided.target.eventId} to "${voided.target.custodianId}" without its consent: custody went back to "${voided.before ?? 'nobody'}" on the signature of "${e.signerOrganization}" (only the organization holding the parcel, or the carrier, may void a transfer)`);
       }
-    }
-    if (moves && CUSTODY_RULES[e.eventType].custodian === 'TRANSFER') {
-      const state = custodyState(timeline, e.occurredAt);
-      const from = state.custodianId ?? (e.eventType === 'PICKED_UP' ? shipment.merchant : null);
+    } else if (rule.custodian === 'TRANSFER') {
+      // judged at arrival like everything else: a transfer corrected later needed consent all the same
       const wanted = preferred(index);
       const candidates = delegations
         .filter((d) => d.delegate === e.custodian && d.carrier === shipment.carrier)
         .sort((a, b) => Number(b.delegationId === wanted) - Number(a.delegationId === wanted));
       const found = transferConsent(
         { eventType: e.eventType, occurredAt: e.occurredAt, custodian: org(e.custodian), signerOrg: org(e.signerOrganization), counterSignerOrg: e.counterSignerOrganization === null ? null : org(e.counterSignerOrganization), delegations: candidates, trackingNumber: shipment.trackingNumber },
-        from,
+        releasing,
         { carrier: org(shipment.carrier) },
       );
-      if ('problem' in found) findings.push({ eventIndex: index, from, consent: null, delegation: null, keepMismatch: false, problem: found.problem });
-      else findings.push({ eventIndex: index, from, consent: found, delegation: found.delegationId === null ? null : candidates.find((d) => d.delegationId === found.delegationId)!, keepMismatch: false, problem: null });
+      if ('problem' in found) findings.set(index, { eventIndex: index, from: releasing, consent: null, delegation: null, keepMismatch: false, problem: found.problem });
+      else findings.set(index, { eventIndex: index, from: releasing, consent: found, delegation: found.delegationId === null ? null : candidates.find((d) => d.delegationId === found.delegationId)!, keepMismatch: false, problem: null });
     }
+    if (e.eventType !== 'CORRECTION') judgedUnder.set(entry.eventId, { index, custodian: current });
     timeline.push(entry);
   });
-  return findings;
+  // every event still has the custodian it was judged under, on the whole timeline
+  const now = custodianBeforeEach(timeline);
+  for (const [eventId, { index, custodian }] of judgedUnder) {
+    if (!now.has(eventId) || now.get(eventId) === custodian || findings.get(index)?.keepMismatch) continue;
+    broken(index, now.get(eventId)!, `was judged while "${custodian ?? 'nobody'}" held the parcel, but on the whole timeline "${now.get(eventId) ?? 'nobody'}" held it then: events were inserted or reordered around it`);
+  }
+  return [...findings.values()].sort((a, b) => a.eventIndex - b.eventIndex);
+}
+
+/** The rule an event breaks at its arrival, other than a missing consent (null when none). */
+function ruleProblem(
+  e: ChainEvent,
+  rule: (typeof CUSTODY_RULES)[CustodyEventType],
+  started: boolean,
+  current: string | null,
+  releasing: string | null,
+  shipment: { carrier: string; merchant: string | null },
+  timeline: readonly TimelineEntry[],
+): string | null {
+  const type = e.eventType as CustodyEventType;
+  if (type !== 'CORRECTION') {
+    if (!started) {
+      const starts = (type === 'LABEL_CREATED' && (e.custodian === shipment.carrier || e.custodian === shipment.merchant)) || (type === 'PICKED_UP' && e.custodian === shipment.carrier);
+      if (!starts) return `starts the custody chain naming "${e.custodian}", but a chain starts only with a LABEL_CREATED naming the carrier "${shipment.carrier}" or the merchant, or the carrier's PICKED_UP: "${e.custodian}" never received custody`;
+    } else if (rule.custodian === 'KEEP' && current !== e.custodian) {
+      return `names "${e.custodian}" as custodian while "${current}" held the parcel: custody moved without a transfer`;
+    }
+    if (type === 'PICKED_UP' && e.custodian !== shipment.carrier) return `is a PICKED_UP naming "${e.custodian}", not the shipment's carrier "${shipment.carrier}"`;
+    if (rule.custodian === 'TRANSFER' && started && e.custodian === current && !(type === 'PICKED_UP' && current === shipment.carrier)) return `transfers custody to "${e.custodian}", which already held the parcel`;
+  }
+  const allowed = new Set<string>();
+  for (const role of rule.signers) {
+    if (role === 'CUSTODIAN' && (current ?? releasing)) allowed.add((current ?? releasing)!);
+    if (role === 'RECEIVER') allowed.add(e.custodian);
+    if (role === 'CARRIER') allowed.add(shipment.carrier);
+    if (role === 'MERCHANT' && shipment.merchant) allowed.add(shipment.merchant);
+    if (role === 'CORRECTED_SIGNER') {
+      const target = timeline.find((x) => x.eventId === e.correctsEventId?.toLowerCase());
+      if (target) allowed.add(target.signerOrgId);
+    }
+  }
+  if (!allowed.has(e.signerOrganization)) return `is signed by a key of "${e.signerOrganization}", but a ${type} here is signed by ${[...allowed].map((o) => `"${o}"`).join(' or ') || 'nobody'}`;
+  return null;
 }
 
 const iso = (ms: string | bigint): string => new Date(Number(ms)).toISOString();
@@ -147,9 +195,12 @@ export type HolderFinding =
 
 /**
  * Whether `organization` held the parcel with consent at `at`: custody starts with the shipment's
- * first uncorrected event (a LABEL_CREATED naming the carrier or the merchant, or the carrier's
- * PICKED_UP) and passes only by consented transfers up to `at`. The first transfer without proven
- * consent breaks the chain: nobody after it received custody with consent.
+ * first uncorrected event when it is a LABEL_CREATED naming the carrier or the merchant, or with
+ * the carrier's own PICKED_UP, and passes only by consented transfers from whoever holds it then,
+ * up to `at`. A transfer without proven consent (or from someone who does not hold the parcel)
+ * moves nothing: custody stays where it was, so a stranger's excursion written into the record
+ * cannot take a genuine holder's custody away. NOT_CONSENTED / UNPROVEN: the organization got the
+ * parcel only through such a link.
  */
 export function consentedHolder(
   chain: readonly CustodyLink[],
@@ -158,18 +209,29 @@ export function consentedHolder(
   organization: string,
   at: bigint,
 ): HolderFinding {
-  const corrected = new Set(events.map((e) => e.correctsEventId?.toLowerCase()).filter((id): id is string => !!id));
+  // voided only by a correction that holds: one the chain shows broken (a transfer voided without its holder) voids nothing
+  const brokenCorrections = new Set(chain.filter((l) => l.eventType === 'CORRECTION' && l.status !== 'CONSENTED').map((l) => l.eventId.toLowerCase()));
+  const corrected = new Set(events.filter((e) => !brokenCorrections.has(e.eventId.toLowerCase())).map((e) => e.correctsEventId?.toLowerCase()).filter((id): id is string => !!id));
   const first = events
     .map((e, i) => ({ e, i }))
     .filter(({ e }) => isRuleType(e.eventType) && e.eventType !== 'CORRECTION' && !corrected.has(e.eventId.toLowerCase()))
     .sort((a, b) => (a.e.occurredAt < b.e.occurredAt ? -1 : a.e.occurredAt > b.e.occurredAt ? 1 : a.i - b.i))[0]?.e;
   let holder: string | null = first?.eventType === 'LABEL_CREATED' && (first.custodian === shipment.carrier || first.custodian === shipment.merchant) ? first.custodian : null;
-  const links = chain.filter((l) => BigInt(l.occurredAt) <= at).sort((a, b) => (BigInt(a.occurredAt) < BigInt(b.occurredAt) ? -1 : BigInt(a.occurredAt) > BigInt(b.occurredAt) ? 1 : a.eventIndex - b.eventIndex));
+  const links = chain
+    .filter((l) => BigInt(l.occurredAt) <= at && TRANSFER_TYPES.has(l.eventType) && !corrected.has(l.eventId.toLowerCase()))
+    .sort((a, b) => (BigInt(a.occurredAt) < BigInt(b.occurredAt) ? -1 : BigInt(a.occurredAt) > BigInt(b.occurredAt) ? 1 : a.eventIndex - b.eventIndex));
+  const passed: CustodyLink[] = [];
+  let only: CustodyLink | null = null;
   for (const link of links) {
-    if (link.status !== 'CONSENTED') return { kind: link.status, link };
-    // a consented transfer from someone who never held it with consent passes nothing on
-    if (link.from !== holder && !(holder === null && link.eventType === 'PICKED_UP')) return { kind: 'NOT_HOLDER', holder };
+    const root = link.eventType === 'PICKED_UP' && link.to === shipment.carrier && (holder === null || holder === shipment.merchant || holder === shipment.carrier);
+    if (link.status !== 'CONSENTED' || !(root || link.from === holder)) {
+      if (link.to === organization && link.status !== 'CONSENTED') only = link;
+      continue;
+    }
     holder = link.to;
+    passed.push(link);
   }
-  return holder === organization ? { kind: 'CONSENTED', holder, links } : { kind: 'NOT_HOLDER', holder };
+  if (holder === organization) return { kind: 'CONSENTED', holder, links: passed };
+  if (only) return { kind: only.status as 'NOT_CONSENTED' | 'UNPROVEN', link: only };
+  return { kind: 'NOT_HOLDER', holder };
 }

@@ -54,13 +54,20 @@ describe('replayTransfers: the releasing custodian and its consent, per transfer
   it('judges each transfer against the timeline as it stood when it arrived: a late HANDOFF into the past does not change who released a later one', () => {
     // acme hands to hub at 3 h (acme signs); then a late scan: acme handed to rival at 2 h (acme signs)
     const events = [ev('PICKED_UP', 'acme', 1, 'acme'), ev('HANDOFF', 'hub', 3, 'acme'), ev('HANDOFF', 'rival', 2, 'acme')];
-    expect(kinds(events)).toEqual([[0, 'shop', 'DESIGNATED', null], [1, 'acme', 'SIGNED', null], [2, 'acme', 'SIGNED', null]]);
+    // the later one was judged while acme held the parcel; on the whole timeline rival held it then: a broken link, not a consented one
+    expect(kinds(events)).toEqual([[0, 'shop', 'DESIGNATED', null], [1, 'rival', null, null], [2, 'acme', 'SIGNED', null]]);
   });
 
-  it('skips corrected transfers, and custody does not pass through them', () => {
+  it('judges a transfer when it arrived, so a later correction does not excuse a missing consent; custody does not pass through a corrected transfer', () => {
     const wrong = ev('HANDOFF', 'rival', 2, 'rival');
     const events = [ev('PICKED_UP', 'acme', 1, 'acme'), wrong, ev('CORRECTION', 'rival', 2.5, 'acme', null, wrong.eventId), ev('HANDOFF', 'hub', 3, 'acme')];
-    expect(kinds(events)).toEqual([[0, 'shop', 'DESIGNATED', null], [3, 'acme', 'SIGNED', null]]);
+    expect(kinds(events)).toEqual([[0, 'shop', 'DESIGNATED', null], [1, 'acme', null, null], [3, 'acme', 'SIGNED', null]]);
+    const signed = ev('HANDOFF', 'rival', 2, 'acme');
+    expect(kinds([ev('PICKED_UP', 'acme', 1, 'acme'), signed, ev('CORRECTION', 'rival', 2.5, 'acme', null, signed.eventId), ev('HANDOFF', 'hub', 3, 'acme')])).toEqual([
+      [0, 'shop', 'DESIGNATED', null],
+      [1, 'acme', 'SIGNED', null],
+      [3, 'acme', 'SIGNED', null],
+    ]);
   });
 
   it('a keep event naming another custodian than the holder moved custody without a transfer', () => {
@@ -86,9 +93,12 @@ describe('consentedHolder: did the organization that signed the delivery receive
     expect(consentedHolder(chain, [], SHIPMENT, 'acme', at(1.5))).toMatchObject({ kind: 'CONSENTED', holder: 'acme' });
   });
 
-  it('breaks at the first transfer without consent: nobody after it received custody with consent', () => {
+  it('a transfer without consent moves nothing: custody stays with its holder, and nobody after it received custody with consent', () => {
     const chain = [link(0, 'PICKED_UP', 'shop', 'acme', 1), link(2, 'HANDOFF', 'acme', 'rival', 2, 'NOT_CONSENTED'), link(3, 'HANDOFF', 'rival', 'fence', 3)];
-    expect(consentedHolder(chain, [], SHIPMENT, 'fence', at(5))).toMatchObject({ kind: 'NOT_CONSENTED', link: { eventIndex: 2 } });
+    // the unconsented transfer moves nothing: acme still holds it, so neither the rival nor whoever the rival "passed" it to received custody
+    expect(consentedHolder(chain, [], SHIPMENT, 'fence', at(5))).toEqual({ kind: 'NOT_HOLDER', holder: 'acme' });
+    expect(consentedHolder(chain, [], SHIPMENT, 'rival', at(5))).toMatchObject({ kind: 'NOT_CONSENTED', link: { eventIndex: 2 } });
+    expect(consentedHolder(chain, [], SHIPMENT, 'acme', at(5))).toMatchObject({ kind: 'CONSENTED', holder: 'acme' });
     expect(consentedHolder([chain[0], link(2, 'HANDOFF', 'acme', 'rival', 2, 'UNPROVEN')], [], SHIPMENT, 'rival', at(5))).toMatchObject({ kind: 'UNPROVEN' });
   });
 

@@ -1,7 +1,8 @@
 import { id, type Wallet } from 'ethers';
 import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
 import type { ProofBundle, ProofBundleV2, ProofBundleV3 } from '../../src/proofs/pod-bundle';
-import type { CustodySigningDomain } from '../../src/signing/custody-signing';
+import { CUSTODY_EVENT_TYPES, custodyEventDigest, custodyLeaf, domainSeparator, signaturesHash, type CustodyEventFields, type CustodySigningDomain } from '../../src/signing/custody-signing';
+import { sqlRows } from '../../src/database/data-source';
 import { eventually, type TestLedger } from './test-ledger';
 import type { AnchorChain } from './anchor-chain';
 import { eventFields, mustGql, record, signEvent } from './factories';
@@ -103,4 +104,41 @@ export async function sealAndFinalize(t: TestLedger): Promise<string> {
   const seq = sealed.sealBatch!.seq;
   await eventually(async () => ((await mustGql<{ batch: { status: string } }>(t, `query($s: Uint64!) { batch(seq: $s) { status } }`, { s: seq })).batch.status === 'FINAL' ? true : undefined), 30_000, `batch ${seq} FINAL`);
   return seq;
+}
+
+/**
+ * What the ledger's operator can do: an event row written past ingestion (no custody rule, no
+ * consent check), signed by `signer`, with a correct leaf on the shipment's hash chain and the
+ * shipment row advanced, so it is sealed and anchored like any other.
+ */
+export async function insertPastIngestion(
+  t: TestLedger,
+  domain: CustodySigningDomain,
+  signer: Wallet,
+  signerOrg: string,
+  fields: CustodyEventFields,
+  status: string,
+  correction?: { extraData: string; corrects: string; reason: string },
+): Promise<void> {
+  const ds = t.ledger.runtime.dataSource;
+  const [s] = await sqlRows<{ id: string; head_leaf: string }>(ds, `SELECT s.id, s.head_leaf FROM shipments s JOIN organizations o ON o.id = s.carrier_id WHERE o.slug = $1 AND s.tracking_number = $2`, [fields.carrier, fields.trackingNumber]);
+  const [org] = await sqlRows<{ id: string }>(ds, `SELECT id FROM organizations WHERE slug = $1`, [signerOrg]);
+  const [custodian] = await sqlRows<{ id: string }>(ds, `SELECT id FROM organizations WHERE slug = $1`, [fields.custodian]);
+  const signature = await signer.signTypedData(domain, CUSTODY_EVENT_TYPES, fields);
+  const digest = custodyEventDigest(domainSeparator(domain), fields);
+  const sigHash = signaturesHash(signature, null);
+  const leaf = custodyLeaf(digest, sigHash, s.head_leaf);
+  await sqlRows(
+    ds,
+    `INSERT INTO custody_events (event_id, shipment_id, tracking_number, carrier, event_type, custodian, custodian_id, occurred_at_ms, lat_e6, lon_e6, accuracy_m, location_code, scan_method,
+       evidence_hash, data_hash, signature, counter_signature, signer, counter_signer, digest, signatures_hash, previous_leaf, leaf, received_at, signer_organization_id, flags, dual_attested)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, $17, NULL, $18, $19, $20, $21, now(), $22, '{}'::text[], false)`,
+    [fields.eventId, s.id, fields.trackingNumber, fields.carrier, fields.eventType, fields.custodian, custodian.id, fields.occurredAt.toString(), fields.latE6, fields.lonE6, fields.accuracyM, fields.locationCode, fields.scanMethod,
+      fields.evidenceHash, fields.dataHash, signature, signer.address.toLowerCase(), digest, sigHash, s.head_leaf, leaf, org.id],
+  );
+  if (correction) {
+    await sqlRows(ds, `UPDATE custody_events SET corrects_event_id = $2, correction_reason = $3 WHERE event_id = $1`, [fields.eventId, correction.corrects, correction.reason]);
+    await sqlRows(ds, `INSERT INTO event_data (event_id, document) VALUES ($1, $2)`, [fields.eventId, correction.extraData]);
+  }
+  await sqlRows(ds, `UPDATE shipments SET head_leaf = $2, event_count = event_count + 1, current_custodian_id = $3, status = $4, last_event_at_ms = $5, updated_at = now() WHERE id = $1`, [s.id, leaf, custodian.id, status, fields.occurredAt.toString()]);
 }

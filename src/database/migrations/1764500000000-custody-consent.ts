@@ -46,6 +46,10 @@ export class CustodyConsent1764500000000 implements MigrationInterface {
       ADD COLUMN delegation_id text REFERENCES custody_delegations(delegation_id),
       ADD CONSTRAINT custody_events_delegation CHECK ((consent = 'DELEGATION') = (delegation_id IS NOT NULL))`);
     await q.query(`CREATE INDEX custody_events_delegation ON custody_events (delegation_id) WHERE delegation_id IS NOT NULL`);
+    // the events accepted before transfers needed consent: the ledger's own dispute verdicts judge
+    // their receiver-only transfers as unproven, not as hijacks (they followed the rules of their time)
+    await q.query(`CREATE TABLE ledger_upgrades (name text PRIMARY KEY, event_id_watermark bigint NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    await q.query(`INSERT INTO ledger_upgrades (name, event_id_watermark) SELECT 'custody-consent', coalesce(max(id), 0) FROM custody_events`);
     await q.query(`ALTER TABLE state_records DROP CONSTRAINT state_records_kind_check`);
     await q.query(`ALTER TABLE state_records ADD CONSTRAINT state_records_kind_check CHECK (kind IN ('SHIPMENT','SIGNING_KEY','DELEGATION')),
       ADD COLUMN delegation_id text, ADD COLUMN digest text`);
@@ -56,6 +60,7 @@ export class CustodyConsent1764500000000 implements MigrationInterface {
     await q.query(`ALTER TABLE state_records DROP CONSTRAINT state_records_kind_check, DROP COLUMN delegation_id, DROP COLUMN digest`);
     await q.query(`ALTER TABLE state_records ADD CONSTRAINT state_records_kind_check CHECK (kind IN ('SHIPMENT','SIGNING_KEY'))`);
     await q.query(`ALTER TABLE custody_events DROP CONSTRAINT custody_events_delegation, DROP COLUMN delegation_id, DROP COLUMN consent`);
+    await q.query(`DROP TABLE ledger_upgrades`);
     await q.query(`DROP TABLE custody_delegations`);
     await q.query(`DROP FUNCTION custody_delegations_mark_state_pending()`);
   }
