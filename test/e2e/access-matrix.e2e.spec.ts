@@ -41,7 +41,9 @@ const N = 'NOT_FOUND';
 const S = 'SIGNER_OF_OTHER_ORGANIZATION';
 const U = 'UNAUTHENTICATED';
 const C = 'NO_CARRIER_CONTRACT';
-type Expected = typeof OK | typeof F | typeof N | typeof S | typeof U | typeof C;
+/** a per-event rejection of recordCustodyEvents: custody taken without the holder's consent */
+const T = 'TRANSFER_NOT_CONSENTED';
+type Expected = typeof OK | typeof F | typeof N | typeof S | typeof U | typeof C | typeof T;
 /** In CALLERS order: ADMIN, CARRIER(own), CARRIER(hub), CARRIER(other), MERCHANT(own), MERCHANT(other), DISPUTE_ANALYST, AUDITOR. */
 type Expectations = [Expected, Expected, Expected, Expected, Expected, Expected, Expected, Expected];
 
@@ -588,6 +590,18 @@ describe('access matrix: every operation × every caller', () => {
     }),
     op({
       field: 'recordCustodyEvents',
+      name: "recordCustodyEvents(the hijack: a HANDOFF of the carrier's parcel to the other carrier, signed by the other carrier alone)",
+      mutation: true,
+      expect: [T, S, S, T, F, F, F, F],
+      prepare: async () => {
+        const n = await freshShipment(1);
+        return { events: [await sign(n, w.zoom, { eventType: 'HANDOFF', custodian: OTHER_CARRIER, occurredAt: at(3) })] };
+      },
+      call: (auth, p: { events: SignedEventInput[] }) => gqlOutcome(RECORD, { events: p.events }, auth, 'recordCustodyEvents'),
+      itemCode: (data) => recordCode(data),
+    }),
+    op({
+      field: 'recordCustodyEvents',
       name: 'recordCustodyEvents(new event signed by the carrier)',
       mutation: true,
       expect: [OK, OK, S, S, F, F, F, F],
@@ -784,7 +798,7 @@ describe('access matrix: every operation × every caller', () => {
     const before = expected === OK ? null : await snapshot();
     const out = await o.call(auth, p);
     const got = out.error ? out.error.code : o.itemCode ? o.itemCode(out.data) : OK;
-    expect({ got, message: out.error?.message }).toEqual({ got: expected, message: expected === OK || expected === S ? undefined : expect.any(String) });
+    expect({ got, message: out.error?.message }).toEqual({ got: expected, message: expected === OK || expected === S || expected === T ? undefined : expect.any(String) });
     if (expected === OK) {
       expect(out.data).not.toBeNull();
       if (o.http) expect(out.status).toBe(200);
