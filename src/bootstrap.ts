@@ -1,11 +1,12 @@
 import 'reflect-metadata';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Logger, type LogLevel } from '@nestjs/common';
+import { Logger, type LogLevel, type NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import type { AppConfig } from './config/config';
 import { openDatabase } from './database/data-source';
 import { connectChain } from './anchoring/chain-bootstrap';
@@ -45,6 +46,20 @@ function adminKeyFor(config: AppConfig): { key: string; generated: boolean } {
   return { key, generated: true };
 }
 
+/**
+ * A request's headers must arrive within 8 s and the whole request within 9 s, checked twice a
+ * second, so a slow-loris client is cut off within 10 s (Node's defaults: 60 s and 300 s, checked
+ * every 30 s). Node only takes these at server creation, so the adapter creates the server itself.
+ */
+export const HEADERS_TIMEOUT_MS = 8_000;
+export const REQUEST_TIMEOUT_MS = 9_000;
+class BoundedExpressAdapter extends ExpressAdapter {
+  override initHttpServer(options: NestApplicationOptions): void {
+    this.httpServer = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 500 }, this.getInstance());
+    if (options?.forceCloseConnections) (this as unknown as { trackOpenConnections(): void }).trackOpenConnections();
+  }
+}
+
 /** Opens the database, connects (or starts) the chain, then serves GraphQL. */
 export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const logger = new Logger('CustodyLedger');
@@ -63,13 +78,12 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const admin = adminKeyFor(config);
   const runtime: Runtime = { config, dataSource, chain, domain, domainSeparator: domainSeparator(domain), adminApiKey: admin.key };
 
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), { bodyParser: false, logger: LEVELS[config.logLevel] });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), new BoundedExpressAdapter(), { bodyParser: false, logger: LEVELS[config.logLevel] });
   app.useBodyParser('json', { limit: config.maxBodyBytes });
   await app.listen(config.port, config.host);
   // idle keep-alive connections outlive a typical load balancer's (60 s), so clients never reuse a closed one
   const server = app.getHttpServer() as import('node:http').Server;
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
   const address = app.getHttpServer().address() as AddressInfo;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   logger.log(`database: ${config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite at ${config.database.dataDir ?? '(memory)'}`}`);

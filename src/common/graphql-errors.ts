@@ -57,7 +57,7 @@ export function httpStatusOf(code: ErrorCode): number {
 }
 
 /** GraphQL's own request errors (parse, validation, variable coercion) keep their codes. */
-const GRAPHQL_CODES = new Set(['QUERY_TOO_DEEP', 'QUERY_TOO_COMPLEX', 'TOO_MANY_ALIASES', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
+const GRAPHQL_CODES = new Set(['INPUT_TOO_DEEP', 'QUERY_TOO_DEEP', 'QUERY_TOO_COMPLEX', 'TOO_MANY_ALIASES', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
 
 /** graphql-js's suggestions name schema fields, types and enum values ("Did you mean …?"). */
 const SUGGESTION = / ?Did you mean [^?]*\?/g;

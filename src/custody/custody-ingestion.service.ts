@@ -7,7 +7,7 @@ import { ZERO_HASH, custodyEventDigest, custodyLeaf, signaturesHash } from '../s
 import { recoverSigners } from '../signing/signature-verifier';
 import { SealerService } from '../batching/sealer.service';
 import type { SignedCustodyEventInput } from './dto/signed-custody-event.input';
-import { parseSignedEvent, type ParsedEvent } from './event-validation';
+import { canonicalSignature, parseSignedEvent, type ParsedEvent } from './event-validation';
 import type { CustodyEventType } from './event-types';
 import type { Principal } from '../auth/principal';
 import { CUSTODY_RULES, checkCustodyRules, custodianBeforeEach, custodyState, retroactiveBreak, type Consent, type DelegationCandidate, type EventFlag, type Org, type TimelineEntry } from './custody-rules';
@@ -186,9 +186,9 @@ export class CustodyIngestionService {
       `SELECT shipment_id, id, event_id, event_type, occurred_at_ms, custodian_id, signer_organization_id, corrects_event_id FROM custody_events WHERE shipment_id = ANY($1::uuid[])`,
       [shipments.map((s) => s.id)],
     );
-    const existing = await sqlRows<{ event_id: string; digest: string; signatures_hash: string; leaf: string; previous_leaf: string; received_at: Date; status: CustodyEventStatus }>(
+    const existing = await sqlRows<{ event_id: string; digest: string; signatures_hash: string; signature: string; counter_signature: string | null; leaf: string; previous_leaf: string; received_at: Date; status: CustodyEventStatus }>(
       runner,
-      `SELECT e.event_id, e.digest, e.signatures_hash, e.leaf, e.previous_leaf, e.received_at, ${EVENT_STATUS_SQL} AS status
+      `SELECT e.event_id, e.digest, e.signatures_hash, e.signature, e.counter_signature, e.leaf, e.previous_leaf, e.received_at, ${EVENT_STATUS_SQL} AS status
          FROM custody_events e LEFT JOIN anchor_batches b ON b.seq = e.batch_seq WHERE e.event_id = ANY($1::text[])`,
       [unique(candidates.map((c) => c.fields.eventId))],
     );
@@ -268,7 +268,10 @@ export class CustodyIngestionService {
       const stored = existingBy.get(f.eventId);
       const earlier = acceptedNow.get(f.eventId);
       if (stored || earlier) {
-        const same = stored ? stored.digest === c.digest && stored.signatures_hash === c.sigHash : earlier!.candidate.digest === c.digest && earlier!.candidate.sigHash === c.sigHash;
+        // the same signatures in any accepted encoding (events stored before signatures were canonical may hold v = 0/1)
+        const same = stored
+          ? stored.digest === c.digest && canonicalSignature(stored.signature) === c.signature && (stored.counter_signature === null ? null : canonicalSignature(stored.counter_signature)) === c.counterSignature
+          : earlier!.candidate.digest === c.digest && earlier!.candidate.sigHash === c.sigHash;
         if (!same) {
           reject('EVENT_ID_CONFLICT', `eventId ${f.eventId} was recorded before with different content or signatures; a device must choose a new random eventId for every event`, 'eventId');
           continue;

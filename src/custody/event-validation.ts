@@ -10,6 +10,17 @@ export const SLUG_PATTERN = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;
 export const TRACKING_NUMBER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$/;
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 const SIGNATURE = /^0x[0-9a-fA-F]{130}$/;
+
+/**
+ * One encoding per signature: lower-case hex with v = 27/28 (the recovery id 0/1 some signers
+ * emit is the same signature). Stored, hashed into signaturesHash and returned in this form, so
+ * any accepted encoding of an event's signatures is the same event (DUPLICATE, not a conflict).
+ */
+export function canonicalSignature(signature: string): string {
+  const hex = signature.toLowerCase();
+  const v = hex.slice(130, 132);
+  return v === '00' || v === '01' ? hex.slice(0, 130) + (v === '00' ? '1b' : '1c') : hex;
+}
 const INT32_MIN = -2147483648;
 const UINT32_MAX = 4294967295;
 const MAX_LOCATION_CODE = 128;
@@ -89,7 +100,7 @@ export function parseSignedEvent(input: SignedCustodyEventInput): ParsedEvent {
       evidenceHash,
       dataHash,
     },
-    signature: input.signature.toLowerCase(),
-    counterSignature: counter?.toLowerCase() ?? null,
+    signature: canonicalSignature(input.signature),
+    counterSignature: counter === null ? null : canonicalSignature(counter),
   };
 }
