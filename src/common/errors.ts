@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   EVENT_ID_CONFLICT: 'the event id was used before for different content',
   OCCURRED_IN_FUTURE: 'occurredAt is further in the future than the allowed clock skew',
   CHAIN_UNAVAILABLE: 'the anchor chain cannot be reached right now',
+  DATABASE_BUSY: 'the database did not answer in time (a lock held elsewhere, or a long statement); nothing was written: retry',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

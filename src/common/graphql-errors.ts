@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { LedgerError, type ErrorCode } from './errors';
+import { isDatabaseTimeout } from '../database/data-source';
 
 const logger = new Logger('GraphQL');
 
@@ -31,6 +32,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'TRACKING_NUMBER_UNAVAILABLE':
       return 409;
     case 'CHAIN_UNAVAILABLE':
+    case 'DATABASE_BUSY':
       return 503;
     case 'TOO_MANY_EVENTS':
     case 'VALIDATION_FAILED':
@@ -98,6 +100,10 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
   // graphql-js stops coercing variables after 50 errors with a plain GraphQLError: still the caller's input
   if (original instanceof GraphQLError && !original.originalError && !formatted.path && /^Too many errors processing variables/.test(original.message)) {
     return { message: `${formatted.message} (fix the variables' types)`, extensions: { code: 'BAD_USER_INPUT' } };
+  }
+  if (isDatabaseTimeout(original)) {
+    const busy = new LedgerError('DATABASE_BUSY', 'the database did not answer in time (a lock held by another request, or a statement over its time limit); nothing was written: retry in a moment');
+    return { message: busy.message, path: formatted.path, locations: formatted.locations, extensions: { code: busy.code, http: { status: httpStatusOf(busy.code) } } };
   }
   const correlationId = randomUUID();
   logger.error(`internal error ${correlationId}: ${(original as Error)?.stack ?? String(original)}`);

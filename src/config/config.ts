@@ -1,8 +1,20 @@
 import path from 'node:path';
 import { Wallet, isAddress, getAddress } from 'ethers';
 
+/**
+ * Server-side limits set on every PostgreSQL connection the service opens, so no replica can
+ * stall another: a paused process's open transaction is ended after `idleInTransactionMs`
+ * (releasing its locks), a writer waits at most `lockMs` for a lock, a statement runs at most
+ * `statementMs`. Migrations run on their own connection without them.
+ */
+export interface DatabaseTimeouts {
+  lockMs: number;
+  statementMs: number;
+  idleInTransactionMs: number;
+}
+
 export type DatabaseConfig =
-  | { kind: 'postgres'; url: string; schema: string }
+  | { kind: 'postgres'; url: string; schema: string; timeouts?: DatabaseTimeouts }
   /** dataDir undefined: in memory (tests). */
   | { kind: 'pglite'; dataDir: string | undefined };
 
@@ -81,7 +93,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     if (!/^postgres(ql)?:\/\//.test(env.DATABASE_URL)) problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
     const schema = env.DATABASE_SCHEMA ?? 'public';
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) problems.push('DATABASE_SCHEMA must be a lower-case SQL identifier');
-    database = { kind: 'postgres', url: env.DATABASE_URL, schema };
+    database = {
+      kind: 'postgres',
+      url: env.DATABASE_URL,
+      schema,
+      timeouts: {
+        lockMs: int('DB_LOCK_TIMEOUT_MS', 5_000, 100, 600_000),
+        statementMs: int('DB_STATEMENT_TIMEOUT_MS', 120_000, 1_000, 3_600_000),
+        idleInTransactionMs: int('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 5_000, 100, 600_000),
+      },
+    };
   } else {
     database = { kind: 'pglite', dataDir: env.PGLITE_IN_MEMORY === '1' ? undefined : path.join(dataDir, 'pglite') };
   }

@@ -1,5 +1,5 @@
 import { DataSource, type QueryRunner } from 'typeorm';
-import type { DatabaseConfig } from '../config/config';
+import type { DatabaseConfig, DatabaseTimeouts } from '../config/config';
 import { pgliteDriver } from './pglite-pool';
 import { OrganizationEntity } from '../organizations/organization.entity';
 import { SigningKeyEntity } from '../organizations/signing-key.entity';
@@ -26,7 +26,7 @@ export function createDataSource(config: DatabaseConfig): DataSource {
       schema: config.schema,
       applicationName: 'custody-ledger',
       poolSize: 10,
-      extra: { options: `-c search_path=${config.schema}` },
+      extra: { options: [`-c search_path=${config.schema}`, ...timeoutOptions(config.timeouts)].join(' ') },
     });
   }
   const driver = pgliteDriver(async () => {
@@ -37,15 +37,44 @@ export function createDataSource(config: DatabaseConfig): DataSource {
   return new DataSource({ ...common, type: 'postgres', driver });
 }
 
-/** Creates the schema if needed and applies pending migrations, each in its own transaction. */
+/** The connection options that set the server-side timeouts (session defaults, so every statement is bounded). */
+function timeoutOptions(t: DatabaseTimeouts | undefined): string[] {
+  if (!t) return [];
+  return [`-c lock_timeout=${t.lockMs}`, `-c statement_timeout=${t.statementMs}`, `-c idle_in_transaction_session_timeout=${t.idleInTransactionMs}`];
+}
+
+/**
+ * Creates the schema if needed and applies pending migrations, each in its own transaction. On
+ * PostgreSQL the migrations run on a connection of their own without the timeouts (a migration of
+ * a large ledger may rightly take long); the service's connections then all carry them.
+ */
 export async function openDatabase(config: DatabaseConfig): Promise<DataSource> {
+  const migrate = async (dataSource: DataSource): Promise<void> => {
+    if (config.kind === 'postgres' && config.schema !== 'public') await dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${config.schema}`);
+    await dataSource.runMigrations({ transaction: 'each' });
+  };
+  if (config.kind === 'postgres' && config.timeouts) {
+    const migrator = createDataSource({ ...config, timeouts: undefined });
+    await migrator.initialize();
+    try {
+      await migrate(migrator);
+    } finally {
+      await migrator.destroy();
+    }
+    const dataSource = createDataSource(config);
+    await dataSource.initialize();
+    return dataSource;
+  }
   const dataSource = createDataSource(config);
   await dataSource.initialize();
-  if (config.kind === 'postgres' && config.schema !== 'public') {
-    await dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${config.schema}`);
-  }
-  await dataSource.runMigrations({ transaction: 'each' });
+  await migrate(dataSource);
   return dataSource;
+}
+
+/** PostgreSQL gave up waiting (lock_timeout 55P03, statement_timeout 57014): nothing was written, retrying is safe. */
+export function isDatabaseTimeout(err: unknown): boolean {
+  const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (err as { code?: string }).code;
+  return code === '55P03' || code === '57014';
 }
 
 /** Rows of a statement, for UPDATE/DELETE as well (TypeORM returns [rows, count] for those). */
