@@ -31,7 +31,7 @@ export async function connectChain(config: ChainConfig, dataSource: DataSource, 
   }
   let chain: ChainClient;
   try {
-    chain = await ChainClient.connect(config.rpcUrl, config.privateKey);
+    chain = await ChainClient.connect(config.rpcUrl, config.privateKey, config.rpcTimeoutMs);
   } catch (err) {
     throw new ChainStartupError(`cannot reach CHAIN_RPC_URL: ${(err as Error).message.split(' (')[0]}`);
   }

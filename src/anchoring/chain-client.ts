@@ -1,4 +1,4 @@
-import { Contract, JsonRpcProvider, Network, Wallet, getAddress, type Log } from 'ethers';
+import { Contract, FetchRequest, JsonRpcProvider, Network, Wallet, getAddress, type Log } from 'ethers';
 import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor, type CustodyAnchorDeployment } from './custody-anchor';
 
 export interface AnchorLocation {
@@ -11,6 +11,15 @@ export type ReceiptState =
   | { state: 'unknown' }
   | { state: 'pending' }
   | ({ state: 'mined'; success: boolean } & AnchorLocation);
+
+/** How long one JSON-RPC request may take by default (RPC_TIMEOUT_MS). */
+export const RPC_TIMEOUT_MS = 10_000;
+
+function rpcRequest(url: string, timeoutMs: number): FetchRequest {
+  const request = new FetchRequest(url);
+  request.timeout = timeoutMs;
+  return request;
+}
 
 /**
  * The only code that talks to the chain. Every call is a plain JSON-RPC request, so the
@@ -26,17 +35,23 @@ export class ChainClient {
     readonly rpcUrl: string,
     readonly chainId: bigint,
     privateKey: string | null,
+    readonly timeoutMs: number = RPC_TIMEOUT_MS,
   ) {
-    // a static network: no chain-id polling on every request, and no retry storms when the node is down
-    this.provider = new JsonRpcProvider(rpcUrl, Network.from(chainId), { staticNetwork: true, batchMaxCount: 1, polling: false, cacheTimeout: -1 });
+    // a static network: no chain-id polling on every request, and no retry storms when the node is down;
+    // every request gives up after timeoutMs (ethers' own default is 300 s)
+    this.provider = new JsonRpcProvider(rpcRequest(rpcUrl, timeoutMs), Network.from(chainId), { staticNetwork: true, batchMaxCount: 1, polling: false, cacheTimeout: -1 });
     this.signer = privateKey === null ? null : new Wallet(privateKey, this.provider);
   }
 
-  static async connect(rpcUrl: string, privateKey: string): Promise<ChainClient> {
-    const probe = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true, batchMaxCount: 1 });
+  /** Asks the node its chain id, within `timeoutMs`; the error says so plainly (never the URL: it may hold an API key). */
+  static async connect(rpcUrl: string, privateKey: string, timeoutMs = RPC_TIMEOUT_MS): Promise<ChainClient> {
+    const probe = new JsonRpcProvider(rpcRequest(rpcUrl, timeoutMs), undefined, { staticNetwork: true, batchMaxCount: 1 });
     try {
       const chainIdHex = (await probe.send('eth_chainId', [])) as string;
-      return new ChainClient(rpcUrl, BigInt(chainIdHex), privateKey);
+      return new ChainClient(rpcUrl, BigInt(chainIdHex), privateKey, timeoutMs);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'TIMEOUT') throw new Error(`the JSON-RPC endpoint did not answer eth_chainId within ${timeoutMs} ms`);
+      throw err;
     } finally {
       probe.destroy();
     }

@@ -20,7 +20,7 @@ export type DatabaseConfig =
 
 export type ChainConfig =
   | { kind: 'embedded'; host: string; port: number }
-  | { kind: 'external'; rpcUrl: string; privateKey: string; contractAddress: string };
+  | { kind: 'external'; rpcUrl: string; privateKey: string; contractAddress: string; rpcTimeoutMs?: number };
 
 export interface AppConfig {
   production: boolean;
@@ -118,7 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     }
     const contractAddress = env.ANCHOR_CONTRACT_ADDRESS ?? '';
     if (!isAddress(contractAddress)) problems.push('ANCHOR_CONTRACT_ADDRESS must be the CustodyAnchor address (required with CHAIN_RPC_URL; deploy with `npm run deploy`)');
-    chain = { kind: 'external', rpcUrl: env.CHAIN_RPC_URL, privateKey, contractAddress: isAddress(contractAddress) ? getAddress(contractAddress) : contractAddress };
+    chain = { kind: 'external', rpcUrl: env.CHAIN_RPC_URL, privateKey, contractAddress: isAddress(contractAddress) ? getAddress(contractAddress) : contractAddress, rpcTimeoutMs: int('RPC_TIMEOUT_MS', 10_000, 100, 300_000) };
   } else {
     chain = { kind: 'embedded', host: env.EMBEDDED_CHAIN_HOST ?? '127.0.0.1', port: int('EMBEDDED_CHAIN_PORT', 8545, 0, 65535) };
   }

@@ -34,7 +34,9 @@ describe('configuration', () => {
     // the server-side timeouts are configurable, and refused out of range with the variable's name
     expect((loadConfig({ DATABASE_URL: 'postgres://u@db:5432/ledger', DB_LOCK_TIMEOUT_MS: '2000', DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '3000', DB_STATEMENT_TIMEOUT_MS: '60000' }).database as { timeouts: unknown }).timeouts).toEqual({ lockMs: 2_000, statementMs: 60_000, idleInTransactionMs: 3_000 });
     expect(problems({ DATABASE_URL: 'postgres://u@db:5432/ledger', DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '0' })).toEqual([expect.stringContaining('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS must be a whole number from 100')]);
-    expect(config.chain).toEqual({ kind: 'external', rpcUrl: EXTERNAL.CHAIN_RPC_URL, privateKey: EXTERNAL.ANCHOR_PRIVATE_KEY, contractAddress: EXTERNAL.ANCHOR_CONTRACT_ADDRESS });
+    expect(config.chain).toEqual({ kind: 'external', rpcUrl: EXTERNAL.CHAIN_RPC_URL, privateKey: EXTERNAL.ANCHOR_PRIVATE_KEY, contractAddress: EXTERNAL.ANCHOR_CONTRACT_ADDRESS, rpcTimeoutMs: 10_000 });
+    expect(loadConfig({ ...EXTERNAL, RPC_TIMEOUT_MS: '2500' }).chain).toMatchObject({ rpcTimeoutMs: 2_500 });
+    expect(problems({ ...EXTERNAL, RPC_TIMEOUT_MS: '50' })).toEqual([expect.stringContaining('RPC_TIMEOUT_MS must be a whole number from 100')]);
     expect(config.confirmations).toBe(12);
     expect(config.anchorDeploymentBlock).toBeNull();
     expect(loadConfig({ ...EXTERNAL, ANCHOR_DEPLOYMENT_BLOCK: '19000001' }).anchorDeploymentBlock).toBe(19_000_001);
