@@ -68,11 +68,24 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
       });
   }
 
-  /** Runs until every open batch has advanced as far as it can right now (tests await it). */
+  /**
+   * Runs until every open batch has advanced as far as it can right now (tests await it). Its tick
+   * goes through the same guard as the timer's, so the two never run at once (two ticks would send
+   * transactions from one account side by side: NONCE_EXPIRED). Errors reach the caller.
+   */
   async settle(): Promise<void> {
-    await this.running;
+    for (let current = this.running; current; current = this.running) await current;
     this.pausedUntil = 0;
-    await this.tick();
+    // no await between the check above and taking the guard: nudge() cannot slip in
+    const run = this.tick();
+    const guard: Promise<void> = run.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      if (this.running === guard) this.running = undefined;
+    });
+    this.running = guard;
+    await run;
   }
 
   private async tick(): Promise<void> {
