@@ -236,8 +236,6 @@ export class CustodyIngestionService {
     for (const t of timelineRows) {
       timelines.get(t.shipment_id)!.push({ eventId: t.event_id, eventType: t.event_type, occurredAt: BigInt(t.occurred_at_ms), arrival: Number(t.id), custodianId: t.custodian_id, signerOrgId: t.signer_organization_id, correctsEventId: t.corrects_event_id });
     }
-    // who held each stored event's parcel when it was accepted: a late transfer must not change it
-    const storedCustody = new Map([...timelines].map(([id, timeline]) => [id, custodianBeforeEach(timeline)]));
     const existingBy = new Map(existing.map((e) => [e.event_id, e]));
     const orgBySlug = new Map(orgs.map((o) => [o.slug, o]));
     const orgById = new Map(orgs.map((o) => [o.id, o]));
@@ -388,7 +386,7 @@ export class CustodyIngestionService {
       outcomes[c.index] = { index: c.index, eventId: f.eventId, outcome: 'ACCEPTED', receipt };
     }
     if (rows.length === 0) return;
-    this.refuseRetroactiveBreaks(rows, candidates, timelines, storedCustody, refused);
+    this.refuseRetroactiveBreaks(rows, candidates, timelines, refused);
     await this.insertEvents(runner, rows, receivedAt);
     await this.updateShipments(runner, [...touched], timelines, rows);
   }
@@ -400,15 +398,18 @@ export class CustodyIngestionService {
    * transfers of that shipment are refused and the call runs again without them (nothing
    * recorded is ever rewritten).
    */
-  private refuseRetroactiveBreaks(rows: AcceptedRow[], candidates: Candidate[], timelines: Map<string, TimelineEntry[]>, stored: Map<string, Map<string, string | null>>, refused: Map<number, { code: ErrorCode; message: string; field: string }>): void {
+  private refuseRetroactiveBreaks(rows: AcceptedRow[], candidates: Candidate[], timelines: Map<string, TimelineEntry[]>, refused: Map<number, { code: ErrorCode; message: string; field: string }>): void {
     const late = rows.filter((r) => r.flags.includes('LATE_ARRIVAL') && CUSTODY_RULES[r.c.fields.eventType as CustodyEventType].custodian === 'TRANSFER');
     if (late.length === 0) return;
     let found = false;
     for (const shipment of new Set(late.map((r) => r.shipment))) {
-      // each event keeps the custodian it was accepted under: stored ones as stored, this call's as checked
-      const expected = new Map(stored.get(shipment.id));
-      for (const r of rows) if (r.shipment === shipment) expected.set(r.c.fields.eventId, r.custodianBefore);
+      // each event keeps the custodian it was accepted under: stored ones as stored (the timeline
+      // without this call's events), this call's as checked; worked out only for shipments with a late transfer
       const timeline = timelines.get(shipment.id)!;
+      const ours = rows.filter((r) => r.shipment === shipment);
+      const added = new Set(ours.map((r) => r.c.fields.eventId));
+      const expected = custodianBeforeEach(timeline.filter((e) => !added.has(e.eventId)));
+      for (const r of ours) expected.set(r.c.fields.eventId, r.custodianBefore);
       const broken = retroactiveBreak(timeline, expected);
       if (!broken) continue;
       found = true;

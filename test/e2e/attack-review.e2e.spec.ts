@@ -2,9 +2,9 @@ import { hexlify, randomBytes, type Wallet } from 'ethers';
 import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
 import { CustodyIngestionService } from '../../src/custody/custody-ingestion.service';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
-import { CUSTODY_DELEGATION_TYPES, type DelegationFields } from '../../src/signing/delegation-signing';
+import type { DelegationFields } from '../../src/signing/delegation-signing';
 import { startTestLedger, type TestLedger } from '../support/test-ledger';
-import { createShipment, eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent, type RecordResult, type SignedEventInput } from '../support/factories';
+import { createShipment, eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent, type RecordResult, type SignedEventInput, currentCustodian, delegationInput } from '../support/factories';
 
 /**
  * Attacker's review of issue 9 (custody consent, tenancy). Each test asserts the SECURE behaviour:
@@ -57,18 +57,14 @@ describe('attack review: custody consent and tenancy (issue 9)', () => {
     return (await record(t, [e], auth))[0];
   }
 
-  async function custodian(tracking: string): Promise<string | null> {
-    const res = await mustGql<{ shipment: { currentCustodian: { slug: string } | null } }>(t, `query($n: String!, $c: String!) { shipment(trackingNumber: $n, carrier: $c) { currentCustodian { slug } } }`, { n: tracking, c: CARRIER });
-    return res.shipment.currentCustodian?.slug ?? null;
-  }
+  const custodian = (tracking: string): Promise<string | null> => currentCustodian(t, tracking, CARRIER);
 
   function delegation(overrides: Partial<DelegationFields> = {}): DelegationFields {
     return { delegationId: hexlify(randomBytes(32)), delegator: CARRIER, delegate: HUB, carrier: CARRIER, trackingNumber: '', validFrom: at(0), validUntil: at(24), ...overrides };
   }
 
   async function registerDelegation(d: DelegationFields, signer: Wallet, auth: string | boolean = true) {
-    const signature = await signer.signTypedData(domain, CUSTODY_DELEGATION_TYPES, d);
-    return t.gql<{ registerDelegation: { delegationId: string } }>(REGISTER_DELEGATION, { i: { ...d, validFrom: d.validFrom.toString(), validUntil: d.validUntil.toString(), signature } }, auth);
+    return t.gql<{ registerDelegation: { delegationId: string } }>(REGISTER_DELEGATION, { i: await delegationInput(domain, signer, d) }, auth);
   }
 
   function correction(tracking: string, eventId: string, custodianSlug: string, signer: Wallet, hours: number): Promise<SignedEventInput> {

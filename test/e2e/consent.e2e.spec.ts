@@ -3,7 +3,7 @@ import { canonicalJson, dataHashOf } from '../../src/custody/extra-data';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
 import { CUSTODY_DELEGATION_TYPES, type DelegationFields } from '../../src/signing/delegation-signing';
 import { startTestLedger, type TestLedger } from '../support/test-ledger';
-import { createShipment, eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent, type RecordResult } from '../support/factories';
+import { createShipment, eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent, type RecordResult, currentCustodian, delegationInput } from '../support/factories';
 
 /**
  * Issue 9: custody moves only with the holder's consent. Every attack here was accepted before:
@@ -56,18 +56,14 @@ describe('custody moves only with the holder consent (issue 9)', () => {
     return r;
   }
 
-  async function custodian(tracking: string): Promise<string | null> {
-    const res = await mustGql<{ shipment: { currentCustodian: { slug: string } | null } }>(t, `query($n: String!, $c: String!) { shipment(trackingNumber: $n, carrier: $c) { currentCustodian { slug } } }`, { n: tracking, c: CARRIER });
-    return res.shipment.currentCustodian?.slug ?? null;
-  }
+  const custodian = (tracking: string): Promise<string | null> => currentCustodian(t, tracking, CARRIER);
 
   function delegation(overrides: Partial<DelegationFields> = {}): DelegationFields {
     return { delegationId: hexlify(randomBytes(32)), delegator: CARRIER, delegate: HUB, carrier: CARRIER, trackingNumber: '', validFrom: at(0), validUntil: at(24), ...overrides };
   }
 
   async function registerDelegation(d: DelegationFields, signer: Wallet, auth: string | boolean = true) {
-    const signature = await signer.signTypedData(domain, CUSTODY_DELEGATION_TYPES, d);
-    return t.gql<{ registerDelegation: Record<string, unknown> }>(REGISTER_DELEGATION, { i: { ...d, validFrom: d.validFrom.toString(), validUntil: d.validUntil.toString(), signature } }, auth);
+    return t.gql<{ registerDelegation: Record<string, unknown> }>(REGISTER_DELEGATION, { i: await delegationInput(domain, signer, d) }, auth);
   }
 
   /** A refused call changes nothing: every ledger table has the same rows before and after. */

@@ -1,4 +1,5 @@
 import { Wallet, hexlify, randomBytes } from 'ethers';
+import { CUSTODY_DELEGATION_TYPES, type DelegationFields } from '../../src/signing/delegation-signing';
 import {
   CUSTODY_EVENT_TYPES,
   ZERO_HASH,
@@ -90,3 +91,15 @@ export async function createShipment(t: TestLedger, trackingNumber: string, carr
 }
 
 export const newWallet = (): Wallet => new Wallet(Wallet.createRandom().privateKey);
+
+/** A custody-delegation/1 statement signed like a delegator's device would, as RegisterDelegationInput takes it. */
+export async function delegationInput(domain: CustodySigningDomain, signer: Wallet, d: DelegationFields): Promise<Record<string, string>> {
+  const signature = await signer.signTypedData(domain, CUSTODY_DELEGATION_TYPES, d);
+  return { ...d, validFrom: d.validFrom.toString(), validUntil: d.validUntil.toString(), signature };
+}
+
+/** The slug of the shipment's current custodian, as the admin reads it. */
+export async function currentCustodian(t: TestLedger, tracking: string, carrier: string): Promise<string | null> {
+  const res = await mustGql<{ shipment: { currentCustodian: { slug: string } | null } }>(t, `query($n: String!, $c: String!) { shipment(trackingNumber: $n, carrier: $c) { currentCustodian { slug } } }`, { n: tracking, c: carrier });
+  return res.shipment.currentCustodian?.slug ?? null;
+}
