@@ -55,7 +55,7 @@ describe('several JSON-RPC endpoints with fallback (issue 10)', () => {
     expect(results[0].outcome).toBe('ACCEPTED');
     await mustGql(t, `mutation { sealBatch { seq } }`);
     return eventually(async () => {
-      const d = await mustGql<{ batch: { status: string; lastError: string | null } }>(t, `query($s: String!) { batch(seq: $s) { status lastError } }`, { s: seq });
+      const d = await mustGql<{ batch: { status: string; lastError: string | null } }>(t, `query($s: Uint64!) { batch(seq: $s) { status lastError } }`, { s: seq });
       return d.batch.status === 'ANCHORED' || d.batch.status === 'FINAL' ? d.batch : undefined;
     }, 60_000, `batch ${seq} anchored`);
   }
