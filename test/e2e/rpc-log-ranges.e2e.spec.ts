@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
 import { AnchorerService } from '../../src/anchoring/anchorer.service';
 import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
@@ -107,7 +111,7 @@ describe('log scans in bounded block ranges from the deployment block (issue 10)
     rangesOk();
   });
 
-  it('the verifier finds the anchor log behind the capped endpoint, and still finds it when the bundle names a wrong block', async () => {
+  it('the verifier (and `custody verify --log-range`) finds the anchor log behind the capped endpoint, and still finds it when the bundle names a wrong block', async () => {
     const bundle = (await mustGql<{ proofOfDelivery: ProofBundleV3 }>(t!, `{ proofOfDelivery(trackingNumber: "LOG0001", carrier: "acme-express") }`)).proofOfDelivery;
     const trust = (await (await fetch(t!.url.replace('/graphql', '/trust.json'))).json()) as TrustFile;
     expect(trust.anchors[0].deploymentBlock).toBe(deploymentBlock);
@@ -126,5 +130,50 @@ describe('log scans in bounded block ranges from the deployment block (issue 10)
     expect(lied.verdict).toBe('INVALID');
     expect(lied.failures.map((f) => f.message)).toContain(`batch 0: anchored in block ${realBlock}, the bundle says ${realBlock + 200}`);
     rangesOk();
-  });
+
+    // the same through the command line: `custody verify --log-range`
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'custody-logrange-'));
+    try {
+      writeFileSync(path.join(dir, 'bundle.json'), JSON.stringify(lying));
+      writeFileSync(path.join(dir, 'trust.json'), JSON.stringify(trust));
+      gate.calls.length = 0;
+      const run = await custody(['verify', path.join(dir, 'bundle.json'), '--rpc', gate.url, '--trust', path.join(dir, 'trust.json'), '--log-range', String(CAP), '--json']);
+      expect(run.status).toBe(1);
+      expect((JSON.parse(run.stdout) as { failures: Array<{ message: string }> }).failures.map((f) => f.message)).toContain(`batch 0: anchored in block ${realBlock}, the bundle says ${realBlock + 200}`);
+      rangesOk();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('`custody audit --deployment-block --log-range` finds a log the ledger recorded in the wrong block, behind the capped endpoint', async () => {
+    const config = t!.ledger.runtime.config.database;
+    const realBlock = (await mustGql<{ batch: { blockNumber: number } }>(t!, `{ batch(seq: "0") { blockNumber } }`)).batch.blockNumber;
+    await t!.ledger.runtime.dataSource.query(`UPDATE anchor_batches SET block_number = $1 WHERE seq = 0`, [realBlock + 100]);
+    const dbArgs = config.kind === 'postgres' ? ['--database-url', config.url, '--schema', config.schema] : null;
+    if (!dbArgs) {
+      // PGlite in memory cannot be opened by another process: the same audit in this one
+      gate.calls.length = 0;
+      const report = await auditAnchors(t!.ledger.runtime.dataSource, t!.ledger.runtime.chain, { sealedSlaMs: 3_600_000, pendingSlaMs: 3_600_000 });
+      expect(report.problems.map((p) => p.message)).toEqual([`batch 0: the BatchAnchored log differs from the stored anchor: block ${realBlock} in the log, ${realBlock + 100} stored`]);
+      rangesOk();
+      return;
+    }
+    gate.calls.length = 0;
+    const run = await custody(['audit', '--rpc', gate.url, ...dbArgs, '--deployment-block', String(deploymentBlock), '--log-range', String(CAP), '--json']);
+    expect(run.status).toBe(1);
+    expect((JSON.parse(run.stdout) as { problems: Array<{ message: string }> }).problems.map((p) => p.message)).toEqual([
+      `batch 0: the BatchAnchored log differs from the stored anchor: block ${realBlock} in the log, ${realBlock + 100} stored`,
+    ]);
+    rangesOk();
+  }, 120_000);
 });
+
+/** The command line as a user runs it, in its own process (asynchronously: the chain it asks lives in this one). */
+function custody(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.resolve(__dirname, '../../bin/custody.js'), ...args], { encoding: 'utf8', timeout: 90_000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+  });
+}
