@@ -20,6 +20,7 @@ export interface RunningLedger {
   app: NestExpressApplication;
   runtime: Runtime;
   graphqlUrl: string;
+  /** the chain's first JSON-RPC endpoint (the embedded chain's only one); never log it: it may hold an API key */
   rpcUrl: string;
   contractAddress: string;
   /** true when the admin key was generated here (and may be shown to the person starting it) */
@@ -68,7 +69,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const dataSource = await openDatabase(config.database);
   let chainParts: Awaited<ReturnType<typeof connectChain>>;
   try {
-    chainParts = await connectChain(config.chain, dataSource, config.production);
+    chainParts = await connectChain(config.chain, dataSource, config.production, { logRange: config.chainLogRange, deploymentBlock: config.anchorDeploymentBlock });
   } catch (err) {
     await dataSource.destroy();
     throw err;

@@ -10,7 +10,10 @@ async function main(): Promise<void> {
     '',
     'Custody Ledger is running',
     `  GraphQL           ${ledger.graphqlUrl}`,
-    `  chain JSON-RPC    ${ledger.rpcUrl}${embeddedChain ? '   (embedded Hardhat chain; forgets its state on restart, the ledger re-anchors)' : ''}`,
+    // an external endpoint's URL may hold an API key: only how many there are is shown
+    embeddedChain
+      ? `  chain JSON-RPC    ${ledger.rpcUrl}   (embedded Hardhat chain; forgets its state on restart, the ledger re-anchors)`
+      : `  chain JSON-RPC    ${ledger.runtime.chain.rpcUrls.length} endpoint(s) from CHAIN_RPC_URL, requests now on endpoint #${ledger.runtime.chain.provider.endpoint}`,
     `  CustodyAnchor     ${ledger.contractAddress} (chain id ${ledger.runtime.chain.chainId})`,
   ];
   // The generated development key is shown so a person trying the service can use it; a key

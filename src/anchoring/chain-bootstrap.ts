@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { ChainConfig } from '../config/config';
 import { sqlRows } from '../database/data-source';
 import { ChainClient } from './chain-client';
+import { ChainIdMismatchError } from './json-rpc';
 import { startEmbeddedChain, type EmbeddedChain } from './embedded-chain';
 
 export class ChainStartupError extends Error {
@@ -17,26 +18,45 @@ interface DeploymentRow {
   contract_address: string;
 }
 
+export interface ChainOptions {
+  logger?: Logger;
+  /** CHAIN_LOG_RANGE */
+  logRange?: number;
+  /** ANCHOR_DEPLOYMENT_BLOCK: where the contract's logs start, when this ledger did not deploy it */
+  deploymentBlock?: number | null;
+}
+
 /**
  * Connects to the anchor chain and makes sure the ledger and the chain agree before anything
  * is anchored. Embedded mode repairs a chain that forgot its state (redeploy, re-anchor every
  * sealed batch); against a real chain any mismatch is fatal, never silently repaired.
  */
-export async function connectChain(config: ChainConfig, dataSource: DataSource, production = false, logger = new Logger('Chain')): Promise<{ chain: ChainClient; embedded?: EmbeddedChain }> {
+export async function connectChain(config: ChainConfig, dataSource: DataSource, production = false, options: ChainOptions = {}): Promise<{ chain: ChainClient; embedded?: EmbeddedChain }> {
+  const logger = options.logger ?? new Logger('Chain');
   if (config.kind === 'embedded') {
     const embedded = await startEmbeddedChain({ hostname: config.host, port: config.port });
     const chain = await ChainClient.connect(embedded.rpcUrl, embedded.deployerPrivateKey);
     await adoptEmbeddedChain(chain, dataSource, logger);
+    chain.logScan = { fromBlock: await deploymentBlock(chain, dataSource, null), range: options.logRange ?? chain.logScan.range };
     return { chain, embedded };
   }
   let chain: ChainClient;
   try {
-    chain = await ChainClient.connect(config.rpcUrl, config.privateKey, config.rpcTimeoutMs);
+    chain = await ChainClient.connect(config.rpcUrls, config.privateKey, config.rpcTimeoutMs);
   } catch (err) {
+    if (err instanceof ChainIdMismatchError) {
+      throw new ChainStartupError(`CHAIN_RPC_URL names endpoints of different chains: ${err.message.replace(/^.*?: /, '')}; every URL in it must be a node of the same chain`);
+    }
+    // ethers' own errors end in a parenthesised dump that can hold the URL: never shown
     throw new ChainStartupError(`cannot reach CHAIN_RPC_URL: ${(err as Error).message.split(' (')[0]}`);
   }
+  for (const failure of chain.startupFailures) {
+    logger.warn(`JSON-RPC endpoint #${failure.endpoint} of ${chain.rpcUrls.length} ${failure.reason} at start-up; requests go to endpoint #${chain.provider.endpoint} and try it again when that one fails`);
+  }
+  chain.provider.onSwitch = (message) => logger.warn(message);
   chain.attach(config.contractAddress);
   await checkExternalChain(chain, dataSource);
+  chain.logScan = { fromBlock: await deploymentBlock(chain, dataSource, options.deploymentBlock ?? null), range: options.logRange ?? chain.logScan.range };
   if (await chain.isRoleAdmin()) {
     // a leaked anchoring key must not also be able to hand out roles
     const message = `the anchoring account ${chain.anchorerAddress} also holds DEFAULT_ADMIN_ROLE on ${chain.contractAddress}; keep role administration on a separate (cold) account`;
@@ -44,6 +64,23 @@ export async function connectChain(config: ChainConfig, dataSource: DataSource, 
     logger.warn(message);
   }
   return { chain };
+}
+
+/**
+ * The block the attached contract was deployed in, where log scans start: from its deployment
+ * transaction when this ledger deployed it, else ANCHOR_DEPLOYMENT_BLOCK, else 0 (the whole chain).
+ */
+export async function deploymentBlock(chain: ChainClient, dataSource: DataSource, configured: number | null): Promise<number> {
+  const [row] = await sqlRows<{ deploy_tx_hash: string | null }>(
+    dataSource,
+    `SELECT deploy_tx_hash FROM chain_deployments WHERE chain_id = $1 AND lower(contract_address) = lower($2) AND deploy_tx_hash IS NOT NULL ORDER BY id DESC LIMIT 1`,
+    [chain.chainId.toString(), chain.contractAddress],
+  );
+  if (row?.deploy_tx_hash) {
+    const receipt = await chain.provider.getTransactionReceipt(row.deploy_tx_hash);
+    if (receipt) return receipt.blockNumber;
+  }
+  return configured ?? 0;
 }
 
 async function adoptEmbeddedChain(chain: ChainClient, dataSource: DataSource, logger: Logger): Promise<void> {

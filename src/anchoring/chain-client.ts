@@ -1,5 +1,6 @@
-import { Contract, FetchRequest, JsonRpcProvider, Network, Wallet, getAddress, type Log } from 'ethers';
+import { Contract, Wallet, getAddress, type Log } from 'ethers';
 import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor, type CustodyAnchorDeployment } from './custody-anchor';
+import { FailoverJsonRpcProvider, LOG_RANGE, RPC_TIMEOUT_MS, connectEndpoints, findLogNewestFirst, type EndpointFailure } from './json-rpc';
 
 export interface AnchorLocation {
   txHash: string;
@@ -12,69 +13,74 @@ export type ReceiptState =
   | { state: 'pending' }
   | ({ state: 'mined'; success: boolean } & AnchorLocation);
 
-/** How long one JSON-RPC request may take by default (RPC_TIMEOUT_MS). */
-export const RPC_TIMEOUT_MS = 10_000;
+export { RPC_TIMEOUT_MS } from './json-rpc';
 
-function rpcRequest(url: string, timeoutMs: number): FetchRequest {
-  const request = new FetchRequest(url);
-  request.timeout = timeoutMs;
-  return request;
+/** Where log scans start and how many blocks one eth_getLogs may span. */
+export interface LogScan {
+  /** the contract's deployment block (no BatchAnchored log can be older) */
+  fromBlock: number;
+  /** CHAIN_LOG_RANGE */
+  range: number;
 }
 
 /**
  * The only code that talks to the chain. Every call is a plain JSON-RPC request, so the
- * embedded Hardhat chain and any external EVM node are handled the same way.
+ * embedded Hardhat chain and any external EVM node are handled the same way; with several
+ * endpoints, each request falls back to the next one when one is down (see FailoverJsonRpcProvider).
  */
 export class ChainClient {
-  readonly provider: JsonRpcProvider;
+  readonly provider: FailoverJsonRpcProvider;
   /** null for a read-only client (views and logs only, see readOnly). */
   private readonly signer: Wallet | null;
   private contract: Contract | undefined;
+  /** log scans: from the deployment block when known, at most `range` blocks per eth_getLogs */
+  logScan: LogScan = { fromBlock: 0, range: LOG_RANGE };
 
   private constructor(
-    readonly rpcUrl: string,
-    readonly chainId: bigint,
+    provider: FailoverJsonRpcProvider,
     privateKey: string | null,
-    readonly timeoutMs: number = RPC_TIMEOUT_MS,
+    /** endpoints that did not answer at start-up, and why (requests try them again later) */
+    readonly startupFailures: EndpointFailure[] = [],
   ) {
-    // a static network: no chain-id polling on every request, and no retry storms when the node is down;
-    // every request gives up after timeoutMs (ethers' own default is 300 s)
-    this.provider = new JsonRpcProvider(rpcRequest(rpcUrl, timeoutMs), Network.from(chainId), { staticNetwork: true, batchMaxCount: 1, polling: false, cacheTimeout: -1 });
+    this.provider = provider;
     this.signer = privateKey === null ? null : new Wallet(privateKey, this.provider);
   }
 
-  /** Asks the node its chain id, within `timeoutMs`; the error says so plainly (never the URL: it may hold an API key). */
-  static async connect(rpcUrl: string, privateKey: string, timeoutMs = RPC_TIMEOUT_MS): Promise<ChainClient> {
-    const probe = new JsonRpcProvider(rpcRequest(rpcUrl, timeoutMs), undefined, { staticNetwork: true, batchMaxCount: 1 });
-    try {
-      const chainIdHex = (await probe.send('eth_chainId', [])) as string;
-      return new ChainClient(rpcUrl, BigInt(chainIdHex), privateKey, timeoutMs);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'TIMEOUT') throw new Error(`the JSON-RPC endpoint did not answer eth_chainId within ${timeoutMs} ms`);
-      throw err;
-    } finally {
-      probe.destroy();
-    }
+  get chainId(): bigint {
+    return this.provider.chainId;
+  }
+
+  get timeoutMs(): number {
+    return this.provider.timeoutMs;
+  }
+
+  /** The endpoints, in order. Never log or show them: they may hold API keys. */
+  get rpcUrls(): readonly string[] {
+    return this.provider.urls;
+  }
+
+  /** The first endpoint (the embedded chain's only one). */
+  get rpcUrl(): string {
+    return this.provider.urls[0];
+  }
+
+  /**
+   * Asks every endpoint its chain id, each within `timeoutMs`: at least one must answer and all
+   * that answer must agree. Errors name endpoints by number ("endpoint #2"), never by URL.
+   */
+  static async connect(rpcUrls: string | readonly string[], privateKey: string, timeoutMs = RPC_TIMEOUT_MS): Promise<ChainClient> {
+    const { provider, failures } = await connectEndpoints(typeof rpcUrls === 'string' ? [rpcUrls] : rpcUrls, timeoutMs);
+    return new ChainClient(provider, privateKey, failures);
   }
 
   /**
    * A client without a key, for auditors: views (batchRoot, nextSeq, verifyInclusion) and logs
-   * only; anything that sends a transaction throws. Fails within `timeoutMs` when the node
-   * cannot be reached or is not a JSON-RPC endpoint.
+   * only; anything that sends a transaction throws. Fails within `timeoutMs` when no endpoint
+   * can be reached or is a JSON-RPC endpoint.
    */
-  static async readOnly(rpcUrl: string, contractAddress: string, timeoutMs = 10_000): Promise<ChainClient> {
-    const res = await fetch(rpcUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!res.ok) throw new Error(`eth_chainId answered HTTP ${res.status}`);
-    const body = (await res.json()) as { result?: unknown; error?: { message?: string } };
-    if (typeof body.result !== 'string' || !/^0x[0-9a-fA-F]+$/.test(body.result)) {
-      throw new Error(`eth_chainId failed: ${body.error?.message ?? 'no chain id in the answer'}`);
-    }
-    const client = new ChainClient(rpcUrl, BigInt(body.result), null);
+  static async readOnly(rpcUrls: string | readonly string[], contractAddress: string, timeoutMs = RPC_TIMEOUT_MS): Promise<ChainClient> {
+    const { provider, failures } = await connectEndpoints(typeof rpcUrls === 'string' ? [rpcUrls] : rpcUrls, timeoutMs);
+    const client = new ChainClient(provider, null, failures);
     client.attach(contractAddress);
     return client;
   }
@@ -159,11 +165,19 @@ export class ChainClient {
     return this.provider.getBlockNumber();
   }
 
-  /** Finds where batch `seq` was anchored, from its BatchAnchored log (seq is an indexed topic). */
-  async findAnchoredLog(seq: bigint): Promise<(AnchorLocation & { root: string; leafCount: number }) | null> {
+  /**
+   * Finds where batch `seq` was anchored, from its BatchAnchored log (seq is an indexed topic; the
+   * contract takes each seq once, so there is at most one). `near`: a block to look at first (the
+   * one the ledger recorded); then the scan goes newest first from the head down to the
+   * deployment block, `logScan.range` blocks per request.
+   */
+  async findAnchoredLog(seq: bigint, near?: number | null): Promise<(AnchorLocation & { root: string; leafCount: number }) | null> {
     const anchor = this.anchor();
-    const logs = (await anchor.queryFilter(anchor.filters.BatchAnchored(seq), 0, 'latest')) as Log[];
-    const log = logs[0];
+    const query = { address: this.contractAddress, topics: await anchor.filters.BatchAnchored(seq).getTopicFilter() };
+    const first = (logs: Log[]): Log | undefined => logs[0];
+    let log: Log | undefined;
+    if (near !== undefined && near !== null && near >= this.logScan.fromBlock) log = await findLogNewestFirst(this.provider, query, near, near, 1, first);
+    if (!log) log = await findLogNewestFirst(this.provider, query, this.logScan.fromBlock, await this.blockNumber(), this.logScan.range, first);
     if (!log) return null;
     const parsed = anchor.interface.parseLog(log);
     return {

@@ -407,7 +407,8 @@ async function auditBatch(
       problems.add('CHAIN_ROOT_MISMATCH', seq, null, `batch ${seq}: the contract holds root ${onChainRoot} but the stored root is ${batch.root}`);
     }
     if (onChainRoot !== ZERO_HASH) {
-      const log = await chain.findAnchoredLog(seq);
+      // the recorded block first (one request); a scan from the deployment block only when the log is not there
+      const log = await chain.findAnchoredLog(seq, batch.block_number === null ? null : Number(batch.block_number));
       if (!log) problems.add('LOG_MISMATCH', seq, null, `batch ${seq}: the contract holds a root but no BatchAnchored log for seq ${seq} was found`);
       else {
         const diffs: string[] = [];

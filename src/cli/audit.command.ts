@@ -2,7 +2,9 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { getAddress, isAddress } from 'ethers';
 import type { DataSource } from 'typeorm';
+import { deploymentBlock } from '../anchoring/chain-bootstrap';
 import { ChainClient } from '../anchoring/chain-client';
+import { LOG_RANGE } from '../anchoring/json-rpc';
 import { auditAnchors, type AuditReport } from '../audit/anchor-audit';
 import type { DatabaseConfig } from '../config/config';
 import { MIGRATIONS, createDataSource, sqlRows } from '../database/data-source';
@@ -15,7 +17,8 @@ import { parseArgs } from './main';
  */
 export const AUDIT_USAGE = `usage: custody audit --rpc <json-rpc url> (--database-url <postgres url> [--schema <name>] | --data-dir <dir>)
                      [--contract <address>] [--from <seq>] [--to <seq>]
-                     [--sealed-sla-minutes 60] [--pending-sla-minutes 60] [--json]
+                     [--sealed-sla-minutes 60] [--pending-sla-minutes 60]
+                     [--deployment-block <n>] [--log-range 5000] [--json]
 
   --rpc                  JSON-RPC endpoint of the anchor chain (read only, no key needed)
   --database-url         the ledger's PostgreSQL (postgres:// or postgresql://)
@@ -26,10 +29,14 @@ export const AUDIT_USAGE = `usage: custody audit --rpc <json-rpc url> (--databas
   --from, --to           audit only these batch sequence numbers (inclusive)
   --sealed-sla-minutes   report batches sealed longer ago than this and not anchored (default 60)
   --pending-sla-minutes  report events pending longer than this (default 60)
+  --deployment-block     the contract's deployment block, where log scans start (default: from the
+                         ledger's deployment record if it deployed the contract, else 0)
+  --log-range            at most this many blocks per eth_getLogs (default 5000; lower it for
+                         endpoints that refuse wider ranges)
   --json                 print the report as JSON
 exit status: 0 no problems, 1 problems found, 2 usage or connection error`;
 
-const OPTIONS = new Set(['rpc', 'database-url', 'schema', 'data-dir', 'contract', 'from', 'to', 'sealed-sla-minutes', 'pending-sla-minutes', 'json', 'help']);
+const OPTIONS = new Set(['rpc', 'database-url', 'schema', 'data-dir', 'contract', 'from', 'to', 'sealed-sla-minutes', 'pending-sla-minutes', 'deployment-block', 'log-range', 'json', 'help']);
 
 class UsageError extends Error {}
 class ConnectionError extends Error {}
@@ -79,6 +86,8 @@ interface AuditArgs {
   toSeq: bigint | undefined;
   sealedSlaMinutes: number;
   pendingSlaMinutes: number;
+  deploymentBlock: number | null;
+  logRange: number;
   json: boolean;
 }
 
@@ -97,6 +106,13 @@ function readArgs(argv: string[]): AuditArgs | 'help' {
     if (value === undefined) return undefined;
     if (!/^(0|[1-9][0-9]{0,19})$/.test(value) || BigInt(value) >= 1n << 64n) throw new UsageError(`--${name} must be a batch sequence number (a whole number ≥ 0), got "${value}"`);
     return BigInt(value);
+  };
+  const blocksOf = (name: string, min: number): number | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number of blocks${min > 0 ? ` from ${min}` : ''}, got "${value}"`);
+    return n;
   };
   const minutesOf = (name: string): number => {
     const value = text(name);
@@ -143,6 +159,8 @@ function readArgs(argv: string[]): AuditArgs | 'help' {
     toSeq,
     sealedSlaMinutes: minutesOf('sealed-sla-minutes'),
     pendingSlaMinutes: minutesOf('pending-sla-minutes'),
+    deploymentBlock: blocksOf('deployment-block', 0) ?? null,
+    logRange: blocksOf('log-range', 1) ?? LOG_RANGE,
     json: options.get('json') === true,
   };
 }
@@ -221,6 +239,7 @@ async function connectChain(args: AuditArgs, dataSource: DataSource): Promise<Ch
       throw new ConnectionError(`cannot read from the anchor chain at --rpc ${redactUrl(args.rpc)}: ${scrub(causeOf(err), [args.rpc])}`);
     }
     if (!code) throw new ConnectionError(`there is no contract at ${chain.contractAddress} on chain ${chain.chainId} (--rpc ${redactUrl(args.rpc)}): wrong chain, wrong --contract, or a restarted embedded chain that forgot its state`);
+    chain.logScan = { fromBlock: await deploymentBlock(chain, dataSource, args.deploymentBlock), range: args.logRange };
     return chain;
   } catch (err) {
     chain.close();

@@ -15,6 +15,8 @@ transfer, under which consent. Only VALID exits 0.
   --chain-id <id>          ... on this chain id
   --from-seq <seq>         with --contract: the first batch anchored on it (default 0)
   --deployment-block <n>   with --contract: where to start looking for its logs (default 0)
+  --log-range <n>          at most this many blocks per eth_getLogs (default 5000; lower it for
+                           endpoints that refuse wider ranges)
   --previous <file>        an earlier bundle of the same shipment: if the ledger's states contradict
                            each other, say so and print the transaction that proves it on chain
   --json                   print the full report as JSON
@@ -71,7 +73,12 @@ export async function runVerify(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const report = await verifyProofBundle(bundle, { rpcUrl: values.rpc, trust, previous });
+  const logRange = values['log-range'] === undefined ? undefined : Number(values['log-range']);
+  if (logRange !== undefined && (!/^\d+$/.test(values['log-range']!) || !Number.isSafeInteger(logRange) || logRange < 1)) {
+    process.stderr.write(`custody verify: --log-range must be a whole number of blocks from 1, got "${values['log-range']}"\n`);
+    return 2;
+  }
+  const report = await verifyProofBundle(bundle, { rpcUrl: values.rpc, trust, previous, logRange });
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(file, report));
   return report.verdict === 'VALID' ? 0 : 1;
 }
@@ -88,6 +95,7 @@ function parse(argv: string[]) {
       'chain-id': { type: 'string' },
       'from-seq': { type: 'string' },
       'deployment-block': { type: 'string' },
+      'log-range': { type: 'string' },
       previous: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

@@ -20,7 +20,8 @@ export type DatabaseConfig =
 
 export type ChainConfig =
   | { kind: 'embedded'; host: string; port: number }
-  | { kind: 'external'; rpcUrl: string; privateKey: string; contractAddress: string; rpcTimeoutMs?: number };
+  /** rpcUrls: the JSON-RPC endpoints of one chain, tried in this order (CHAIN_RPC_URL, comma-separated) */
+  | { kind: 'external'; rpcUrls: string[]; privateKey: string; contractAddress: string; rpcTimeoutMs?: number };
 
 export interface AppConfig {
   production: boolean;
@@ -36,6 +37,8 @@ export interface AppConfig {
   confirmations: number;
   /** block the anchor contract was deployed in, for the trust file (where verifiers start reading its logs); null: unknown */
   anchorDeploymentBlock: number | null;
+  /** at most this many blocks per eth_getLogs (public endpoints refuse wider ranges) */
+  chainLogRange: number;
   sealerIntervalMs: number;
   anchorerIntervalMs: number;
   maxEventsPerCall: number;
@@ -109,7 +112,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 
   let chain: ChainConfig;
   if (env.CHAIN_RPC_URL) {
-    if (!/^https?:\/\//.test(env.CHAIN_RPC_URL)) problems.push('CHAIN_RPC_URL must be an http(s):// JSON-RPC URL');
+    // several endpoints of one chain, comma-separated; a URL can hold an API key, so a bad one is named by its number only
+    const rpcUrls = env.CHAIN_RPC_URL.split(',').map((u) => u.trim());
+    rpcUrls.forEach((url, i) => {
+      const name = rpcUrls.length === 1 ? 'CHAIN_RPC_URL' : `CHAIN_RPC_URL entry #${i + 1}`;
+      if (url === '') problems.push(`${name} is empty (a stray comma?)`);
+      else if (!/^https?:\/\/[^\s/?#]+/.test(url) || !URL.canParse(url)) problems.push(`${name} must be an http(s):// JSON-RPC URL`);
+    });
     const privateKey = env.ANCHOR_PRIVATE_KEY ?? '';
     try {
       new Wallet(privateKey);
@@ -118,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     }
     const contractAddress = env.ANCHOR_CONTRACT_ADDRESS ?? '';
     if (!isAddress(contractAddress)) problems.push('ANCHOR_CONTRACT_ADDRESS must be the CustodyAnchor address (required with CHAIN_RPC_URL; deploy with `npm run deploy`)');
-    chain = { kind: 'external', rpcUrl: env.CHAIN_RPC_URL, privateKey, contractAddress: isAddress(contractAddress) ? getAddress(contractAddress) : contractAddress, rpcTimeoutMs: int('RPC_TIMEOUT_MS', 10_000, 100, 300_000) };
+    chain = { kind: 'external', rpcUrls, privateKey, contractAddress: isAddress(contractAddress) ? getAddress(contractAddress) : contractAddress, rpcTimeoutMs: int('RPC_TIMEOUT_MS', 10_000, 100, 300_000) };
   } else {
     chain = { kind: 'embedded', host: env.EMBEDDED_CHAIN_HOST ?? '127.0.0.1', port: int('EMBEDDED_CHAIN_PORT', 8545, 0, 65535) };
   }
@@ -150,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     batchMaxAgeMs: int('BATCH_MAX_AGE_MS', 10_000, 10, 86_400_000),
     confirmations: int('CONFIRMATIONS', chain.kind === 'embedded' ? 1 : 3, 1, 1000),
     anchorDeploymentBlock: env.ANCHOR_DEPLOYMENT_BLOCK ? int('ANCHOR_DEPLOYMENT_BLOCK', 0, 0, Number.MAX_SAFE_INTEGER) : null,
+    chainLogRange: int('CHAIN_LOG_RANGE', 5_000, 1, 1_000_000),
     sealerIntervalMs: int('SEALER_INTERVAL_MS', 500, 10, 60_000),
     anchorerIntervalMs: int('ANCHORER_INTERVAL_MS', 1000, 10, 600_000),
     maxEventsPerCall: int('MAX_EVENTS_PER_CALL', 1000, 1, 10_000),

@@ -1,5 +1,6 @@
-import { Contract, JsonRpcProvider, getAddress, keccak256, toUtf8Bytes, type Provider } from 'ethers';
+import { Contract, JsonRpcProvider, getAddress, keccak256, toUtf8Bytes, type Log, type Provider } from 'ethers';
 import { CUSTODY_ANCHOR_ABI } from '../anchoring/custody-anchor';
+import { LOG_RANGE, findLogNewestFirst } from '../anchoring/json-rpc';
 import { rootFromProof } from '../batching/merkle';
 import {
   CUSTODY_EVENT_TYPES,
@@ -154,6 +155,8 @@ export interface VerifyOptions {
   trust?: TrustFile | null;
   /** an earlier bundle of the same shipment: its state must not be contradicted by this one's */
   previous?: unknown;
+  /** at most this many blocks per eth_getLogs (public endpoints refuse wider ranges); default 5,000 */
+  logRange?: number;
 }
 
 const HEX32_RE = /^0x[0-9a-fA-F]{64}$/;
@@ -382,7 +385,7 @@ async function verify(input: unknown, options: VerifyOptions): Promise<Verificat
         }
         const contract = await contractAt(address);
         if (!contract) continue;
-        if (await checkBatch(contract, address, chainId, batch, head, deploymentBlock(address), fail, onChain)) anchored.add(batch.seq);
+        if (await checkBatch(contract, address, chainId, batch, head, { fromBlock: deploymentBlock(address), range: options.logRange ?? LOG_RANGE }, fail, onChain)) anchored.add(batch.seq);
       }
       for (const e of events) if (e.batchSeq !== null && e.proof && !anchored.has(e.batchSeq)) pending.push(e.eventId);
       if (v2) {
@@ -413,10 +416,11 @@ async function checkBatch(
   chainId: bigint,
   batch: PodBatchV2,
   head: number,
-  fromBlock: number,
+  scan: { fromBlock: number; range: number },
   fail: (check: VerificationCheck, message: string, at?: At) => void,
   onChain: BatchOnChain[],
 ): Promise<boolean> {
+  const { fromBlock } = scan;
   const at = { batchSeq: batch.seq };
   const claimsAnchored = ANCHORED.has(batch.status);
   if (batch.chainId !== null && BigInt(batch.chainId) !== chainId) fail('DOMAIN', `batch ${batch.seq} claims chain ${batch.chainId}, the signing domain says ${chainId}`, at);
@@ -439,8 +443,7 @@ async function checkBatch(
     fail('BATCH_ROOT', `batch ${batch.seq} is custody-tree/1, whose events root is its root; the bundle says ${batch.eventsRoot}`, at);
   }
   // block and transaction from the contract's own log, never from the bundle
-  const logs = await contract.queryFilter(contract.filters.BatchAnchored(BigInt(batch.seq)), fromBlock, 'latest');
-  const log = logs.find((l) => 'args' in l && lower(l.args.getValue('root') as string) === lower(batch.root));
+  const log = await findAnchorLog(contract, batch, head, scan);
   const time = new Date(Number(anchoredAt) * 1000).toISOString();
   onChain.push({ seq: batch.seq, contract: address, blockNumber: log?.blockNumber ?? null, txHash: log?.transactionHash ?? null, anchoredAt: time, confirmations: log ? head - log.blockNumber + 1 : null });
   if (!log) {
@@ -458,6 +461,23 @@ async function checkBatch(
     if (batch.anchoredAt === null || Date.parse(batch.anchoredAt) !== Number(anchoredAt) * 1000) fail('ANCHOR_TIME', `batch ${batch.seq}: anchored at ${time} (block time), the bundle says ${batch.anchoredAt ?? 'none'}`, at);
   }
   return true;
+}
+
+/**
+ * The pinned contract's BatchAnchored(seq, root) log: first in the block the bundle names (one
+ * request, and a log found there is the contract's own whatever the bundle says), else scanned
+ * for from the deployment block up, newest first, `scan.range` blocks per eth_getLogs.
+ */
+async function findAnchorLog(contract: Contract, batch: PodBatchV2, head: number, scan: { fromBlock: number; range: number }): Promise<Log | undefined> {
+  const query = { address: contract.target as string, topics: await contract.filters.BatchAnchored(BigInt(batch.seq)).getTopicFilter() };
+  const provider = contract.runner!.provider!;
+  const pick = (logs: Log[]): Log | undefined => logs.find((l) => lower(contract.interface.parseLog(l)?.args.getValue('root') as string | undefined) === lower(batch.root));
+  const named = batch.blockNumber;
+  if (named !== null && Number.isSafeInteger(named) && named >= scan.fromBlock && named <= head) {
+    const found = await findLogNewestFirst(provider, query, named, named, 1, pick, '--log-range');
+    if (found) return found;
+  }
+  return findLogNewestFirst(provider, query, scan.fromBlock, head, scan.range, pick, '--log-range');
 }
 
 /** Extra data hashes to dataHash; corrections name, by that signed document, the event they void. */

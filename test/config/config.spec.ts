@@ -34,7 +34,15 @@ describe('configuration', () => {
     // the server-side timeouts are configurable, and refused out of range with the variable's name
     expect((loadConfig({ DATABASE_URL: 'postgres://u@db:5432/ledger', DB_LOCK_TIMEOUT_MS: '2000', DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '3000', DB_STATEMENT_TIMEOUT_MS: '60000' }).database as { timeouts: unknown }).timeouts).toEqual({ lockMs: 2_000, statementMs: 60_000, idleInTransactionMs: 3_000 });
     expect(problems({ DATABASE_URL: 'postgres://u@db:5432/ledger', DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '0' })).toEqual([expect.stringContaining('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS must be a whole number from 100')]);
-    expect(config.chain).toEqual({ kind: 'external', rpcUrl: EXTERNAL.CHAIN_RPC_URL, privateKey: EXTERNAL.ANCHOR_PRIVATE_KEY, contractAddress: EXTERNAL.ANCHOR_CONTRACT_ADDRESS, rpcTimeoutMs: 10_000 });
+    expect(config.chain).toEqual({ kind: 'external', rpcUrls: [EXTERNAL.CHAIN_RPC_URL], privateKey: EXTERNAL.ANCHOR_PRIVATE_KEY, contractAddress: EXTERNAL.ANCHOR_CONTRACT_ADDRESS, rpcTimeoutMs: 10_000 });
+    // several endpoints, comma-separated, in the order they are tried; each checked, none echoed
+    expect(loadConfig({ ...EXTERNAL, CHAIN_RPC_URL: ' https://a.example/v3/k1 , http://10.0.0.2:8545 ' }).chain).toMatchObject({ rpcUrls: ['https://a.example/v3/k1', 'http://10.0.0.2:8545'] });
+    const badList = problems({ ...EXTERNAL, CHAIN_RPC_URL: 'https://a.example/v3/k1,,wss://b.example/ws/k2secret' });
+    expect(badList).toEqual(['CHAIN_RPC_URL entry #2 is empty (a stray comma?)', 'CHAIN_RPC_URL entry #3 must be an http(s):// JSON-RPC URL']);
+    expect(badList.join()).not.toContain('k2secret');
+    expect(config.chainLogRange).toBe(5_000);
+    expect(loadConfig({ ...EXTERNAL, CHAIN_LOG_RANGE: '500' }).chainLogRange).toBe(500);
+    expect(problems({ ...EXTERNAL, CHAIN_LOG_RANGE: '0' })).toEqual([expect.stringContaining('CHAIN_LOG_RANGE must be a whole number from 1')]);
     expect(loadConfig({ ...EXTERNAL, RPC_TIMEOUT_MS: '2500' }).chain).toMatchObject({ rpcTimeoutMs: 2_500 });
     expect(problems({ ...EXTERNAL, RPC_TIMEOUT_MS: '50' })).toEqual([expect.stringContaining('RPC_TIMEOUT_MS must be a whole number from 100')]);
     expect(config.confirmations).toBe(12);

@@ -100,7 +100,7 @@ describe('security by default', () => {
       const funder = new Wallet(HARDHAT_DEV_PRIVATE_KEY, provider);
       await (await funder.sendTransaction({ to: operator.address, value: parseEther('1') })).wait();
       const shared = await deployCustodyAnchor(operator, { admin: operator.address, anchorer: operator.address });
-      const chain = { kind: 'external' as const, rpcUrl, privateKey: operator.privateKey, contractAddress: shared.address };
+      const chain = { kind: 'external' as const, rpcUrls: [rpcUrl], privateKey: operator.privateKey, contractAddress: shared.address };
       await expect(connectChain(chain, t.ledger.runtime.dataSource, true)).rejects.toThrow(ChainStartupError);
       await expect(connectChain(chain, t.ledger.runtime.dataSource, true)).rejects.toThrow(/also holds DEFAULT_ADMIN_ROLE/);
       // separated roles start
