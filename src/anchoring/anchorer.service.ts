@@ -90,6 +90,8 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
 
   private async tick(): Promise<void> {
     if (!(await this.leader.acquire())) return;
+    // a replica that started while the chain was down checks the chain first
+    await this.runtime.chain.ready();
     const open = await sqlRows<OpenBatch>(
       this.runtime.dataSource,
       `SELECT seq, root, leaf_count, status, tx_hash, block_number, block_hash FROM anchor_batches WHERE status <> 'FINAL' ORDER BY seq`,

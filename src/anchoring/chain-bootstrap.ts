@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { ChainConfig } from '../config/config';
 import { sqlRows } from '../database/data-source';
-import { ChainClient } from './chain-client';
+import { ChainClient, RPC_TIMEOUT_MS } from './chain-client';
 import { ChainIdMismatchError } from './json-rpc';
 import { startEmbeddedChain, type EmbeddedChain } from './embedded-chain';
 
@@ -48,13 +48,39 @@ export async function connectChain(config: ChainConfig, dataSource: DataSource, 
       throw new ChainStartupError(`CHAIN_RPC_URL names endpoints of different chains: ${err.message.replace(/^.*?: /, '')}; every URL in it must be a node of the same chain`);
     }
     // ethers' own errors end in a parenthesised dump that can hold the URL: never shown
-    throw new ChainStartupError(`cannot reach CHAIN_RPC_URL: ${(err as Error).message.split(' (')[0]}`);
+    const reason = `cannot reach CHAIN_RPC_URL: ${(err as Error).message.split(' (')[0]}`;
+    const checked = await checkedDeployment(dataSource, config.contractAddress);
+    if (!checked) throw new ChainStartupError(`${reason} (a ledger that has never checked its chain and contract cannot start without them)`);
+    // Ingestion never needs the chain: a replica restarted during an outage serves on the chain id
+    // and contract it checked before, and runs the start-up checks before it anchors anything.
+    logger.warn(`${reason}; starting on chain ${checked.chain_id} and contract ${config.contractAddress} as checked before; anchoring waits until the chain answers and passes the start-up checks`);
+    const offline = ChainClient.offline(config.rpcUrls, BigInt(checked.chain_id), config.privateKey, config.rpcTimeoutMs ?? RPC_TIMEOUT_MS, () => checkConnectedChain(offline, dataSource, production, options, logger));
+    offline.provider.onSwitch = (message) => logger.warn(message);
+    offline.attach(config.contractAddress);
+    offline.logScan = { fromBlock: options.deploymentBlock ?? 0, range: options.logRange ?? offline.logScan.range };
+    return { chain: offline };
   }
   for (const failure of chain.startupFailures) {
     logger.warn(`JSON-RPC endpoint #${failure.endpoint} of ${chain.rpcUrls.length} ${failure.reason} at start-up; requests go to endpoint #${chain.provider.endpoint} and try it again when that one fails`);
   }
   chain.provider.onSwitch = (message) => logger.warn(message);
   chain.attach(config.contractAddress);
+  await checkConnectedChain(chain, dataSource, production, options, logger);
+  return { chain };
+}
+
+/** The external chain and contract this ledger checked at an earlier start (null: never). */
+async function checkedDeployment(dataSource: DataSource, contractAddress: string): Promise<DeploymentRow | null> {
+  const [row] = await sqlRows<DeploymentRow>(
+    dataSource,
+    `SELECT chain_id, contract_address FROM chain_deployments WHERE NOT embedded AND lower(contract_address) = lower($1) ORDER BY id DESC LIMIT 1`,
+    [contractAddress],
+  );
+  return row ?? null;
+}
+
+/** Start-up's checks of an external chain that answers: at start-up, or before the first anchoring after a start without it. */
+async function checkConnectedChain(chain: ChainClient, dataSource: DataSource, production: boolean, options: ChainOptions, logger: Logger): Promise<void> {
   await checkExternalChain(chain, dataSource);
   chain.logScan = { fromBlock: await deploymentBlock(chain, dataSource, options.deploymentBlock ?? null), range: options.logRange ?? chain.logScan.range };
   if (await chain.isRoleAdmin()) {
@@ -63,7 +89,6 @@ export async function connectChain(config: ChainConfig, dataSource: DataSource, 
     if (production) throw new ChainStartupError(`NODE_ENV=production refuses to start: ${message}`);
     logger.warn(message);
   }
-  return { chain };
 }
 
 /**

@@ -74,6 +74,32 @@ export class ChainClient {
   }
 
   /**
+   * A client for a chain that did not answer at start-up, on the chain id this ledger recorded
+   * when it last checked it: every endpoint is asked its chain id again before its first use.
+   * `checks` are what start-up could not do; `ready()` runs them before anything is anchored.
+   */
+  static offline(rpcUrls: readonly string[], chainId: bigint, privateKey: string, timeoutMs: number, checks: () => Promise<void>): ChainClient {
+    const client = new ChainClient(new FailoverJsonRpcProvider(rpcUrls, chainId, timeoutMs), privateKey);
+    client.pendingChecks = checks;
+    return client;
+  }
+
+  /** start-up checks still to run (the chain was down at start-up); see ready() */
+  private pendingChecks: (() => Promise<void>) | undefined;
+
+  /**
+   * Resolves once the start-up checks have passed against the chain itself (at once when start-up
+   * ran them). The anchorer calls it before every tick: nothing is sent to a chain that was never
+   * checked. A failed check is thrown, and tried again on the next call.
+   */
+  async ready(): Promise<void> {
+    const checks = this.pendingChecks;
+    if (!checks) return;
+    await checks();
+    this.pendingChecks = undefined;
+  }
+
+  /**
    * A client without a key, for auditors: views (batchRoot, nextSeq, verifyInclusion) and logs
    * only; anything that sends a transaction throws. Fails within `timeoutMs` when no endpoint
    * can be reached or is a JSON-RPC endpoint.
