@@ -4,7 +4,7 @@
 #
 #   scripts/local-standby.sh [start]   create (pg_basebackup -R) and start it, or reuse a healthy one
 #   scripts/local-standby.sh status    prints "streaming <replay lsn>" or "not running"; exit 1 if not running
-#   scripts/local-standby.sh stop      stops it (its files and log stay for a look; the next start makes a fresh one)
+#   scripts/local-standby.sh stop      stops it, keeps its files: the next start restarts it (or recreates it if it cannot catch up)
 #   scripts/local-standby.sh remove    stops it, deletes its files, takes the pg_hba.conf line below out again
 #
 # Settings (environment): PRIMARY_HOST (127.0.0.1), PRIMARY_PORT (5432), STANDBY_PORT (5433),
@@ -20,8 +20,8 @@
 #
 # No replication slot: a slot would make the primary keep WAL for as long as the standby is away,
 # which fills the primary's disk if the standby is forgotten. Without one, a standby that was away
-# too long cannot catch up: `start` then simply recreates it (a base backup of the local cluster
-# takes seconds).
+# too long cannot catch up: `start` then notices and recreates it (a base backup copies the whole
+# cluster: seconds for a small one, about 20 s for 500 MB on a busy 2-core machine).
 #
 # Runs the standby as the PostgreSQL user: as root through runuser, or directly as that user.
 set -euo pipefail
@@ -108,6 +108,16 @@ EOF
   as_pg touch "$DATA/pg_ident.conf"
 }
 
+# waits until the standby streams; fails early when the primary no longer has the WAL it needs
+await_streaming() {
+  for _ in $(seq 1 "$1"); do
+    [ -n "$(health)" ] && return 0
+    grep -q 'has already been removed' "$LOG" 2>/dev/null && return 1
+    sleep 0.1
+  done
+  return 1
+}
+
 start() {
   check_primary
   if running; then
@@ -117,13 +127,18 @@ start() {
   fi
   pg_isready -q -h 127.0.0.1 -p "$STANDBY_PORT" && die "something else listens on 127.0.0.1:$STANDBY_PORT: set STANDBY_PORT"
   allow_replication
+  if [ -f "$DATA/standby.signal" ]; then
+    # a stopped standby catches up if the primary still has the WAL since it stopped (seconds, not a full copy)
+    as_pg truncate -s 0 "$LOG" 2>/dev/null || true
+    if pg_ctl -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null && await_streaming 150; then say 'restarted the stopped standby'; report; return; fi
+    say "the stopped standby does not start or cannot catch up (the primary may have recycled the WAL it needs; see $LOG): recreating it"
+    running && pg_ctl -D "$DATA" -m immediate -w stop >/dev/null
+  fi
   create
+  as_pg truncate -s 0 "$LOG" 2>/dev/null || true
   pg_ctl -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null || die "the standby did not start: see $LOG"
-  for _ in $(seq 1 300); do
-    if [ -n "$(health)" ]; then report; return; fi
-    sleep 0.1
-  done
-  die "the standby started but is not streaming from the primary after 30 s: see $LOG"
+  await_streaming 300 || die "the standby started but is not streaming from the primary after 30 s: see $LOG"
+  report
 }
 
 report() {

@@ -14,7 +14,9 @@ import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey,
  * Issue 10, "past one machine": proofs, timelines and bundles are read from a streaming hot
  * standby (DATABASE_READ_URL), a caller still reads its own writes, and the primary takes over
  * when the standby lags too far or is down. The standby is a real one, made by
- * scripts/local-standby.sh (pg_basebackup -R) on port 5433, and removed again at the end.
+ * scripts/local-standby.sh (pg_basebackup -R) on port 5433. It is left stopped at the end, its
+ * files kept so the next run restarts it in seconds instead of copying the cluster again
+ * (`scripts/local-standby.sh remove` deletes it).
  */
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('the chaos suite needs PostgreSQL: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
@@ -62,7 +64,9 @@ describe('reads from a streaming read replica (chaos)', () => {
   const event = async (eventType: string, minutesAgo: number) => signEvent(domain, device, eventFields({ trackingNumber: TN, carrier: CARRIER, eventType, custodian: CARRIER, occurredAt: BigInt(Date.now() - minutesAgo * 60_000) }));
 
   beforeAll(async () => {
+    const started = Date.now();
     await standbyScript('start');
+    console.log(`standby on port ${STANDBY_PORT} streaming after ${Date.now() - started} ms (scripts/local-standby.sh start)`);
     standby = new Client({ connectionString: readUrl });
     primary = new Client({ connectionString: url });
     // the last test stops the standby under this session
@@ -81,6 +85,7 @@ describe('reads from a streaming read replica (chaos)', () => {
       recorded.push(r.eventId!);
     }
     await sealAndAnchor(t.ledger);
+    console.log(`ledger with a read replica set up in ${Date.now() - started} ms`);
   }, 120_000);
 
   afterAll(async () => {
@@ -88,7 +93,7 @@ describe('reads from a streaming read replica (chaos)', () => {
     await standby?.end().catch(() => undefined);
     await primary?.end().catch(() => undefined);
     await t?.stop();
-    await standbyScript('remove');
+    await standbyScript('stop');
   });
 
   it('serves proofs, timelines and bundles from the standby (its sessions carry the service’s read pool name)', async () => {
@@ -102,7 +107,7 @@ describe('reads from a streaming read replica (chaos)', () => {
     // the shipment and its events field, the proof, the bundle, the download: five reads, all on the standby
     expect(served()).toEqual({ replica: before.replica + 5, primary: before.primary });
     expect(timeline.shipment.events.map((e) => e.eventId)).toEqual(recorded);
-    expect(proof.inclusionProof).toMatchObject({ eventId: recorded[0], status: 'ANCHORED', batchSeq: '0' });
+    expect(proof.inclusionProof).toMatchObject({ eventId: recorded[0], status: expect.stringMatching(/^(ANCHORED|FINAL)$/), batchSeq: '0' });
     expect(await download.json()).toMatchObject({ events: recorded.map((eventId) => expect.objectContaining({ eventId })) });
     const report = await verifyProofBundle(bundle, { rpcUrl: t.ledger.rpcUrl, trust: trustFromFlags('31337', t.ledger.contractAddress) });
     expect(report.failures).toEqual([]);
@@ -136,7 +141,7 @@ describe('reads from a streaming read replica (chaos)', () => {
       expect(report.verdict).toBe('VALID');
       // an event the standby does not have yet is not "not found": that answer comes from the primary
       expect((await as<Proof>(analystKey, PROOF, { id: r.eventId })).inclusionProof.eventId).toBe(r.eventId);
-      expect(served()).toEqual({ replica: before.replica + 4, primary: before.primary + 4 });
+      expect(served()).toEqual({ replica: before.replica + 3, primary: before.primary + 4 });
       recorded.push(r.eventId!);
     } finally {
       await standby.query('SELECT pg_wal_replay_resume()');
