@@ -191,6 +191,21 @@ describe('reads from a streaming read replica (chaos)', () => {
     }
   });
 
+  it('never reads from a DATABASE_READ_URL that is not a standby (the primary itself, or a promoted standby)', async () => {
+    const wrong = await startTestLedger({ DATABASE_READ_URL: url, DATABASE_READ_MAX_LAG_MS: '60000' });
+    try {
+      expect(wrong.ledger.runtime.reads.status()).toEqual({ replica: 'NOT_A_STANDBY', stalenessMs: null });
+      await registerOrganization(wrong, CARRIER, 'CARRIER');
+      await createShipment(wrong, TN, CARRIER);
+      const analyst = await newKey(wrong, 'DISPUTE_ANALYST', null);
+      const before = served(wrong);
+      expect((await as<Timeline>(analyst, TIMELINE, { n: TN, c: CARRIER }, wrong)).shipment).toEqual({ eventCount: 0, events: [] });
+      expect(served(wrong)).toEqual({ replica: before.replica, primary: before.primary + 2 });
+    } finally {
+      await wrong.stop();
+    }
+  });
+
   it('reads go to the primary, without errors, when the standby is down', async () => {
     await standbyScript('stop');
     const before = served();
