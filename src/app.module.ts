@@ -1,6 +1,7 @@
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { ReadYourWritesInterceptor } from './database/read-your-writes.interceptor';
 import { LedgerErrorFilter } from './common/ledger-error.filter';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { GraphQLModule } from '@nestjs/graphql';
@@ -67,6 +68,7 @@ export class AppModule {
         { provide: APP_FILTER, useClass: LedgerErrorFilter },
         ApiKeysService,
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_INTERCEPTOR, useClass: ReadYourWritesInterceptor },
         ...RESOLVERS,
         OrganizationsService,
         ShipmentsService,

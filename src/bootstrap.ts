@@ -9,6 +9,7 @@ import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import type { AppConfig } from './config/config';
 import { openDatabase } from './database/data-source';
+import { ReadRouter } from './database/read-replica';
 import { connectChain } from './anchoring/chain-bootstrap';
 import { custodySigningDomain, domainSeparator } from './signing/custody-signing';
 import { AppModule } from './app.module';
@@ -77,7 +78,9 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const { chain, embedded } = chainParts;
   const domain = custodySigningDomain(chain.chainId, chain.contractAddress);
   const admin = adminKeyFor(config);
-  const runtime: Runtime = { config, dataSource, chain, domain, domainSeparator: domainSeparator(domain), adminApiKey: admin.key };
+  const reads = new ReadRouter(dataSource, config.database);
+  await reads.start();
+  const runtime: Runtime = { config, dataSource, reads, chain, domain, domainSeparator: domainSeparator(domain), adminApiKey: admin.key };
 
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), new BoundedExpressAdapter(), { bodyParser: false, logger: LEVELS[config.logLevel] });
   app.useBodyParser('json', { limit: config.maxBodyBytes });
@@ -98,6 +101,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
     close: async () => {
       await app.close();
       chain.close();
+      await reads.close();
       await dataSource.destroy();
       await embedded?.close();
     },

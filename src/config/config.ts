@@ -13,8 +13,18 @@ export interface DatabaseTimeouts {
   idleInTransactionMs: number;
 }
 
+/**
+ * A streaming hot standby of the primary that serves proofs, timelines and bundles. A caller
+ * whose own writes it has not replayed yet, and everyone while it is more than `maxLagMs` behind
+ * (or down), is served by the primary instead.
+ */
+export interface ReadReplicaConfig {
+  url: string;
+  maxLagMs: number;
+}
+
 export type DatabaseConfig =
-  | { kind: 'postgres'; url: string; schema: string; timeouts?: DatabaseTimeouts }
+  | { kind: 'postgres'; url: string; schema: string; timeouts?: DatabaseTimeouts; replica?: ReadReplicaConfig }
   /** dataDir undefined: in memory (tests). */
   | { kind: 'pglite'; dataDir: string | undefined };
 
@@ -106,8 +116,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         idleInTransactionMs: int('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 5_000, 100, 600_000),
       },
     };
+    if (env.DATABASE_READ_URL) {
+      if (!/^postgres(ql)?:\/\//.test(env.DATABASE_READ_URL)) problems.push('DATABASE_READ_URL must be a postgres:// or postgresql:// URL (a streaming standby of DATABASE_URL)');
+      database.replica = { url: env.DATABASE_READ_URL, maxLagMs: int('DATABASE_READ_MAX_LAG_MS', 5_000, 100, 3_600_000) };
+    }
   } else {
     database = { kind: 'pglite', dataDir: env.PGLITE_IN_MEMORY === '1' ? undefined : path.join(dataDir, 'pglite') };
+    if (env.DATABASE_READ_URL) {
+      problems.push('DATABASE_READ_URL needs DATABASE_URL: read replicas are standbys of a PostgreSQL server, and the embedded PGlite database has none (unset DATABASE_READ_URL, or set DATABASE_URL to the primary)');
+    }
   }
 
   let chain: ChainConfig;

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
 import { LedgerError } from '../common/errors';
 import { decodeCursor } from '../common/cursor';
 import { RUNTIME, type Runtime } from '../common/runtime';
@@ -7,17 +8,18 @@ import type { CustodyEventsArgs } from './dto/custody-events.args';
 import { EVENT_FROM_SQL, eventColumnsSql, type CustodyEventRow } from './custody-event.row';
 import { eventScopeSql, personalDataScopeSql, type Scope } from '../auth/principal';
 
+/** Reads events; `db` is the primary unless the caller's read was routed to the read replica (ReadRouter). */
 @Injectable()
 export class CustodyQueryService {
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
 
   /** An event the scope may not see is NOT_FOUND, exactly like a missing one. */
-  async byEventId(eventId: string, scope: Scope): Promise<CustodyEventRow> {
+  async byEventId(eventId: string, scope: Scope, db: DataSource = this.runtime.dataSource): Promise<CustodyEventRow> {
     const id = eventId.toLowerCase();
     const params: unknown[] = [id];
     const [row] = /^0x[0-9a-f]{64}$/.test(id)
       ? await sqlRows<CustodyEventRow>(
-          this.runtime.dataSource,
+          db,
           `SELECT ${eventColumnsSql(personalDataScopeSql(scope, params))} FROM ${EVENT_FROM_SQL} WHERE e.event_id = $1 AND ${eventScopeSql(scope, params)}`,
           params,
         )
@@ -27,7 +29,7 @@ export class CustodyQueryService {
   }
 
   /** One page of events in device-clock order, filtered by signer key, organization, type and time. */
-  async list(args: CustodyEventsArgs, scope: Scope): Promise<{ rows: CustodyEventRow[]; hasNextPage: boolean }> {
+  async list(args: CustodyEventsArgs, scope: Scope, db: DataSource = this.runtime.dataSource): Promise<{ rows: CustodyEventRow[]; hasNextPage: boolean }> {
     const { first, after } = args;
     const f = args.filter ?? {};
     if (!Number.isInteger(first) || first < 1 || first > 500) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 500', 'first');
@@ -52,7 +54,7 @@ export class CustodyQueryService {
     }
     params.push(first + 1);
     const rows = await sqlRows<CustodyEventRow>(
-      this.runtime.dataSource,
+      db,
       `SELECT ${columns} FROM ${EVENT_FROM_SQL} WHERE ${where.join(' AND ')} ORDER BY e.occurred_at_ms, e.id LIMIT $${params.length}`,
       params,
     );
@@ -60,10 +62,10 @@ export class CustodyQueryService {
   }
 
   /** Events of many shipments in one statement, each shipment's timeline in device-clock order. */
-  async forShipments(shipmentIds: string[], scope: Scope): Promise<Map<string, CustodyEventRow[]>> {
+  async forShipments(shipmentIds: string[], scope: Scope, db: DataSource = this.runtime.dataSource): Promise<Map<string, CustodyEventRow[]>> {
     const params: unknown[] = [shipmentIds];
     const rows = await sqlRows<CustodyEventRow>(
-      this.runtime.dataSource,
+      db,
       `SELECT ${eventColumnsSql(personalDataScopeSql(scope, params))} FROM ${EVENT_FROM_SQL}
         WHERE e.shipment_id = ANY($1::uuid[]) AND ${eventScopeSql(scope, params)} ORDER BY e.shipment_id, e.occurred_at_ms, e.id`,
       params,

@@ -1,4 +1,6 @@
+import { Inject } from '@nestjs/common';
 import { Args, Context, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { RUNTIME, type Runtime } from '../common/runtime';
 import { BatchLoader, requestLoader } from '../common/batch-loader';
 import { CustodyPeriod } from '../shipments/models/shipment.model';
 import type { CustodyEventRow } from './custody-event.row';
@@ -15,6 +17,7 @@ import { CustodyEvent, CustodyEventConnection, RecordOutcomeEnum, RecordResult, 
 @Resolver(() => Shipment)
 export class CustodyResolver {
   constructor(
+    @Inject(RUNTIME) private readonly runtime: Runtime,
     private readonly ingestion: CustodyIngestionService,
     private readonly query: CustodyQueryService,
   ) {}
@@ -35,13 +38,13 @@ export class CustodyResolver {
   @Query(() => CustodyEvent)
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async custodyEvent(@Args('eventId') eventId: string, @Caller() caller: Principal): Promise<CustodyEvent> {
-    return toCustodyEvent(await this.query.byEventId(eventId, caller));
+    return toCustodyEvent(await this.runtime.reads.run(caller, (db) => this.query.byEventId(eventId, caller, db)));
   }
 
   @Query(() => CustodyEventConnection, { description: 'Events across shipments, in occurredAt order.' })
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async custodyEvents(@Args() args: CustodyEventsArgs, @Caller() caller: Principal): Promise<CustodyEventConnection> {
-    const { rows, hasNextPage } = await this.query.list(args, caller);
+    const { rows, hasNextPage } = await this.runtime.reads.run(caller, (db) => this.query.list(args, caller, db));
     return {
       edges: rows.map((row) => ({ cursor: eventCursor(row), node: toCustodyEvent(row) })),
       pageInfo: { hasNextPage, endCursor: rows.length ? eventCursor(rows[rows.length - 1]) : null },
@@ -51,7 +54,7 @@ export class CustodyResolver {
   /** Field resolvers run after the parent query's guard: the caller is on the request. */
   private timeline(shipment: Shipment, context: { req: AuthedRequest }): Promise<CustodyEventRow[]> {
     const scope = context.req.principal!;
-    return requestLoader(context, 'shipmentEvents', () => new BatchLoader<string, CustodyEventRow[]>((ids) => this.query.forShipments(ids, scope), [])).load(shipment.id);
+    return requestLoader(context, 'shipmentEvents', () => new BatchLoader<string, CustodyEventRow[]>((ids) => this.runtime.reads.run(scope, (db) => this.query.forShipments(ids, scope, db)), [])).load(shipment.id);
   }
 
   @ResolveField(() => [CustodyEvent], { description: 'the timeline, ordered by occurredAt (device clock), then by arrival; corrected events stay, marked correctedBy' })

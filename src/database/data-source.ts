@@ -37,6 +37,33 @@ export function createDataSource(config: DatabaseConfig): DataSource {
   return new DataSource({ ...common, type: 'postgres', driver });
 }
 
+/**
+ * The pool of the read replica (DATABASE_READ_URL): the primary's schema and server-side timeouts,
+ * read-only sessions, no migrations and no extension set-up (a standby refuses writes), a short
+ * connect timeout and a client-side bound on each query, so a standby that vanished or froze costs
+ * a read seconds, not minutes (the read is then retried on the primary).
+ */
+export function createReadDataSource(config: DatabaseConfig): DataSource {
+  if (config.kind !== 'postgres' || !config.replica) throw new Error('createReadDataSource needs DATABASE_URL and DATABASE_READ_URL');
+  return new DataSource({
+    type: 'postgres',
+    entities: ENTITIES,
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+    installExtensions: false,
+    url: config.replica.url,
+    schema: config.schema,
+    applicationName: 'custody-ledger-read',
+    poolSize: 10,
+    connectTimeoutMS: 2_000,
+    extra: {
+      options: [`-c search_path=${config.schema}`, '-c default_transaction_read_only=on', ...timeoutOptions(config.timeouts)].join(' '),
+      ...(config.timeouts ? { query_timeout: config.timeouts.statementMs + 2_000 } : {}),
+    },
+  });
+}
+
 /** The connection options that set the server-side timeouts (session defaults, so every statement is bounded). */
 function timeoutOptions(t: DatabaseTimeouts | undefined): string[] {
   if (!t) return [];

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
 import { EVENT_FROM_SQL, eventColumnsSql, type CustodyEventRow } from '../custody/custody-event.row';
@@ -53,6 +54,8 @@ const BATCH_COLUMNS = 'seq, root, tree_version, events_root, state_root, leaf_co
 /**
  * Assembles `custody-pod/3` (or, on request, `custody-pod/2`) bundles from stored rows: event
  * proofs are read, never recomputed; state proofs are read against the latest anchored state.
+ * Every row of one bundle is read from one database, `db`: the primary unless the caller's read was
+ * routed to the read replica (ReadRouter).
  */
 @Injectable()
 export class ProofBundleService {
@@ -64,13 +67,13 @@ export class ProofBundleService {
 
   /** A scope that sees only part of the timeline gets only that part (which then does not verify as a whole). */
   async build(trackingNumber: string, carrier: string, scope: Scope): Promise<ProofBundleV3>;
-  async build(trackingNumber: string, carrier: string, scope: Scope, format: WrittenPodFormat): Promise<ProofBundleV2 | ProofBundleV3>;
-  async build(trackingNumber: string, carrier: string, scope: Scope, format: WrittenPodFormat = POD_FORMAT_V3): Promise<ProofBundleV2 | ProofBundleV3> {
-    const shipment = await this.shipments.find(trackingNumber, carrier, scope);
+  async build(trackingNumber: string, carrier: string, scope: Scope, format: WrittenPodFormat, db?: DataSource): Promise<ProofBundleV2 | ProofBundleV3>;
+  async build(trackingNumber: string, carrier: string, scope: Scope, format: WrittenPodFormat = POD_FORMAT_V3, db: DataSource = this.runtime.dataSource): Promise<ProofBundleV2 | ProofBundleV3> {
+    const shipment = await this.shipments.find(trackingNumber, carrier, scope, db);
     const params: unknown[] = [shipment.id];
     // personal values never go into a bundle: it is meant to be handed to third parties
     const rows = await sqlRows<BundleRow>(
-      this.runtime.dataSource,
+      db,
       `SELECT ${eventColumnsSql('FALSE')}, mp.proof, mp.leaf_index,
               (SELECT co.slug FROM signing_keys ck JOIN organizations co ON co.id = ck.organization_id WHERE ck.address = e.counter_signer) AS counter_signer_organization
          FROM ${EVENT_FROM_SQL} LEFT JOIN merkle_proofs mp ON mp.event_id = e.event_id
@@ -79,7 +82,7 @@ export class ProofBundleService {
     );
     const seqs = [...new Set(rows.map((r) => r.batch_seq).filter((s): s is string => s !== null))];
     const batches = await sqlRows<BatchRow>(
-      this.runtime.dataSource,
+      db,
       `SELECT ${BATCH_COLUMNS} FROM anchor_batches WHERE seq = ANY($1::bigint[]) ORDER BY seq`,
       [seqs],
     );
@@ -87,8 +90,8 @@ export class ProofBundleService {
     const findings = await this.fraud.findingsFor(shipment, rows);
     const events = rows.map(toPodEvent);
     const v3 = format === POD_FORMAT_V3;
-    const delegations = v3 ? await this.delegations(rows) : [];
-    const state = await this.stateProof(carrier, trackingNumber, events, delegations);
+    const delegations = v3 ? await this.delegations(db, rows) : [];
+    const state = await this.stateProof(db, carrier, trackingNumber, events, delegations);
     const bundle: ProofBundleV2 = {
       format: POD_FORMAT_V2,
       generatedAt: new Date().toISOString(),
@@ -125,11 +128,11 @@ export class ProofBundleService {
   }
 
   /** Every delegation an event relies on, as signed; their state records are added by stateProof. */
-  private async delegations(rows: BundleRow[]): Promise<PodDelegation[]> {
+  private async delegations(db: DataSource, rows: BundleRow[]): Promise<PodDelegation[]> {
     const ids = [...new Set(rows.map((r) => r.delegation_id).filter((d): d is string => d !== null))];
     if (ids.length === 0) return [];
     const found = await sqlRows<DelegationRow>(
-      this.runtime.dataSource,
+      db,
       `SELECT d.delegation_id, d.delegator, d.delegate, d.carrier, d.tracking_number, d.valid_from_ms::text AS valid_from_ms, d.valid_until_ms::text AS valid_until_ms,
               d.signature, d.signer, o.slug AS signer_organization, d.digest
          FROM custody_delegations d JOIN signing_keys k ON k.address = d.signer JOIN organizations o ON o.id = k.organization_id
@@ -152,8 +155,8 @@ export class ProofBundleService {
    * events) still carries them, and then fails completeness, as it should. With delegations (/3):
    * also the records of their signers' keys, and each delegation's own record, set on it.
    */
-  private async stateProof(carrier: string, trackingNumber: string, events: PodEventV2[], delegations: PodDelegation[]): Promise<PodStateProof | null> {
-    const [latest] = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT ${BATCH_COLUMNS} FROM anchor_batches WHERE tree_version = 2 AND status IN ('ANCHORED','FINAL') ORDER BY seq DESC LIMIT 1`);
+  private async stateProof(db: DataSource, carrier: string, trackingNumber: string, events: PodEventV2[], delegations: PodDelegation[]): Promise<PodStateProof | null> {
+    const [latest] = await sqlRows<BatchRow>(db, `SELECT ${BATCH_COLUMNS} FROM anchor_batches WHERE tree_version = 2 AND status IN ('ANCHORED','FINAL') ORDER BY seq DESC LIMIT 1`);
     if (!latest) return null;
     const seq = latest.seq;
     const shipmentKey = shipmentStateKey(carrier, trackingNumber);
@@ -161,7 +164,7 @@ export class ProofBundleService {
     const addresses = [...new Set(signers.filter((a): a is string => a !== null).map((a) => a.toLowerCase()))];
     const keyOf = new Map(addresses.map((a) => [signingKeyStateKey(a), a]));
     const delegationKeys = delegations.map((d) => delegationStateKey(d.fields.delegationId));
-    const records = await recordsAt(this.runtime.dataSource, [shipmentKey, ...keyOf.keys(), ...delegationKeys], seq);
+    const records = await recordsAt(db, [shipmentKey, ...keyOf.keys(), ...delegationKeys], seq);
     const shipmentRecord = records.find((r) => r.key === shipmentKey);
     // a shipment none of whose events is sealed in the anchored state is not in it: nothing to prove yet
     if (!shipmentRecord) return null;
@@ -173,21 +176,21 @@ export class ProofBundleService {
         validFromMs: r.valid_from_ms!,
         revokedAtMs: r.revoked_at_ms,
         key: r.key,
-        proof: await proofAt(this.runtime.dataSource, r.key, seq, latest.state_root!),
+        proof: await proofAt(db, r.key, seq, latest.state_root!),
       });
     }
     signingKeys.sort((a, b) => (a.address < b.address ? -1 : 1));
     for (const [i, d] of delegations.entries()) {
       const r = records.find((x) => x.kind === 'DELEGATION' && x.key === delegationKeys[i]);
       // registered after the latest anchored state: not provable yet (the verifier says so)
-      if (r) d.state = { revokedAtMs: r.revoked_at_ms, key: r.key, proof: await proofAt(this.runtime.dataSource, r.key, seq, latest.state_root!) };
+      if (r) d.state = { revokedAtMs: r.revoked_at_ms, key: r.key, proof: await proofAt(db, r.key, seq, latest.state_root!) };
     }
     return {
       seq,
       root: latest.root,
       eventsRoot: latest.events_root,
       stateRoot: latest.state_root!,
-      shipment: { key: shipmentKey, headLeaf: shipmentRecord.head_leaf!, eventCount: Number(shipmentRecord.event_count), proof: await proofAt(this.runtime.dataSource, shipmentKey, seq, latest.state_root!) },
+      shipment: { key: shipmentKey, headLeaf: shipmentRecord.head_leaf!, eventCount: Number(shipmentRecord.event_count), proof: await proofAt(db, shipmentKey, seq, latest.state_root!) },
       signingKeys,
     };
   }

@@ -34,7 +34,8 @@ export class ProofOfDeliveryResolver {
     @Caller() caller: Principal,
     @Args('format', { type: () => String, nullable: true, description: '"custody-pod/3" (default) or "custody-pod/2" for verifiers that do not know /3 yet (no consent data: consent is then not proven)' }) format?: string | null,
   ): Promise<ProofBundleV2 | ProofBundleV3> {
-    return this.bundles.build(trackingNumber, carrier, caller, podFormat(format));
+    const written = podFormat(format);
+    return this.runtime.reads.run(caller, (db) => this.bundles.build(trackingNumber, carrier, caller, written, db));
   }
 
   @Query(() => VerificationReportModel, { description: "Checks any custody-pod/1, /2 or /3 bundle against the anchor chain, exactly as the standalone verifier (`custody verify --trust`) does, through this service's chain node, with this service's own contract pinned as the trust root." })

@@ -1,4 +1,5 @@
-import { Controller, Get, Header, HttpException, HttpStatus, Param, Query } from '@nestjs/common';
+import { Controller, Get, Header, HttpException, HttpStatus, Inject, Param, Query } from '@nestjs/common';
+import { RUNTIME, type Runtime } from '../common/runtime';
 import { toHttp } from '../common/http-errors';
 import { Caller, Public, Roles } from '../auth/decorators';
 import type { Principal } from '../auth/principal';
@@ -12,6 +13,7 @@ import { TrustRootService } from './trust-root.service';
 @Controller()
 export class ProofsController {
   constructor(
+    @Inject(RUNTIME) private readonly runtime: Runtime,
     private readonly bundles: ProofBundleService,
     private readonly trust: TrustRootService,
   ) {}
@@ -31,7 +33,8 @@ export class ProofsController {
     const trackingNumber = /^(.+)\.json$/.exec(file)?.[1];
     if (!trackingNumber) throw new HttpException({ code: 'NOT_FOUND', message: 'ask for /proofs/<carrier>/<trackingNumber>.json' }, HttpStatus.NOT_FOUND);
     try {
-      return await this.bundles.build(trackingNumber, carrier, caller, podFormat(format));
+      const written = podFormat(format);
+      return await this.runtime.reads.run(caller, (db) => this.bundles.build(trackingNumber, carrier, caller, written, db));
     } catch (err) {
       throw toHttp(err);
     }

@@ -29,26 +29,26 @@ interface ProofRow {
 export class ProofsResolver {
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
 
-  /** A row read: proofs are stored when the batch is sealed, never recomputed. */
+  /** A row read (on the read replica when there is one): proofs are stored when the batch is sealed, never recomputed. */
   @Query(() => InclusionProof)
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async inclusionProof(@Args('eventId') eventId: string, @Caller() caller: Principal): Promise<InclusionProof> {
     const id = eventId.toLowerCase();
+    if (!/^0x[0-9a-f]{64}$/.test(id)) throw new LedgerError('NOT_FOUND', `no custody event ${eventId}`, 'eventId');
     const params: unknown[] = [id];
-    const [row] = /^0x[0-9a-f]{64}$/.test(id)
-      ? await sqlRows<ProofRow>(
-          this.runtime.dataSource,
-          `SELECT e.event_id, ${EVENT_STATUS_SQL} AS status, e.digest, e.signatures_hash, e.previous_leaf, e.leaf, p.proof, p.leaf_index, e.batch_seq, b.root,
+    const sql = `SELECT e.event_id, ${EVENT_STATUS_SQL} AS status, e.digest, e.signatures_hash, e.previous_leaf, e.leaf, p.proof, p.leaf_index, e.batch_seq, b.root,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.chain_id END AS chain_id,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.contract_address END AS contract_address,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.tx_hash END AS tx_hash,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.block_number END AS block_number
              FROM custody_events e JOIN shipments s ON s.id = e.shipment_id LEFT JOIN anchor_batches b ON b.seq = e.batch_seq LEFT JOIN merkle_proofs p ON p.event_id = e.event_id
-            WHERE e.event_id = $1 AND ${eventScopeSql(caller, params)}`,
-          params,
-        )
-      : [];
-    if (!row) throw new LedgerError('NOT_FOUND', `no custody event ${eventId}`, 'eventId');
+            WHERE e.event_id = $1 AND ${eventScopeSql(caller, params)}`;
+    // NOT_FOUND is thrown inside the read: a read replica that has not replayed the event yet does not get the last word
+    const row = await this.runtime.reads.run(caller, async (db) => {
+      const [found] = await sqlRows<ProofRow>(db, sql, params);
+      if (!found) throw new LedgerError('NOT_FOUND', `no custody event ${eventId}`, 'eventId');
+      return found;
+    });
     return {
       eventId: row.event_id,
       status: row.status,

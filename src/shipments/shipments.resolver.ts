@@ -1,4 +1,6 @@
+import { Inject } from '@nestjs/common';
 import { Args, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { RUNTIME, type Runtime } from '../common/runtime';
 import { Caller, Roles } from '../auth/decorators';
 import type { Principal } from '../auth/principal';
 import { CreateShipmentInput, UpdateShipmentInput } from './dto/create-shipment.input';
@@ -7,7 +9,11 @@ import { ShipmentsService } from './shipments.service';
 
 @Resolver(() => Shipment)
 export class ShipmentsResolver {
-  constructor(private readonly service: ShipmentsService) {}
+  /** The queries read from the read replica when there is one (ReadRouter: read-your-writes, lag bound). */
+  constructor(
+    @Inject(RUNTIME) private readonly runtime: Runtime,
+    private readonly service: ShipmentsService,
+  ) {}
 
   @Mutation(() => Shipment, { description: 'By the platform admin, the carrier itself, or the merchant it ships for.' })
   @Roles('ADMIN', 'CARRIER', 'MERCHANT')
@@ -18,7 +24,7 @@ export class ShipmentsResolver {
   @Query(() => ShipmentConnection, { description: 'Shipments page by page (Relay cursors), ordered by last change; filter by carrier, merchant, status, custodian, updatedSince, late.' })
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async shipments(@Args() args: ShipmentsArgs, @Caller() caller: Principal): Promise<ShipmentConnection> {
-    return this.service.list(args, caller);
+    return this.runtime.reads.run(caller, (db) => this.service.list(args, caller, undefined, db));
   }
 
   @Mutation(() => Shipment, { description: 'Promised or estimated delivery date, delivery-evidence policy.' })
@@ -36,6 +42,6 @@ export class ShipmentsResolver {
   @Query(() => Shipment, { description: 'A shipment by tracking number and the slug of the carrier that issued it.' })
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async shipment(@Args('trackingNumber') trackingNumber: string, @Args('carrier') carrier: string, @Caller() caller: Principal): Promise<Shipment> {
-    return this.service.find(trackingNumber, carrier, caller);
+    return this.runtime.reads.run(caller, (db) => this.service.find(trackingNumber, carrier, caller, db));
   }
 }

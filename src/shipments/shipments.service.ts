@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
 import { LedgerError } from '../common/errors';
 import { isUniqueViolation } from '../database/data-source';
 import { decodeCursor, encodeCursor } from '../common/cursor';
@@ -104,10 +105,14 @@ export class ShipmentsService {
     );
   }
 
-  /** A shipment the scope may not see is NOT_FOUND, exactly like a missing one. */
-  async find(trackingNumber: string, carrierSlug: string, scope: Scope): Promise<Shipment> {
+  /**
+   * A shipment the scope may not see is NOT_FOUND, exactly like a missing one. `db` is the primary
+   * unless the caller's read was routed to the read replica (ReadRouter).
+   */
+  async find(trackingNumber: string, carrierSlug: string, scope: Scope, db: DataSource = this.runtime.dataSource): Promise<Shipment> {
     const visible = shipmentScopeNamed(scope);
-    const entity = await this.repo
+    const entity = await db
+      .getRepository(ShipmentEntity)
       .createQueryBuilder('s')
       .innerJoin('s.carrier', 'c')
       .where('s.tracking_number = :trackingNumber AND c.slug = :carrierSlug', { trackingNumber, carrierSlug })
@@ -145,13 +150,13 @@ export class ShipmentsService {
   }
 
   /** One page, Relay style, ordered by (updatedAt, id): a client syncing with updatedSince pages forward safely. */
-  async list(args: ShipmentsArgs, scope: Scope, mostRecent?: number): Promise<ShipmentConnection> {
+  async list(args: ShipmentsArgs, scope: Scope, mostRecent?: number, db: DataSource = this.runtime.dataSource): Promise<ShipmentConnection> {
     const { after } = args;
     const first = mostRecent ?? args.first;
     const filter = args.filter ?? {};
     if (mostRecent === undefined && (!Number.isInteger(first) || first < 1 || first > 100)) throw new LedgerError('VALIDATION_FAILED', 'first must be from 1 to 100', 'first');
     const visible = shipmentScopeNamed(scope);
-    const qb = this.repo.createQueryBuilder('s').where(visible.where, visible.params);
+    const qb = db.getRepository(ShipmentEntity).createQueryBuilder('s').where(visible.where, visible.params);
     const slugs = [filter.carrier, filter.merchant, filter.custodian].filter((x): x is string => !!x);
     const orgs = slugs.length ? await this.organizations.bySlugs(slugs) : new Map<string, { id: string }>();
     const idOf = (slug: string): string => orgs.get(slug)?.id ?? '00000000-0000-0000-0000-000000000000';

@@ -51,6 +51,28 @@ describe('configuration', () => {
     expect(problems({ ...EXTERNAL, ANCHOR_DEPLOYMENT_BLOCK: 'latest' })).toEqual([expect.stringContaining('ANCHOR_DEPLOYMENT_BLOCK must be a whole number')]);
   });
 
+  it('reads proofs, timelines and bundles from DATABASE_READ_URL, a standby of DATABASE_URL, with a lag bound', () => {
+    const db = { DATABASE_URL: 'postgres://u@db:5432/ledger' };
+    expect(loadConfig({ ...db, DATABASE_READ_URL: 'postgres://u@standby:5432/ledger' }).database).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u@db:5432/ledger',
+      schema: 'public',
+      timeouts: { lockMs: 5_000, statementMs: 120_000, idleInTransactionMs: 5_000 },
+      replica: { url: 'postgres://u@standby:5432/ledger', maxLagMs: 5_000 },
+    });
+    expect(loadConfig({ ...db, DATABASE_READ_URL: 'postgresql://u@standby/ledger', DATABASE_READ_MAX_LAG_MS: '1500' }).database).toMatchObject({ replica: { url: 'postgresql://u@standby/ledger', maxLagMs: 1_500 } });
+    // without DATABASE_READ_URL there is no replica, whatever the lag bound says
+    expect(loadConfig({ ...db, DATABASE_READ_MAX_LAG_MS: '1500' }).database).not.toHaveProperty('replica');
+    expect(problems({ ...db, DATABASE_READ_URL: 'postgres://u@standby/ledger', DATABASE_READ_MAX_LAG_MS: '10' })).toEqual([expect.stringContaining('DATABASE_READ_MAX_LAG_MS must be a whole number from 100 to 3600000')]);
+    // a bad URL is named, never echoed (it can hold a password)
+    const bad = problems({ ...db, DATABASE_READ_URL: 'mysql://u:hunter2@standby/ledger' });
+    expect(bad).toEqual(['DATABASE_READ_URL must be a postgres:// or postgresql:// URL (a streaming standby of DATABASE_URL)']);
+    // PGlite has no replicas: refused, not ignored
+    expect(problems({ DATABASE_READ_URL: 'postgres://u:hunter2@standby/ledger' })).toEqual([
+      'DATABASE_READ_URL needs DATABASE_URL: read replicas are standbys of a PostgreSQL server, and the embedded PGlite database has none (unset DATABASE_READ_URL, or set DATABASE_URL to the primary)',
+    ]);
+  });
+
   it('refuses production without an admin key, without PostgreSQL and on the embedded chain', () => {
     const found = problems({ NODE_ENV: 'production' });
     expect(found).toEqual([
