@@ -21,6 +21,16 @@ const FINGERPRINT = `SELECT
   (SELECT count(*)::text || ':' || md5(string_agg(t::text, '|' ORDER BY t::text)) FROM event_data t) AS data,
   (SELECT count(*)::text || ':' || md5(string_agg(t::text, '|' ORDER BY t::text)) FROM anchor_batches t) AS batches`;
 
+/** The keys, checks and indexes of the two tables as migrations 1764000000000–1764600000000 made them. */
+const PREVIOUS_CATALOG = [
+  ...['accuracy_m_check', 'batch_seq_fkey', 'consent_check', 'corrects_event_id_fkey', 'counter_signature_check', 'counter_signer_fkey', 'custodian_id_fkey', 'data_hash_check', 'delegation',
+    'delegation_id_fkey', 'digest_check', 'event_id_check', 'event_id_key', 'evidence_hash_check', 'leaf_key', 'occurred_at_ms_check', 'pkey', 'shipment_id_fkey', 'signature_check', 'signer_fkey', 'signer_organization_id_fkey']
+    .map((c) => `constraint custody_events_${c}`),
+  ...['batch_seq_fkey', 'batch_seq_leaf_index_key', 'event_id_fkey', 'leaf_index_check', 'pkey'].map((c) => `constraint merkle_proofs_${c}`),
+  ...['batch', 'corrects', 'custodian', 'delegation', 'event_id_key', 'leaf_key', 'pending', 'pkey', 'shipment', 'signer', 'signer_org', 'type'].map((i) => `index custody_events_${i}`),
+  ...['batch_seq_leaf_index_key', 'pkey'].map((i) => `index merkle_proofs_${i}`),
+].sort();
+
 /**
  * Issue 10, past one machine: custody_events and merkle_proofs are partitioned by ingestion id
  * (PARTITION BY RANGE), event ids and leaves stay unique across every partition through the
@@ -41,6 +51,11 @@ describe('partitioned events and proofs (migration, global uniqueness, archive)'
   const verdictOf = async (tracking: string): Promise<string> => (await verifyProofBundle(await bundleOf(tracking), { rpcUrl: t.ledger.rpcUrl, trust })).verdict;
   /** Moves the identity on, so the next events get ids in range `k` (a ledger that grew). */
   const jumpTo = (k: number): Promise<unknown> => q(`SELECT setval(pg_get_serial_sequence('custody_events', 'id'), $1)`, [k * W + 10]);
+  const catalog = async (): Promise<string[]> =>
+    (await q<{ d: string }>(
+      `SELECT 'constraint ' || conname AS d FROM pg_constraint WHERE conrelid IN ('custody_events'::regclass, 'merkle_proofs'::regclass) AND contype IN ('p', 'u', 'f', 'c')
+       UNION ALL SELECT 'index ' || indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename IN ('custody_events', 'merkle_proofs')`,
+    )).map((r) => r.d).sort();
   const placement = (table: string): Promise<Array<{ part: string; n: number }>> =>
     q(`SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM ${table} GROUP BY 1 ORDER BY 1`);
   const pickUp = async (tracking: string, hours: number) =>
@@ -91,10 +106,8 @@ describe('partitioned events and proofs (migration, global uniqueness, archive)'
     expect(await partitioned()).toEqual([]);
     expect(await q(`SELECT count(*)::int AS n FROM pg_class WHERE relname = 'custody_event_keys' AND relnamespace = current_schema()::regnamespace`)).toEqual([{ n: 0 }]);
     expect(await q(FINGERPRINT)).toEqual(before);
-    // the previous schema's own constraints are back: a repeated event id is refused by custody_events itself
-    expect(await q(`SELECT conname FROM pg_constraint WHERE conrelid = 'custody_events'::regclass AND contype IN ('p', 'u') ORDER BY 1`)).toEqual([
-      { conname: 'custody_events_event_id_key' }, { conname: 'custody_events_leaf_key' }, { conname: 'custody_events_pkey' },
-    ]);
+    // the previous schema's own constraints and indexes are back, by name (a repeated event id is refused by custody_events itself)
+    expect(await catalog()).toEqual(PREVIOUS_CATALOG);
 
     // up (from the previous level, over that data), down and up again
     await ds.runMigrations({ transaction: 'each' });
