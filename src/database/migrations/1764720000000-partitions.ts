@@ -133,11 +133,10 @@ export class Partitions1764720000000 implements MigrationInterface {
     await q.query(`INSERT INTO custody_events OVERRIDING SYSTEM VALUE SELECT * FROM custody_events_partitioned`);
     await q.query(`ALTER TABLE merkle_proofs RENAME TO merkle_proofs_partitioned`);
     await q.query(`CREATE TABLE merkle_proofs (
-      event_id text PRIMARY KEY,
-      batch_seq bigint NOT NULL REFERENCES anchor_batches(seq),
+      event_id text NOT NULL,
+      batch_seq bigint NOT NULL,
       leaf_index integer NOT NULL CHECK (leaf_index >= 0),
-      proof text[] NOT NULL,
-      UNIQUE (batch_seq, leaf_index)
+      proof text[] NOT NULL
     )`);
     await q.query(`INSERT INTO merkle_proofs (event_id, batch_seq, leaf_index, proof) SELECT event_id, batch_seq, leaf_index, proof FROM merkle_proofs_partitioned`);
     await q.query(`DROP TABLE merkle_proofs_partitioned`);
@@ -150,7 +149,8 @@ export class Partitions1764720000000 implements MigrationInterface {
     await q.query(`ALTER TABLE custody_events ADD FOREIGN KEY (corrects_event_id) REFERENCES custody_events(event_id)`);
     await q.query(`CREATE UNIQUE INDEX custody_events_corrects ON custody_events (corrects_event_id) WHERE corrects_event_id IS NOT NULL`);
     await addEventIndexes(q);
-    await q.query(`ALTER TABLE merkle_proofs ADD FOREIGN KEY (event_id) REFERENCES custody_events(event_id)`);
+    await q.query(`ALTER TABLE merkle_proofs ADD PRIMARY KEY (event_id), ADD FOREIGN KEY (event_id) REFERENCES custody_events(event_id),
+      ADD FOREIGN KEY (batch_seq) REFERENCES anchor_batches(seq), ADD UNIQUE (batch_seq, leaf_index)`);
     for (const table of ['event_evidence', 'event_data', 'personal_data']) {
       await q.query(`ALTER TABLE ${table} DROP CONSTRAINT ${table}_event_id_fkey, ADD FOREIGN KEY (event_id) REFERENCES custody_events(event_id)`);
     }
