@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { inTransaction, sqlRows } from '../database/data-source';
+import { ensurePartitions } from '../database/partitions';
 import { buildBatchTree } from './merkle';
 import { advisoryLockName } from '../anchoring/leader-lock';
 import { batchRootV2, stateCommitment } from '../state/custody-state';
@@ -106,15 +107,19 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
       await runner.query(`UPDATE custody_events SET batch_seq = $1 WHERE id = ANY($2::bigint[])`, [seq, events.map((e) => e.id)]);
       // proofs as one text[] literal per row: '{0xab..,0xcd..}'
       await runner.query(
-        `INSERT INTO merkle_proofs (event_id, batch_seq, leaf_index, proof)
-         SELECT u.event_id, $1, u.leaf_index, u.proof::text[] FROM unnest($2::text[], $3::int[], $4::text[]) AS u(event_id, leaf_index, proof)`,
-        [seq, events.map((e) => e.event_id), events.map((_, i) => i), tree.proofs.map((p) => `{${[...p, commitment].join(',')}}`)],
+        `INSERT INTO merkle_proofs (event_id, batch_seq, leaf_index, proof, event_row_id)
+         SELECT u.event_id, $1, u.leaf_index, u.proof::text[], u.event_row_id FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[]) AS u(event_id, leaf_index, proof, event_row_id)`,
+        [seq, events.map((e) => e.event_id), events.map((_, i) => i), tree.proofs.map((p) => `{${[...p, commitment].join(',')}}`), events.map((e) => e.id)],
       );
       return { seq: BigInt(seq), root, leafCount: events.length };
     });
     if (batch) {
       this.logger.log(`sealed batch ${batch.seq}: ${batch.leafCount} events, root ${batch.root}`);
       for (const listener of this.listeners) listener(batch);
+      // one empty range ahead of the newest id (new ids never lack a partition: the tail takes them)
+      await ensurePartitions(this.runtime.dataSource)
+        .then((made) => made.length > 0 && this.logger.log(`made partition range(s) ${made.join(', ')} of custody_events and merkle_proofs`))
+        .catch((err: Error) => this.logger.warn(`partition maintenance failed, will retry after the next batch: ${err.message}`));
     }
     return batch;
   }

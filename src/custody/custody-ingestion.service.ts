@@ -186,12 +186,15 @@ export class CustodyIngestionService {
       `SELECT shipment_id, id, event_id, event_type, occurred_at_ms, custodian_id, signer_organization_id, corrects_event_id FROM custody_events WHERE shipment_id = ANY($1::uuid[])`,
       [shipments.map((s) => s.id)],
     );
-    const existing = await sqlRows<{ event_id: string; digest: string; signatures_hash: string; signature: string; counter_signature: string | null; leaf: string; previous_leaf: string; received_at: Date; status: CustodyEventStatus }>(
+    // by the key table, which keeps the ids of ranges archived out of custody_events (then e.event_id is null)
+    const known = await sqlRows<{ key: string; event_id: string | null; digest: string; signatures_hash: string; signature: string; counter_signature: string | null; leaf: string; previous_leaf: string; received_at: Date; status: CustodyEventStatus }>(
       runner,
-      `SELECT e.event_id, e.digest, e.signatures_hash, e.signature, e.counter_signature, e.leaf, e.previous_leaf, e.received_at, ${EVENT_STATUS_SQL} AS status
-         FROM custody_events e LEFT JOIN anchor_batches b ON b.seq = e.batch_seq WHERE e.event_id = ANY($1::text[])`,
+      `SELECT k.event_id AS key, e.event_id, e.digest, e.signatures_hash, e.signature, e.counter_signature, e.leaf, e.previous_leaf, e.received_at, ${EVENT_STATUS_SQL} AS status
+         FROM custody_event_keys k LEFT JOIN custody_events e ON e.id = k.id LEFT JOIN anchor_batches b ON b.seq = e.batch_seq WHERE k.event_id = ANY($1::text[])`,
       [unique(candidates.map((c) => c.fields.eventId))],
     );
+    const existing = known.filter((e) => e.event_id !== null);
+    const archived = new Set(known.filter((e) => e.event_id === null).map((e) => e.key));
     // delegations that may carry a transfer's consent: to a named custodian, for a shipment's carrier.
     // FOR SHARE: a revocation racing this call waits, then sees the transfer it must not void.
     // Locked in key order, like the keys below and in the sealer, so no two transactions deadlock
@@ -261,6 +264,10 @@ export class CustodyIngestionService {
       const signerKey = keyBy.get(c.signer!);
       if (caller.role !== 'ADMIN' && signerKey && signerKey.organization_id !== caller.organizationId) {
         reject('SIGNER_OF_OTHER_ORGANIZATION', `the event is signed by a key of "${signerKey.slug}"; an API key of "${caller.organizationSlug}" records only its own organization's events`, 'signature');
+        continue;
+      }
+      if (archived.has(f.eventId)) {
+        reject('EVENT_ID_CONFLICT', `eventId ${f.eventId} was recorded before, in a range of the ledger since archived (its receipt is in the archive); a device must choose a new random eventId for every event`, 'eventId');
         continue;
       }
       const stored = existingBy.get(f.eventId);

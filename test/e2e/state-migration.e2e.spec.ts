@@ -41,11 +41,12 @@ describe('anchored state on a ledger with batches from before it (migration, mix
     const tree = await buildBatchTree(events.map((e) => e.leaf));
     const [{ seq }] = await q<{ seq: string }>(`INSERT INTO anchor_batches (seq, root, leaf_count, events_root) SELECT coalesce(max(seq) + 1, 0), $1, $2, $1 FROM anchor_batches RETURNING seq::text`, [tree.root, events.length]);
     await q(`UPDATE custody_events SET batch_seq = $1 WHERE id = ANY($2::bigint[])`, [seq, events.map((e) => e.id)]);
-    await q(`INSERT INTO merkle_proofs (event_id, batch_seq, leaf_index, proof) SELECT u.event_id, $1, u.i, u.p::text[] FROM unnest($2::text[], $3::int[], $4::text[]) AS u(event_id, i, p)`, [
+    await q(`INSERT INTO merkle_proofs (event_id, batch_seq, leaf_index, proof, event_row_id) SELECT u.event_id, $1, u.i, u.p::text[], u.r FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[]) AS u(event_id, i, p, r)`, [
       seq,
       events.map((e) => e.event_id),
       events.map((_, i) => i),
       tree.proofs.map((p) => `{${p.join(',')}}`),
+      events.map((e) => e.id),
     ]);
     return seq;
   }
