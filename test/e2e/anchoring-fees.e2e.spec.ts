@@ -60,7 +60,8 @@ describe('a stuck anchor transaction is replaced with higher fees (issue 10)', (
     expect(replacement.maxPriorityFeePerGas! * 8n).toBeGreaterThanOrEqual(first.maxPriorityFeePerGas! * 9n);
     expect(replacement.maxFeePerGas!).toBeLessThanOrEqual(500n * GWEI); // ANCHOR_MAX_FEE_GWEI's default ceiling
 
-    // the replacement is mined; the original never is
+    // the replacement is mined (once the node holds it: the proxy logs a request before the node answers it); the original never is
+    await eventually(async () => ((await chain.provider.getTransaction(replacement.hash!)) ? true : undefined), 20_000, 'the node to hold the replacement');
     await chain.provider.send('hardhat_mine', ['0x1']);
     const anchored = await eventually(async () => {
       const row = await batchRow(t, '0');

@@ -55,7 +55,7 @@ describe('anchoring through a chain outage (issue 10)', () => {
     const seen: BatchView[] = [];
     await eventually(async () => {
       const v = await view();
-      if (seen.length === 0 || v.attempts > seen[seen.length - 1].attempts) seen.push(v);
+      if (v.attempts > (seen[seen.length - 1]?.attempts ?? 0)) seen.push(v);
       return seen.length >= 3 && v.attempts >= 3 ? true : undefined;
     }, 30_000, 'three recorded failures');
     for (const v of seen) {
