@@ -82,7 +82,7 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => this.nudge(), this.runtime.config.anchorerIntervalMs);
-    // a leader keeps its lease while it waits on a slow node or backs off; a paused process renews nothing
+    // a leader keeps its lease while it waits on a slow node, backs off or idles; a paused process renews nothing
     this.renewal = setInterval(() => void this.renew(), Math.max(10, Math.floor(this.runtime.config.leaderLeaseMs / 3)));
     this.nudge();
   }
@@ -188,13 +188,15 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
   private async tick(): Promise<void> {
     this.working = null;
     this.counted = false;
-    this.token = await this.lease.acquire();
-    if (this.token === null) return;
+    this.token = null;
+    // an idle tick reads one row set and nothing else (a leader's lease is kept by the renewal timer)
     const open = await sqlRows<OpenBatch>(
       this.runtime.dataSource,
       `SELECT seq, root, leaf_count, status, tx_hash, block_number, block_hash, next_attempt_at FROM anchor_batches WHERE status <> 'FINAL' ORDER BY seq`,
     );
     if (open.length === 0) return;
+    this.token = await this.lease.acquire();
+    if (this.token === null) return;
     this.working = open[0].seq;
     const head = await this.runtime.chain.blockNumber();
     for (const batch of open) {
