@@ -77,10 +77,14 @@ describe('anchoring through a chain outage (issue 10)', () => {
       const v = await view();
       return v.status === 'ANCHORED' || v.status === 'FINAL' ? v : undefined;
     }, 60_000, 'batch 0 anchored after the outage');
-    const resumedMs = Date.now() - restored;
-    const bound = INTERVAL_MS + BACKOFF_MAX_MS + 1000; // + a margin for the tick itself and this poll
-    console.log(`anchored ${resumedMs} ms after the node answered again (bound: interval ${INTERVAL_MS} + back-off step ${BACKOFF_MAX_MS} + 1000 margin = ${bound} ms)`);
+    const anchoredMs = Date.now() - restored;
+    // resuming = the anchorer's first chain request after the node answers again (a held request answered on restore does not count)
+    const resumedMs = proxy.calls.find((c) => c.at >= restored && c.mode === 'pass')!.at - restored;
+    const bound = INTERVAL_MS + BACKOFF_MAX_MS + 500; // + a margin for the timer and this process
+    console.log(`resumed ${resumedMs} ms and anchored ${anchoredMs} ms after the node answered again (resumption bound: interval ${INTERVAL_MS} + back-off step ${BACKOFF_MAX_MS} + 500 = ${bound} ms)`);
     expect(resumedMs).toBeLessThanOrEqual(bound);
+    // the tick that resumes anchors the batch (its dozen requests and writes take the rest; generous for a loaded machine)
+    expect(anchoredMs).toBeLessThanOrEqual(bound + 5_000);
     expect(anchored.lastError).toBeNull();
     expect(anchored.nextAttemptAt).toBeNull();
     expect(anchored.attempts).toBeGreaterThanOrEqual(seen[seen.length - 1].attempts);
