@@ -1,4 +1,4 @@
-import { Contract, Wallet, getAddress, type Log } from 'ethers';
+import { Contract, Transaction, Wallet, getAddress, type Log } from 'ethers';
 import { CUSTODY_ANCHOR_ABI, deployCustodyAnchor, type CustodyAnchorDeployment } from './custody-anchor';
 import { FailoverJsonRpcProvider, LOG_RANGE, RPC_TIMEOUT_MS, connectEndpoints, findLogNewestFirst, type EndpointFailure } from './json-rpc';
 
@@ -14,6 +14,19 @@ export type ReceiptState =
   | ({ state: 'mined'; success: boolean } & AnchorLocation);
 
 export { RPC_TIMEOUT_MS } from './json-rpc';
+/** What the node asks for now, in wei per gas; `legacy`: a chain without EIP-1559 (one gas price, both fields equal). */
+export interface FeeQuote {
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+  legacy: boolean;
+}
+
+/** An anchor transaction signed but not sent yet: its hash is known (and recorded) before any node sees it. */
+export interface SignedAnchor {
+  hash: string;
+  raw: string;
+}
+
 
 /** Where log scans start and how many blocks one eth_getLogs may span. */
 export interface LogScan {
@@ -171,6 +184,43 @@ export class ChainClient {
   async sendAnchor(seq: bigint, root: string, leafCount: number): Promise<string> {
     const tx = await this.anchor().getFunction('anchorBatch')(seq, root, leafCount);
     return (tx as { hash: string }).hash;
+  }
+
+  /** The fees to offer now: EIP-1559 fields when the chain has a base fee, else its gas price. */
+  async feeQuote(): Promise<FeeQuote> {
+    const data = await this.provider.getFeeData();
+    if (data.maxFeePerGas !== null && data.maxPriorityFeePerGas !== null) return { maxFeePerGas: data.maxFeePerGas, maxPriorityFeePerGas: data.maxPriorityFeePerGas, legacy: false };
+    if (data.gasPrice === null) throw new Error('the node reports neither a base fee nor a gas price');
+    return { maxFeePerGas: data.gasPrice, maxPriorityFeePerGas: data.gasPrice, legacy: true };
+  }
+
+  /** The anchoring account's next nonce, counting its transactions still pending. */
+  async pendingNonce(): Promise<number> {
+    return this.provider.getTransactionCount(this.wallet.address, 'pending');
+  }
+
+  /**
+   * Signs anchorBatch with an explicit nonce and fees, without sending it (see broadcast): the
+   * caller records the hash first, and a replacement re-uses the nonce with higher fees. Gas is
+   * estimated against the current state, so a seq the contract would refuse fails here, unsent.
+   */
+  async signAnchor(seq: bigint, root: string, leafCount: number, tx: { nonce: number } & FeeQuote): Promise<SignedAnchor> {
+    const to = this.contractAddress;
+    const data = this.anchor().interface.encodeFunctionData('anchorBatch', [seq, root, leafCount]);
+    const gasLimit = await this.provider.estimateGas({ from: this.wallet.address, to, data });
+    const fees = tx.legacy ? { type: 0, gasPrice: tx.maxFeePerGas } : { type: 2, maxFeePerGas: tx.maxFeePerGas, maxPriorityFeePerGas: tx.maxPriorityFeePerGas };
+    const raw = await this.wallet.signTransaction({ to, data, nonce: tx.nonce, chainId: this.chainId, gasLimit, ...fees });
+    return { hash: Transaction.from(raw).hash!, raw };
+  }
+
+  /** Sends a signed transaction; a node that already holds it is not an error. */
+  async broadcast(raw: string): Promise<void> {
+    try {
+      await this.provider.broadcastTransaction(raw);
+    } catch (err) {
+      if (/already known|known transaction/i.test((err as Error).message)) return;
+      throw err;
+    }
   }
 
   async receipt(txHash: string): Promise<ReceiptState> {

@@ -51,6 +51,14 @@ export interface AppConfig {
   chainLogRange: number;
   sealerIntervalMs: number;
   anchorerIntervalMs: number;
+  /** anchoring leadership: how long a leader's lease lasts unrenewed (renewed every third of it) */
+  leaderLeaseMs: number;
+  /** the longest pause between anchoring attempts after chain failures (back-off doubles from anchorerIntervalMs) */
+  anchorBackoffMaxMs: number;
+  /** blocks an anchor transaction may stay pending before it is replaced with higher fees */
+  anchorReplaceAfterBlocks: number;
+  /** ceiling of maxFeePerGas (gas price on chains without EIP-1559) the anchorer ever offers, in gwei */
+  anchorMaxFeeGwei: number;
   maxEventsPerCall: number;
   /** How far in the future a device clock may be before an event is refused. */
   maxClockSkewMs: number;
@@ -179,6 +187,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     chainLogRange: int('CHAIN_LOG_RANGE', 5_000, 1, 1_000_000),
     sealerIntervalMs: int('SEALER_INTERVAL_MS', 500, 10, 60_000),
     anchorerIntervalMs: int('ANCHORER_INTERVAL_MS', 1000, 10, 600_000),
+    leaderLeaseMs: int('LEADER_LEASE_MS', 5_000, 300, 600_000),
+    anchorBackoffMaxMs: int('ANCHOR_BACKOFF_MAX_MS', 30_000, 10, 3_600_000),
+    anchorReplaceAfterBlocks: int('ANCHOR_REPLACE_AFTER_BLOCKS', 3, 1, 10_000),
+    anchorMaxFeeGwei: int('ANCHOR_MAX_FEE_GWEI', 500, 1, 1_000_000),
     maxEventsPerCall: int('MAX_EVENTS_PER_CALL', 1000, 1, 10_000),
     maxClockSkewMs: int('MAX_CLOCK_SKEW_MS', 300_000, 0, 86_400_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),

@@ -73,6 +73,21 @@ describe('configuration', () => {
     ]);
   });
 
+  it('configures anchoring leadership, back-off and fee bumping, each within its range', () => {
+    const pick = (env: Record<string, string>) => {
+      const c = loadConfig(env);
+      return { leaderLeaseMs: c.leaderLeaseMs, anchorBackoffMaxMs: c.anchorBackoffMaxMs, anchorReplaceAfterBlocks: c.anchorReplaceAfterBlocks, anchorMaxFeeGwei: c.anchorMaxFeeGwei };
+    };
+    expect(pick({})).toEqual({ leaderLeaseMs: 5_000, anchorBackoffMaxMs: 30_000, anchorReplaceAfterBlocks: 3, anchorMaxFeeGwei: 500 });
+    expect(pick({ LEADER_LEASE_MS: '2000', ANCHOR_BACKOFF_MAX_MS: '5000', ANCHOR_REPLACE_AFTER_BLOCKS: '10', ANCHOR_MAX_FEE_GWEI: '80' })).toEqual({ leaderLeaseMs: 2_000, anchorBackoffMaxMs: 5_000, anchorReplaceAfterBlocks: 10, anchorMaxFeeGwei: 80 });
+    expect(problems({ LEADER_LEASE_MS: '100', ANCHOR_BACKOFF_MAX_MS: '0', ANCHOR_REPLACE_AFTER_BLOCKS: '0', ANCHOR_MAX_FEE_GWEI: '1.5' })).toEqual([
+      'LEADER_LEASE_MS must be a whole number from 300 to 600000 (got "100")',
+      'ANCHOR_BACKOFF_MAX_MS must be a whole number from 10 to 3600000 (got "0")',
+      'ANCHOR_REPLACE_AFTER_BLOCKS must be a whole number from 1 to 10000 (got "0")',
+      'ANCHOR_MAX_FEE_GWEI must be a whole number from 1 to 1000000 (got "1.5")',
+    ]);
+  });
+
   it('refuses production without an admin key, without PostgreSQL and on the embedded chain', () => {
     const found = problems({ NODE_ENV: 'production' });
     expect(found).toEqual([

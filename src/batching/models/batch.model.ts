@@ -27,7 +27,8 @@ export class Batch {
   @Field(() => String, { nullable: true }) contractAddress: string | null;
   @Field(() => String, { nullable: true }) txHash: string | null;
   @Field(() => Int, { nullable: true }) blockNumber: number | null;
-  @Field(() => Int, { description: 'transactions sent for this batch so far' }) attempts: number;
+  @Field(() => Int, { description: 'anchoring attempts so far: transactions sent for this batch (replacements included) and failed tries (the chain node unreachable, timing out, refusing)' }) attempts: number;
+  @Field(() => Date, { nullable: true, description: 'after a failed attempt, when the anchorer tries again (back-off); null when nothing failed since the last success' }) nextAttemptAt: Date | null;
   /** shown by BatchesResolver.lastError to the platform roles only */
   lastError: string | null;
 }
@@ -66,6 +67,7 @@ export interface BatchRow {
   block_number: string | null;
   attempts: number;
   last_error: string | null;
+  next_attempt_at: Date | null;
 }
 
 export const toBatch = (r: BatchRow): Batch => ({
@@ -82,5 +84,6 @@ export const toBatch = (r: BatchRow): Batch => ({
   txHash: r.tx_hash,
   blockNumber: r.block_number === null ? null : Number(r.block_number),
   attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
   lastError: r.last_error,
 });
