@@ -144,6 +144,23 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
     return res.data!;
   }
 
+  /** The replica holding the anchorer's lease now (waits until one does). */
+  async function leaseHolder(): Promise<ServiceProcess> {
+    const db = new Client({ connectionString: url });
+    await db.connect();
+    try {
+      for (;;) {
+        const { rows } = await db.query<{ holder: string }>(`SELECT holder FROM ${schema}.leader_leases WHERE name = 'anchorer' AND expires_at > clock_timestamp()`);
+        const pid = Number(rows[0]?.holder.split(':')[1]);
+        const replica = replicas.find((r) => r.pid === pid && r.ready);
+        if (replica) return replica;
+        await sleep(200);
+      }
+    } finally {
+      await db.end();
+    }
+  }
+
   it('loses nothing, doubles nothing, anchors everything once, and never stops accepting for more than 5 s', async () => {
     const spec = await must<{ custodySigningSpec: { domain: { name: string; version: string; chainId: string; verifyingContract: string } } }>(`{ custodySigningSpec { domain { name version chainId verifyingContract } } }`);
     const domain = { ...spec.custodySigningSpec.domain, chainId: BigInt(spec.custodySigningSpec.domain.chainId) };
@@ -185,7 +202,7 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
         }
         const replica = replicas[target % replicas.length];
         try {
-          const res = await gql<{ recordCustodyEvents: RecordResult[] }>(replica, RECORD, { events: pending }, 4_000);
+          const res = await gql<{ recordCustodyEvents: RecordResult[] }>(replica, RECORD, { events: pending }, 2_500);
           if (res.errors || !res.data) throw new Error(res.errors?.[0]?.extensions?.code ?? `HTTP ${res.status}`);
           const results = res.data.recordCustodyEvents;
           for (const r of results) {
@@ -224,17 +241,30 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
     const stopAt = 15_000;
     const blackholeAt = stopAt + STOP_MS + 5_000;
     let stopped: ServiceProcess | undefined;
+    let stoppedAt = 0;
+    let anchoredWhileStopped = 0;
+    const anchoredCount = async (): Promise<number> => {
+      const db = new Client({ connectionString: url });
+      await db.connect();
+      try {
+        const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.anchor_batches WHERE status IN ('ANCHORED', 'FINAL')`);
+        return Number(rows[0].n);
+      } finally {
+        await db.end();
+      }
+    };
     const restarts: Promise<void>[] = [];
     const faults = (async () => {
       const stopFault = (async () => {
         await sleep(stopAt);
-        // the leader is the replica that anchored last
-        const leader = replicas
-          .map((r) => ({ r, last: r.log.filter((l) => l.includes('anchored batch')).at(-1) ?? '' }))
-          .sort((a, b) => (a.last < b.last ? 1 : -1))[0].r;
+        // the leader is the replica whose process holds the anchoring lease (holder: host:pid:random)
+        const leader = await leaseHolder();
         stopped = leader;
+        const anchoredBefore = await anchoredCount();
         await leader.signal('SIGSTOP');
+        stoppedAt = Date.now();
         await sleep(STOP_MS);
+        anchoredWhileStopped = (await anchoredCount()) - anchoredBefore;
         await leader.signal('SIGCONT');
         stopped = undefined;
       })();
@@ -342,6 +372,7 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
         contractNextSeq: Number(nextSeq),
         kills,
         leaderStoppedMs: STOP_MS,
+        batchesAnchoredWhileLeaderStopped: anchoredWhileStopped,
         rpcBlackholeMs: BLACKHOLE_MS,
         writerRetries: retries,
         rejected: rejected.length,
@@ -362,6 +393,9 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
       expect(anchorTxs).toBe(batchRows.length);
       expect(figures.contractNextSeq).toBe(batchRows.length);
       expect(longest).toBeLessThanOrEqual(MAX_NO_ACCEPT_MS);
+      // another replica took the lease and kept anchoring while the leader was stopped
+      expect(stoppedAt).toBeGreaterThan(0);
+      if (STOP_MS >= 10_000) expect(anchoredWhileStopped).toBeGreaterThan(0);
     } finally {
       await db.end();
     }
