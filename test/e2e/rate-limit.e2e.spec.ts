@@ -1,0 +1,223 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import type { Wallet } from 'ethers';
+import { TEST_ADMIN_KEY, startTestLedger, type TestLedger } from '../support/test-ledger';
+import { RECORD, createShipment, eventFields, fetchDomain, mustGql, newEventId, newWallet, registerKey, registerOrganization, signEvent, type SignedEventInput } from '../support/factories';
+import type { CustodySigningDomain } from '../../src/signing/custody-signing';
+
+/**
+ * Issue 10, "edges closed": the rate limit and the size of a query document are enforced before
+ * Apollo parses or validates anything.
+ *   - queries that fail validation were never counted (the limit ran in the guard, after validation);
+ *   - a 3.4 MB anonymous document of 200,000 directives blocked the process for seconds;
+ *   - recordCustodyEvents with 1,000 events cost one token, like any query;
+ *   - (the budget shared between replicas is in test/chaos/rate-limit.chaos.ts: it needs PostgreSQL.)
+ */
+
+interface Answer {
+  status: number;
+  retryAfter: string | null;
+  body: { data?: Record<string, unknown> | null; errors?: Array<{ message: string; extensions?: { code?: string; retryAfterMs?: number; [k: string]: unknown } }> } | null;
+}
+
+async function post(t: TestLedger, body: unknown, key?: string): Promise<Answer> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (key) headers.authorization = `Bearer ${key}`;
+  const res = await fetch(t.url, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: Answer['body'] = null;
+  try {
+    parsed = JSON.parse(text) as Answer['body'];
+  } catch {
+    parsed = null;
+  }
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: parsed };
+}
+
+const codeOf = (a: Answer): string | undefined => a.body?.errors?.[0]?.extensions?.code;
+
+/** A RATE_LIMITED answer, as every client gets it: 429, Retry-After, the wait in the body too. */
+function expectRateLimited(a: Answer): void {
+  expect({ status: a.status, code: codeOf(a) }).toEqual({ status: 429, code: 'RATE_LIMITED' });
+  const wait = a.body!.errors![0].extensions!.retryAfterMs!;
+  expect(wait).toBeGreaterThan(0);
+  expect(wait).toBeLessThanOrEqual(60_000);
+  expect(Number(a.retryAfter)).toBe(Math.ceil(wait / 1000));
+  expect(a.body!.errors![0].message).toMatch(/retry in \d+ s/);
+  expect(a.body!.data ?? null).toBeNull();
+}
+
+const randomKey = (): string => `cl_${randomBytes(6).toString('hex')}_${randomBytes(24).toString('hex')}`;
+
+describe('rate limits before parsing, events counted, query documents bounded (issue 10)', () => {
+  /** 1,000 requests and 1,200 events per minute per caller */
+  let limits: TestLedger;
+  /** the test defaults (no practical request limit), for the document bounds */
+  let main: TestLedger;
+  let domain: CustodySigningDomain;
+  let device: Wallet;
+  let carrierApiKey: string;
+
+  beforeAll(async () => {
+    // one after the other: the embedded chains of two ledgers must not deploy at the same time
+    limits = await startTestLedger({ RATE_LIMIT_PER_MINUTE: '1000', RATE_LIMIT_EVENTS_PER_MINUTE: '1200' });
+    main = await startTestLedger();
+    domain = await fetchDomain(limits);
+    await registerOrganization(limits, 'acme-limits', 'CARRIER');
+    device = await registerKey(limits, 'acme-limits', newWallet());
+    await createShipment(limits, 'LIMIT-0001', 'acme-limits');
+    carrierApiKey = (await mustGql<{ createApiKey: { key: string } }>(limits, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`, { i: { organization: 'acme-limits', role: 'CARRIER', label: 'limits carrier' } })).createApiKey.key;
+  }, 120_000);
+
+  afterAll(async () => {
+    await main?.stop();
+    await limits?.stop();
+  });
+
+  describe('the request budget counts what fails validation', () => {
+    it('1,500 queries that fail validation: the first 1,000 are validation errors, the rest RATE_LIMITED (429, Retry-After)', async () => {
+      const answers: Answer[] = [];
+      const started = Date.now();
+      for (let i = 0; i < 1_500; i++) answers.push(await post(limits, { query: `{ noSuchField${i % 7} }` }));
+      const elapsedMs = Date.now() - started;
+      // the bucket holds 1,000 and refills 1,000 a minute: what got through is bounded by that
+      expect(answers.slice(0, 1_000).map(codeOf).filter((c) => c !== 'GRAPHQL_VALIDATION_FAILED')).toEqual([]);
+      const passed = answers.filter((a) => codeOf(a) === 'GRAPHQL_VALIDATION_FAILED').length;
+      const limited = answers.filter((a) => codeOf(a) === 'RATE_LIMITED');
+      expect(passed + limited.length).toBe(1_500);
+      expect(passed).toBeLessThanOrEqual(1_000 + Math.ceil((elapsedMs * 1_000) / 60_000) + 1);
+      expect(limited.length).toBeGreaterThan(0);
+      for (const a of limited) expectRateLimited(a);
+      console.log(`1,500 invalid queries in ${elapsedMs} ms: ${passed} validation errors, ${limited.length} RATE_LIMITED`);
+    });
+
+    it('a different made-up API key on every request is counted under the address, and does not escape the budget', async () => {
+      for (let i = 0; i < 20; i++) expectRateLimited(await post(limits, { query: '{ noSuchField }' }, randomKey()));
+      expectRateLimited(await post(limits, { query: '{ custodySigningSpec { version } }' }, `not-a-key-${randomBytes(4).toString('hex')}`));
+    });
+
+    it('a real API key has a budget of its own: the exhausted address does not stop it', async () => {
+      const res = await post(limits, { query: '{ batches(first: 1) { totalCount } }' }, TEST_ADMIN_KEY);
+      expect(res.status).toBe(200);
+      expect(res.body?.errors).toBeUndefined();
+      const carrier = await post(limits, { query: '{ custodySigningSpec { version } }' }, carrierApiKey);
+      expect(carrier.body?.data).toEqual({ custodySigningSpec: { version: 'custody-signing/1' } });
+    });
+  });
+
+  describe('recordCustodyEvents costs one event token per event', () => {
+    /** events that are well formed but signed for another event id: REJECTED one by one, nothing stored */
+    const rejectable = async (n: number): Promise<SignedEventInput[]> => {
+      const template = await signEvent(domain, device, eventFields({ trackingNumber: 'LIMIT-0001', carrier: 'acme-limits', eventType: 'PICKED_UP', custodian: 'acme-limits' }));
+      return Array.from({ length: n }, () => ({ ...template, eventId: newEventId() }));
+    };
+    const recordAs = (events: SignedEventInput[]): Promise<Answer> => post(limits, { query: RECORD, variables: { events } }, carrierApiKey);
+
+    it('a 1,000-event call spends 1,000 of 1,200 event tokens: 600 more are refused (nothing written), 150 more pass', async () => {
+      const first = await recordAs(await rejectable(1_000));
+      expect(first.status).toBe(200);
+      expect((first.body!.data!.recordCustodyEvents as unknown[]).length).toBe(1_000);
+
+      // a call over the remaining budget (200, refilled at 20 a second) is refused whole, its one valid event included
+      const valid = await signEvent(domain, device, eventFields({ trackingNumber: 'LIMIT-0001', carrier: 'acme-limits', eventType: 'PICKED_UP', custodian: 'acme-limits' }));
+      const before = await limits.fingerprint();
+      const refused = await recordAs([valid, ...(await rejectable(599))]);
+      expectRateLimited(refused);
+      expect(refused.body!.errors![0].message).toMatch(/600 events/);
+      expect(await limits.fingerprint()).toEqual(before);
+
+      const smaller = await recordAs(await rejectable(150));
+      expect(smaller.status).toBe(200);
+      expect((smaller.body!.data!.recordCustodyEvents as Array<{ outcome: string }>).every((r) => r.outcome === 'REJECTED')).toBe(true);
+    });
+
+    it('two aliased calls in one operation are counted together: 700 + 700 events are over a fresh budget of 1,200', async () => {
+      const other = (await mustGql<{ createApiKey: { key: string } }>(limits, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`, { i: { organization: 'acme-limits', role: 'CARRIER', label: 'limits carrier 2' } })).createApiKey.key;
+      const before = await limits.fingerprint();
+      const res = await post(limits, { query: `mutation($a: [SignedCustodyEventInput!]!, $b: [SignedCustodyEventInput!]!) { a: recordCustodyEvents(events: $a) { outcome } b: recordCustodyEvents(events: $b) { outcome } }`, variables: { a: await rejectable(700), b: await rejectable(700) } }, other);
+      expectRateLimited(res);
+      expect(res.body!.errors![0].message).toMatch(/1400 events/);
+      expect(await limits.fingerprint()).toEqual(before);
+      // each alone fits
+      const one = await post(limits, { query: RECORD, variables: { events: await rejectable(700) } }, other);
+      expect(one.status).toBe(200);
+    });
+  });
+
+  describe('the query document is bounded before it is parsed', () => {
+    it('an anonymous 3.4 MB document of 200,000 directives is QUERY_TOO_LARGE (400) without blocking the event loop', async () => {
+      const query = `{ custodySigningSpec${' @skip(if:false)'.repeat(200_000)} { version } }`;
+      expect(query.length).toBeGreaterThan(3_200_000);
+      const body = JSON.stringify({ query });
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      const res = await post(main, body);
+      delay.disable();
+      console.log(`200,000 directives: HTTP ${res.status} ${codeOf(res)}; event loop delay max ${(delay.max / 1e6).toFixed(0)} ms`);
+      expect({ status: res.status, code: codeOf(res) }).toEqual({ status: 400, code: 'QUERY_TOO_LARGE' });
+      expect(res.body!.errors![0].message).toMatch(/MAX_QUERY_BYTES|bytes/);
+      // a correctness bound (the document was never parsed), not a speed benchmark
+      expect(delay.max / 1e6).toBeLessThan(200);
+    });
+
+    it('a document under the byte limit with more than 10,000 tokens is QUERY_TOO_LARGE', async () => {
+      const res = await post(main, { query: `{ ${'a '.repeat(10_500)}}` });
+      expect({ status: res.status, code: codeOf(res) }).toEqual({ status: 400, code: 'QUERY_TOO_LARGE' });
+      expect(res.body!.errors![0].message).toMatch(/tokens/);
+    });
+
+    it('a document of 10,000 tokens is still parsed (the limit is not off by one)', async () => {
+      // `{`, 9,998 names, `}` = 10,000 tokens: parsed, then refused by validation
+      const res = await post(main, { query: `{ ${'a '.repeat(9_998)}}` });
+      expect(codeOf(res)).toBe('GRAPHQL_VALIDATION_FAILED');
+    });
+
+    it('the document is bounded apart from the body: a 100 kB comment is refused, 100 kB of variables are not', async () => {
+      const res = await post(main, { query: `# ${'x'.repeat(100_000)}\n{ custodySigningSpec { version } }` });
+      expect({ status: res.status, code: codeOf(res) }).toEqual({ status: 400, code: 'QUERY_TOO_LARGE' });
+      const big = await post(main, { query: 'query($v: JSON!) { verifyProofBundle(bundle: $v) { verdict } }', variables: { v: { padding: 'x'.repeat(100_000) } } }, TEST_ADMIN_KEY);
+      expect(codeOf(big)).not.toBe('QUERY_TOO_LARGE');
+      expect(big.status).not.toBe(413);
+    });
+
+    it('a GET query is bounded the same way', async () => {
+      // a URL is bounded by Node's 16 kB header limit: 10,600 one-character tokens fit
+      const res = await fetch(`${main.url}?query=${encodeURIComponent(`{a${'()'.repeat(5_300)}}`)}`, { headers: { 'apollo-require-preflight': 'true' } });
+      const body = (await res.json()) as Answer['body'];
+      expect({ status: res.status, code: body?.errors?.[0]?.extensions?.code }).toEqual({ status: 400, code: 'QUERY_TOO_LARGE' });
+    });
+  });
+
+  describe('a small budget (5 requests, 50 events a minute), and when the shared store fails', () => {
+    let tiny: TestLedger;
+
+    beforeAll(async () => {
+      tiny = await startTestLedger({ RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_EVENTS_PER_MINUTE: '50' });
+    }, 120_000);
+
+    afterAll(async () => {
+      await tiny?.stop();
+    });
+
+    it('events written into the document itself are counted too: 60 of them are over a budget of 50, refused for good', async () => {
+      const domainTiny = await fetchDomain(tiny);
+      const e = await signEvent(domainTiny, newWallet(), eventFields({ trackingNumber: 'LIMIT-0001', carrier: 'acme-limits', eventType: 'PICKED_UP', custodian: 'acme-limits' }));
+      const literal = (id: string): string =>
+        `{ eventId: "${id}", trackingNumber: "LIMIT-0001", carrier: "acme-limits", eventType: "PICKED_UP", custodian: "acme-limits", occurredAt: "${e.occurredAt}", latE6: ${e.latE6}, lonE6: ${e.lonE6}, accuracyM: ${e.accuracyM}, locationCode: "", scanMethod: "BARCODE", evidenceHash: "${e.evidenceHash}", dataHash: "${e.dataHash}", signature: "${e.signature}" }`;
+      const before = await tiny.fingerprint();
+      const res = await post(tiny, { query: `mutation { recordCustodyEvents(events: [${Array.from({ length: 60 }, () => literal(newEventId())).join(' ')}]) { outcome } }` }, TEST_ADMIN_KEY);
+      expect({ status: res.status, code: codeOf(res) }).toEqual({ status: 429, code: 'RATE_LIMITED' });
+      expect(res.body!.errors![0].message).toMatch(/60 events.*at most 50/);
+      expect(await tiny.fingerprint()).toEqual(before);
+    });
+
+    it('the limit falls back to this process: requests are still answered, and still limited', async () => {
+      await tiny.ledger.runtime.dataSource.query('DROP TABLE IF EXISTS rate_limit_buckets');
+      for (let n = 0; n < 5; n++) {
+        const ok = await post(tiny, { query: '{ custodySigningSpec { version } }' });
+        expect(ok.body?.data).toEqual({ custodySigningSpec: { version: 'custody-signing/1' } });
+      }
+      expectRateLimited(await post(tiny, { query: '{ custodySigningSpec { version } }' }));
+    });
+  });
+});
