@@ -11,9 +11,10 @@ import { ApiKeys1764300000000 } from './migrations/1764300000000-api-keys';
 import { AnchoredState1764400000000 } from './migrations/1764400000000-anchored-state';
 import { CustodyConsent1764500000000 } from './migrations/1764500000000-custody-consent';
 import { Tenancy1764600000000 } from './migrations/1764600000000-tenancy';
+import { RateLimits1764710000000 } from './migrations/1764710000000-rate-limits';
 
 export const ENTITIES = [OrganizationEntity, SigningKeyEntity, ShipmentEntity];
-export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000, CustodyConsent1764500000000, Tenancy1764600000000];
+export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000, CustodyConsent1764500000000, Tenancy1764600000000, RateLimits1764710000000];
 
 /** One data source for both PostgreSQL and PGlite; the schema comes only from migrations. */
 export function createDataSource(config: DatabaseConfig): DataSource {
