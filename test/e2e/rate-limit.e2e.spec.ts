@@ -78,7 +78,8 @@ describe('rate limits before parsing, events counted, query documents bounded (i
     it('1,500 queries that fail validation: the first 300 are validation errors, then RATE_LIMITED (429, Retry-After) beyond the refill', async () => {
       const answers: Answer[] = [];
       const started = Date.now();
-      for (let i = 0; i < 1_500; i++) answers.push(await post(limits, { query: `{ noSuchField${i % 7} }` }));
+      // ten at a time: the first 300 all fit in the bucket whatever order each ten arrive in
+      for (let i = 0; i < 1_500; i += 10) answers.push(...(await Promise.all(Array.from({ length: 10 }, (_, j) => post(limits, { query: `{ noSuchField${(i + j) % 7} }` })))));
       const elapsedMs = Date.now() - started;
       // the bucket holds 300 and refills 300 a minute: what got through is bounded by that
       expect(answers.slice(0, 300).map(codeOf).filter((c) => c !== 'GRAPHQL_VALIDATION_FAILED')).toEqual([]);
@@ -89,7 +90,7 @@ describe('rate limits before parsing, events counted, query documents bounded (i
       expect(limited.length).toBeGreaterThan(0);
       for (const a of limited) expectRateLimited(a);
       console.log(`1,500 invalid queries in ${elapsedMs} ms: ${passed} validation errors, ${limited.length} RATE_LIMITED`);
-    });
+    }, 300_000);
 
     it('a different made-up API key on every request is counted under the address, and does not escape the budget', async () => {
       // empty the address's bucket (it refills 5 tokens a second): from then on only those get through
@@ -157,14 +158,22 @@ describe('rate limits before parsing, events counted, query documents bounded (i
       expect(query.length).toBeGreaterThan(3_200_000);
       const body = JSON.stringify({ query });
       const delay = monitorEventLoopDelay({ resolution: 10 });
+      const cpu = process.cpuUsage();
       delay.enable();
       const res = await post(main, body);
       delay.disable();
-      console.log(`200,000 directives: HTTP ${res.status} ${codeOf(res)}; event loop delay max ${(delay.max / 1e6).toFixed(0)} ms`);
+      const { user, system } = process.cpuUsage(cpu);
+      const cpuMs = (user + system) / 1000;
+      const stalledMs = delay.max / 1e6;
+      console.log(`200,000 directives: HTTP ${res.status} ${codeOf(res)}; event loop delay max ${stalledMs.toFixed(0)} ms, CPU ${cpuMs.toFixed(0)} ms`);
       expect({ status: res.status, code: codeOf(res) }).toEqual({ status: 400, code: 'QUERY_TOO_LARGE' });
       expect(res.body!.errors![0].message).toMatch(/MAX_QUERY_BYTES|bytes/);
-      // a correctness bound (the document was never parsed), not a speed benchmark
-      expect(delay.max / 1e6).toBeLessThan(200);
+      // correctness bounds (the document was never parsed: parsing and validating it took 14 s of
+      // one core), not speed benchmarks. The process's CPU time does not depend on what else the
+      // machine runs; the event loop's delay does (about 100 ms alone, 800 ms at a load of 34 on 2
+      // cores), so its bound leaves room for a busy machine.
+      expect(cpuMs).toBeLessThan(1_500);
+      expect(stalledMs).toBeLessThan(2_000);
     });
 
     it('a document under the byte limit with more than 10,000 tokens is QUERY_TOO_LARGE', async () => {
