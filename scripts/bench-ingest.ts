@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const adminKey = 'bench-admin-key-0123456789abcdef0123456789';
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'custody-bench-'));
   const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const env: Record<string, string> = { PORT: '0', EMBEDDED_CHAIN_PORT: '0', DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, LOG_LEVEL: 'error', BATCH_MAX_AGE_MS: '86400000', BATCH_MAX_EVENTS: '100000', MAX_EVENTS_PER_CALL: String(perCall) };
+  const env: Record<string, string> = { PORT: '0', EMBEDDED_CHAIN_PORT: '0', DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, LOG_LEVEL: 'error', BATCH_MAX_AGE_MS: '86400000', BATCH_MAX_EVENTS: '100000', MAX_EVENTS_PER_CALL: String(perCall), RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_EVENTS_PER_MINUTE: '10000000' };
   if (process.env.DATABASE_URL) Object.assign(env, { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema });
   else env.PGLITE_IN_MEMORY = '1';
   const ledger = await startLedger(loadConfig(env));

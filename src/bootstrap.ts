@@ -16,6 +16,10 @@ import { AppModule } from './app.module';
 import type { Runtime } from './common/runtime';
 import { AnchorerService } from './anchoring/anchorer.service';
 import { SealerService } from './batching/sealer.service';
+import { ApiKeysService } from './auth/api-keys.service';
+import { MemoryRateLimitStore, PostgresRateLimitStore, RateLimits } from './auth/rate-limiter';
+import { rateLimitMiddleware } from './auth/rate-limit.middleware';
+import { queryDocumentGuard } from './common/query-limits';
 
 export interface RunningLedger {
   app: NestExpressApplication;
@@ -83,7 +87,12 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const runtime: Runtime = { config, dataSource, reads, chain, domain, domainSeparator: domainSeparator(domain), adminApiKey: admin.key };
 
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), new BoundedExpressAdapter(), { bodyParser: false, logger: LEVELS[config.logLevel] });
+  // before the body is read and GraphQL parses anything: the caller's request budget; after the
+  // body is read, the query document's own bounds (Apollo's route is mounted later, at listen)
+  const limits = new RateLimits(config.database.kind === 'postgres' ? new PostgresRateLimitStore(dataSource) : new MemoryRateLimitStore(), config.rateLimitPerMinute, config.rateLimitEventsPerMinute);
+  app.use(rateLimitMiddleware(limits, app.get(ApiKeysService)));
   app.useBodyParser('json', { limit: config.maxBodyBytes });
+  app.use('/graphql', queryDocumentGuard({ maxBytes: config.maxQueryBytes, maxTokens: config.maxQueryTokens }));
   await app.listen(config.port, config.host);
   // idle keep-alive connections outlive a typical load balancer's (60 s), so clients never reuse a closed one
   const server = app.getHttpServer() as import('node:http').Server;

@@ -1,29 +1,23 @@
-import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { LedgerError } from '../common/errors';
-import { RUNTIME, type Runtime } from '../common/runtime';
 import { ApiKeysService } from './api-keys.service';
 import { PUBLIC_KEY, ROLES_KEY, requestOf } from './decorators';
 import type { Role } from './principal';
-import { RateLimiter } from './rate-limiter';
 
 /**
  * Every operation passes here: the key is authenticated (UNAUTHENTICATED when missing, unknown
  * or revoked; ORGANIZATION_SUSPENDED for a key of a suspended organization), the role checked
- * (FORBIDDEN), and the per-key rate limit applied (RATE_LIMITED).
- * An operation without @Roles or @Public is refused: access is opt-in.
+ * (FORBIDDEN). An operation without @Roles or @Public is refused: access is opt-in. The rate
+ * limit is not here: it runs before GraphQL parses anything (rate-limit.middleware.ts), and the
+ * key it authenticated there is reused here.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly limiter: RateLimiter;
-
   constructor(
     private readonly reflector: Reflector,
     private readonly keys: ApiKeysService,
-    @Inject(RUNTIME) runtime: Runtime,
-  ) {
-    this.limiter = new RateLimiter(runtime.config.rateLimitPerMinute);
-  }
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
@@ -40,17 +34,11 @@ export class AuthGuard implements CanActivate {
       if (!principal && !isPublic) throw new LedgerError('UNAUTHENTICATED', 'the API key is not valid (unknown or revoked)');
       if (principal) req.principal = principal;
     }
-    this.limit(req.principal?.keyId ?? (req.principal ? 'bootstrap-admin' : `ip:${req.ip ?? 'unknown'}`));
     if (isPublic) return true;
     if (!req.principal) throw new LedgerError('UNAUTHENTICATED', 'this operation needs an API key: send the header `Authorization: Bearer <key>`');
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     if (!roles) throw new LedgerError('FORBIDDEN', 'this operation is not open to any API key');
     if (!roles.includes(req.principal.role)) throw new LedgerError('FORBIDDEN', `a ${req.principal.role} key may not do this (allowed: ${roles.join(', ')})`);
     return true;
-  }
-
-  private limit(who: string): void {
-    const wait = this.limiter.take(who);
-    if (wait > 0) throw new LedgerError('RATE_LIMITED', `too many requests for this API key; retry in ${Math.ceil(wait / 1000)} s`);
   }
 }

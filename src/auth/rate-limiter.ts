@@ -1,25 +1,135 @@
+import { Logger } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { LedgerError } from '../common/errors';
+import { sqlRows } from '../database/data-source';
+
 /**
- * A token bucket per caller (API key, or client address without one): `perMinute` requests per
- * minute on average, bursts up to the same number. Per process; behind several replicas each
- * enforces its own share.
+ * Token buckets: a bucket of `perMinute` tokens refills at `perMinute` a minute; a request that
+ * costs `cost` tokens is allowed when the bucket holds them (and takes them), else it is told how
+ * long to wait. A refused request takes nothing.
  */
-export class RateLimiter {
+export interface RateLimitStore {
+  /** Milliseconds to wait before `cost` tokens are there; 0 when they were taken now. */
+  take(key: string, cost: number, perMinute: number): Promise<number>;
+}
+
+const waitFor = (missing: number, perMinute: number): number => Math.max(1, Math.ceil((missing * 60_000) / perMinute));
+
+/** Buckets in this process's memory: the fallback, and enough for one process. */
+export class MemoryRateLimitStore implements RateLimitStore {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(private readonly perMinute: number) {}
-
-  /** Milliseconds to wait before the next request is allowed; 0 when it is allowed now. */
-  take(key: string, now = Date.now()): number {
-    const rate = this.perMinute / 60_000;
-    const bucket = this.buckets.get(key) ?? { tokens: this.perMinute, at: now };
-    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (now - bucket.at) * rate);
+  async take(key: string, cost: number, perMinute: number, now = Date.now()): Promise<number> {
+    const bucket = this.buckets.get(key) ?? { tokens: perMinute, at: now };
+    bucket.tokens = Math.min(perMinute, bucket.tokens + (Math.max(0, now - bucket.at) * perMinute) / 60_000);
     bucket.at = now;
+    if (this.buckets.size > 100_000) this.buckets.clear();
     this.buckets.set(key, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (bucket.tokens >= cost) {
+      bucket.tokens -= cost;
       return 0;
     }
-    if (this.buckets.size > 100_000) this.buckets.clear();
-    return Math.ceil((1 - bucket.tokens) / rate);
+    return waitFor(cost - bucket.tokens, perMinute);
+  }
+}
+
+/**
+ * Buckets in PostgreSQL (the UNLOGGED table rate_limit_buckets), shared by every replica: one
+ * statement per take, atomic under concurrency (the conflicting row is locked while its new value
+ * is computed), refilled by the database's clock so the replicas' clocks do not matter. A row
+ * unused for a minute is a full bucket, so rows older than that are swept now and then.
+ */
+export class PostgresRateLimitStore implements RateLimitStore {
+  private lastSweep = Date.now();
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  async take(key: string, cost: number, perMinute: number): Promise<number> {
+    this.sweep();
+    const [row] = await sqlRows<{ tokens: number; granted: boolean }>(
+      this.dataSource,
+      `INSERT INTO rate_limit_buckets AS b (key, tokens, granted, at) VALUES ($1, $2::float8 - $3::float8, true, clock_timestamp())
+       ON CONFLICT (key) DO UPDATE SET (tokens, granted, at) = (
+         SELECT CASE WHEN r.level >= $3::float8 THEN r.level - $3::float8 ELSE r.level END, r.level >= $3::float8, r.t
+         FROM (SELECT least($2::float8, b.tokens + $2::float8 / 60 * greatest(0, extract(epoch FROM c.t - b.at)::float8)) AS level, c.t
+               FROM (SELECT clock_timestamp() AS t) c) r)
+       RETURNING tokens, granted`,
+      [key, perMinute, cost],
+    );
+    return row.granted ? 0 : waitFor(cost - Number(row.tokens), perMinute);
+  }
+
+  private sweep(): void {
+    if (Date.now() - this.lastSweep < 60_000) return;
+    this.lastSweep = Date.now();
+    this.dataSource.query(`DELETE FROM rate_limit_buckets WHERE at < clock_timestamp() - interval '2 minutes'`).catch(() => undefined);
+  }
+}
+
+/** RATE_LIMITED, with the wait in milliseconds (extensions.retryAfterMs) when waiting helps. */
+export class RateLimitedError extends LedgerError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super('RATE_LIMITED', message);
+  }
+}
+
+/** How long a take may wait for the shared store before this process decides alone. */
+export const STORE_TIMEOUT_MS = 1_000;
+
+/**
+ * The budgets of every caller: requests (RATE_LIMIT_PER_MINUTE) and custody events
+ * (RATE_LIMIT_EVENTS_PER_MINUTE), each in a bucket of its own, in the shared store. When the store
+ * fails or does not answer within a second, this process's own buckets decide (fail open to a
+ * per-process limit, never to no limit), with a warning at most once a minute: an outage of the
+ * limiter's store must not stop ingestion.
+ */
+export class RateLimits {
+  private readonly logger = new Logger('RateLimits');
+  private readonly fallback = new MemoryRateLimitStore();
+  private lastWarning = 0;
+
+  constructor(
+    private readonly store: RateLimitStore,
+    readonly requestsPerMinute: number,
+    readonly eventsPerMinute: number,
+  ) {}
+
+  /** One request of `who`: milliseconds to wait, 0 when allowed. */
+  request(who: string): Promise<number> {
+    return this.take(`req:${who}`, 1, this.requestsPerMinute);
+  }
+
+  /** `count` custody events of `who`; throws RATE_LIMITED when they are over the budget. */
+  async events(who: string, count: number): Promise<void> {
+    if (count <= 0) return;
+    if (count > this.eventsPerMinute) {
+      throw new RateLimitedError(`this call has ${count} events; at most ${this.eventsPerMinute} events a minute are allowed per API key (RATE_LIMIT_EVENTS_PER_MINUTE): send smaller batches`, undefined);
+    }
+    const wait = await this.take(`events:${who}`, count, this.eventsPerMinute);
+    if (wait > 0) {
+      throw new RateLimitedError(`this call has ${count} events, more than this API key's event budget (${this.eventsPerMinute} a minute) holds now; nothing was recorded: retry in ${Math.ceil(wait / 1000)} s or send fewer events`, wait);
+    }
+  }
+
+  private async take(key: string, cost: number, perMinute: number): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
+        timer.unref();
+      });
+      return await Promise.race([this.store.take(key, cost, perMinute), timeout]);
+    } catch (err) {
+      if (Date.now() - this.lastWarning > 60_000) {
+        this.lastWarning = Date.now();
+        this.logger.warn(`the shared rate-limit store failed (${(err as Error)?.message ?? String(err)}); limiting per process until it answers again`);
+      }
+      return this.fallback.take(key, cost, perMinute);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -86,11 +86,13 @@ export function graphQLErrorFormatter(production: boolean): (formatted: GraphQLF
 export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = (error as { originalError?: unknown })?.originalError ?? error;
   if (original instanceof LedgerError) {
+    // RATE_LIMITED says how long to wait (RateLimitedError.retryAfterMs)
+    const retryAfterMs = (original as { retryAfterMs?: unknown }).retryAfterMs;
     return {
       message: original.message,
       path: formatted.path,
       locations: formatted.locations,
-      extensions: { code: original.code, ...(original.field ? { field: original.field } : {}), http: { status: httpStatusOf(original.code) } },
+      extensions: { code: original.code, ...(original.field ? { field: original.field } : {}), ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}), http: { status: httpStatusOf(original.code) } },
     };
   }
   const code = [(original as { extensions?: { code?: unknown } })?.extensions?.code, formatted.extensions?.code].find((c) => typeof c === 'string' && GRAPHQL_CODES.has(c)); // Apollo relabels validation-rule errors GRAPHQL_VALIDATION_FAILED: keep QUERY_TOO_DEEP etc.

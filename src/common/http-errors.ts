@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { LedgerError } from './errors';
 import { httpStatusOf } from './graphql-errors';
@@ -6,4 +7,11 @@ import { httpStatusOf } from './graphql-errors';
 export function toHttp(err: unknown): unknown {
   if (err instanceof LedgerError) return new HttpException({ code: err.code, message: err.message }, httpStatusOf(err.code));
   return err;
+}
+
+/** A GraphQL-shaped error answer written straight to the response, by middleware that runs before any framework part. */
+export function sendError(res: ServerResponse, status: number, code: string, message: string, extensions: Record<string, unknown> = {}): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify({ errors: [{ message, extensions: { code, ...extensions } }] }));
 }

@@ -1,5 +1,7 @@
-import type { ApolloServerPlugin, GraphQLRequestContext } from '@apollo/server';
-import { GraphQLError, Kind, visit, type DocumentNode } from 'graphql';
+import { HeaderMap, type ApolloServerPlugin, type GraphQLRequestContext } from '@apollo/server';
+import { GraphQLError, Kind, visit, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import type { RateLimitedRequest } from '../auth/rate-limit.middleware';
+import { RateLimitedError } from '../auth/rate-limiter';
 
 /** NUL cannot be stored by PostgreSQL; a lone surrogate is not UTF-8. Neither is text anyone meant. */
 const UNREPRESENTABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -38,9 +40,49 @@ function checkDocument(document: DocumentNode): void {
 }
 
 /**
+ * The custody events an operation would record: the `events` of every recordCustodyEvents at its
+ * root (aliases and fragments included), from the document or from the variables.
+ */
+export function eventsOf(document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): number {
+  if (operation.operation !== 'mutation') return 0;
+  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [])));
+  const seen = new Set<string>();
+  const count = (set: SelectionSetNode): number => {
+    let n = 0;
+    for (const sel of set.selections) {
+      if (sel.kind === Kind.INLINE_FRAGMENT) n += count(sel.selectionSet);
+      else if (sel.kind === Kind.FRAGMENT_SPREAD) {
+        const fragment = fragments.get(sel.name.value);
+        if (fragment && !seen.has(sel.name.value)) {
+          seen.add(sel.name.value);
+          n += count(fragment);
+        }
+      } else if (sel.name.value === 'recordCustodyEvents') {
+        const value = sel.arguments?.find((a) => a.name.value === 'events')?.value;
+        if (value?.kind === Kind.LIST) n += value.values.length;
+        else if (value?.kind === Kind.VARIABLE) {
+          const given = variables[value.name.value];
+          n += Array.isArray(given) ? given.length : given === undefined || given === null ? 0 : 1;
+        } else if (value) n += 1; // a single object: GraphQL coerces it to a list of one
+      }
+    }
+    return n;
+  };
+  return count(operation.selectionSet);
+}
+
+/** RATE_LIMITED from a plugin: Apollo takes the HTTP status and headers from the error's extensions. */
+function rateLimited(err: RateLimitedError): GraphQLError {
+  const headers = new HeaderMap();
+  if (err.retryAfterMs !== undefined) headers.set('retry-after', String(Math.ceil(err.retryAfterMs / 1000)));
+  return new GraphQLError(err.message, { originalError: err, extensions: { code: err.code, http: { status: 429, headers } } });
+}
+
+/**
  * Refuses, before any resolver runs, what no resolver can handle: text PostgreSQL cannot store
  * (in the query or its variables) and subscriptions (this API has none). Both are client errors
- * with a code, never an internal error.
+ * with a code, never an internal error. Then charges the custody events the operation would
+ * record to the caller's event budget (RATE_LIMITED, nothing recorded, when they are over it).
  */
 export const inputGuardPlugin: ApolloServerPlugin = {
   async requestDidStart() {
@@ -51,6 +93,12 @@ export const inputGuardPlugin: ApolloServerPlugin = {
         }
         if (ctx.document) checkDocument(ctx.document);
         checkValue(ctx.request.variables ?? {}, 'variables');
+        const limit = (ctx.contextValue as { req?: RateLimitedRequest }).req?.rateLimit;
+        if (limit && ctx.document && ctx.operation) {
+          await limit.events(eventsOf(ctx.document, ctx.operation, ctx.request.variables ?? {})).catch((err: unknown) => {
+            throw err instanceof RateLimitedError ? rateLimited(err) : err;
+          });
+        }
       },
     };
   },

@@ -1,4 +1,6 @@
-import { GraphQLError, Kind, type ASTVisitor, type FieldNode, type FragmentDefinitionNode, type SelectionSetNode, type ValidationContext } from 'graphql';
+import type { ServerResponse } from 'node:http';
+import { GraphQLError, Kind, Lexer, Source, TokenKind, type ASTVisitor, type FieldNode, type FragmentDefinitionNode, type SelectionSetNode, type ValidationContext } from 'graphql';
+import { sendError } from './http-errors';
 
 export interface QueryLimits {
   maxDepth: number;
@@ -86,5 +88,57 @@ export function queryLimitsRule(limits: QueryLimits = DEFAULT_QUERY_LIMITS) {
       if (first) return 100; // a variable: validation cannot see its value; assume a full page
       return UNPAGED_LISTS.has(field.name.value) ? DEFAULT_PAGE : 1;
     }
+  };
+}
+
+export interface DocumentLimits {
+  maxBytes: number;
+  maxTokens: number;
+}
+
+/**
+ * Why a query document is too large to parse, or null when it is not: its size in bytes (apart
+ * from its variables, which only the body limit bounds) and its lexical tokens, counted by
+ * graphql-js' own lexer and only up to the limit. The same count as parse's `maxTokens`; a
+ * document the lexer rejects is left to the parser's own error.
+ */
+export function documentTooLarge(query: string, limits: DocumentLimits): string | null {
+  if (query.length > limits.maxBytes || Buffer.byteLength(query, 'utf8') > limits.maxBytes) {
+    return `the query document is ${Buffer.byteLength(query, 'utf8')} bytes; at most ${limits.maxBytes} are allowed (MAX_QUERY_BYTES): pass data as variables, not in the document`;
+  }
+  const lexer = new Lexer(new Source(query));
+  let tokens = 0;
+  try {
+    while (lexer.advance().kind !== TokenKind.EOF) {
+      if (++tokens > limits.maxTokens) return `the query document has more than ${limits.maxTokens} tokens (MAX_QUERY_TOKENS): ask for fewer fields, or pass data as variables`;
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+/** The documents of a GraphQL HTTP request: the `query` of a GET, or of each operation in a POST body. */
+function documentsOf(req: { method?: string; query?: unknown; body?: unknown }): unknown[] {
+  if (req.method === 'GET') return [(req.query as { query?: unknown } | undefined)?.query];
+  const body = req.body;
+  return (Array.isArray(body) ? body : [body]).map((op) => (op && typeof op === 'object' ? (op as { query?: unknown }).query : undefined));
+}
+
+/**
+ * Express middleware on the GraphQL route, after the body is read and before Apollo parses:
+ * a document over the limits is answered 400 QUERY_TOO_LARGE at once. Parsing and validating
+ * take time in proportion to the document (200,000 directives blocked the process for seconds).
+ */
+export function queryDocumentGuard(limits: DocumentLimits) {
+  return (req: { method?: string; query?: unknown; body?: unknown }, res: ServerResponse, next: () => void): void => {
+    for (const query of documentsOf(req)) {
+      const problem = typeof query === 'string' ? documentTooLarge(query, limits) : null;
+      if (problem) {
+        sendError(res, 400, 'QUERY_TOO_LARGE', problem);
+        return;
+      }
+    }
+    next();
   };
 }

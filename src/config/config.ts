@@ -62,8 +62,14 @@ export interface AppConfig {
   maxEventsPerCall: number;
   /** How far in the future a device clock may be before an event is refused. */
   maxClockSkewMs: number;
-  /** requests per minute per API key (token bucket, bursts up to the same number) */
+  /** HTTP requests per minute per API key (per client address without a valid one); token bucket, bursts up to the same number */
   rateLimitPerMinute: number;
+  /** custody events per minute per API key (or address) that recordCustodyEvents accepts for checking; bursts up to the same number */
+  rateLimitEventsPerMinute: number;
+  /** a GraphQL query document's size in bytes (apart from its variables, which MAX_BODY_BYTES bounds) */
+  maxQueryBytes: number;
+  /** a GraphQL query document's lexical tokens, counted before it is parsed */
+  maxQueryTokens: number;
   maxBodyBytes: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
 }
@@ -194,6 +200,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     maxEventsPerCall: int('MAX_EVENTS_PER_CALL', 1000, 1, 10_000),
     maxClockSkewMs: int('MAX_CLOCK_SKEW_MS', 300_000, 0, 86_400_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
+    rateLimitEventsPerMinute: int('RATE_LIMIT_EVENTS_PER_MINUTE', 60_000, 1, 10_000_000),
+    maxQueryBytes: int('MAX_QUERY_BYTES', 65_536, 1024, 4_194_304),
+    maxQueryTokens: int('MAX_QUERY_TOKENS', 10_000, 100, 1_000_000),
     maxBodyBytes: int('MAX_BODY_BYTES', 4_194_304, 1024, 67_108_864),
     logLevel,
   };

@@ -12,10 +12,11 @@ import { AnchoredState1764400000000 } from './migrations/1764400000000-anchored-
 import { CustodyConsent1764500000000 } from './migrations/1764500000000-custody-consent';
 import { Tenancy1764600000000 } from './migrations/1764600000000-tenancy';
 import { AnchoringLease1764700000000 } from './migrations/1764700000000-anchoring-lease';
+import { RateLimits1764710000000 } from './migrations/1764710000000-rate-limits';
 import { Partitions1764720000000 } from './migrations/1764720000000-partitions';
 
 export const ENTITIES = [OrganizationEntity, SigningKeyEntity, ShipmentEntity];
-export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000, CustodyConsent1764500000000, Tenancy1764600000000, AnchoringLease1764700000000, Partitions1764720000000];
+export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000, CustodyConsent1764500000000, Tenancy1764600000000, AnchoringLease1764700000000, RateLimits1764710000000, Partitions1764720000000];
 
 /** One data source for both PostgreSQL and PGlite; the schema comes only from migrations. */
 export function createDataSource(config: DatabaseConfig): DataSource {

@@ -112,6 +112,17 @@ describe('configuration', () => {
     expect(found.join()).not.toContain(EXTERNAL.ANCHOR_PRIVATE_KEY.slice(2));
   });
 
+  it('rate limits and query-document bounds: defaults that let a carrier batch of 1,000 events through, configurable, checked', () => {
+    const pick = (c: ReturnType<typeof loadConfig>) => ({ rateLimitPerMinute: c.rateLimitPerMinute, rateLimitEventsPerMinute: c.rateLimitEventsPerMinute, maxQueryBytes: c.maxQueryBytes, maxQueryTokens: c.maxQueryTokens });
+    expect(pick(loadConfig({}))).toEqual({ rateLimitPerMinute: 1200, rateLimitEventsPerMinute: 60_000, maxQueryBytes: 65_536, maxQueryTokens: 10_000 });
+    expect(pick(loadConfig({ RATE_LIMIT_PER_MINUTE: '300', RATE_LIMIT_EVENTS_PER_MINUTE: '5000', MAX_QUERY_BYTES: '20000', MAX_QUERY_TOKENS: '2000' }))).toEqual({ rateLimitPerMinute: 300, rateLimitEventsPerMinute: 5_000, maxQueryBytes: 20_000, maxQueryTokens: 2_000 });
+    expect(problems({ RATE_LIMIT_EVENTS_PER_MINUTE: '0', MAX_QUERY_BYTES: '10', MAX_QUERY_TOKENS: 'many' })).toEqual([
+      expect.stringContaining('RATE_LIMIT_EVENTS_PER_MINUTE must be a whole number from 1'),
+      expect.stringContaining('MAX_QUERY_BYTES must be a whole number from 1024'),
+      expect.stringContaining('MAX_QUERY_TOKENS must be a whole number from 100'),
+    ]);
+  });
+
   it('refuses a short admin key in any mode', () => {
     expect(problems({ ADMIN_API_KEY: 'secret' })).toEqual([expect.stringContaining('ADMIN_API_KEY must be at least 32 characters')]);
   });

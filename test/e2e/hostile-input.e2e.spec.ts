@@ -323,18 +323,23 @@ const CASES: Case[] = [
   domain('recordCustodyEvents with a MERCHANT key', async () => recordRaw([await signed()], `Bearer ${ctx.merchantApiKey}`), 'FORBIDDEN', 403),
   domain('sealBatch with a MERCHANT key', () => gql('mutation { sealBatch { seq } }', undefined, `Bearer ${ctx.merchantApiKey}`), 'FORBIDDEN', 403),
   {
+    // every HTTP request of the key counts (the refused oversized body of another row too): at most 5 pass, then 429 before any parsing
     name: 'the 6th request within a second with RATE_LIMIT_PER_MINUTE 5',
     on: 'strict',
     send: async () => {
-      for (let i = 0; i < 5; i++) {
-        const ok = await gql('{ batches(first: 1) { totalCount } }', undefined, undefined, 'strict');
-        expect(ok.body?.errors).toBeUndefined();
+      let passed = 0;
+      for (;;) {
+        const answer = await gql('{ batches(first: 1) { totalCount } }', undefined, undefined, 'strict');
+        if (answer.status === 429 || passed > 5) {
+          expect(passed).toBeLessThanOrEqual(5);
+          return answer;
+        }
+        expect(answer.body?.errors).toBeUndefined();
+        passed++;
       }
-      return gql('{ batches(first: 1) { totalCount } }', undefined, undefined, 'strict');
     },
-    status: 200,
+    status: 429,
     code: 'RATE_LIMITED',
-    httpStatus: 429,
     message: /retry in \d+ s/,
   },
 

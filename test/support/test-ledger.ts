@@ -45,6 +45,7 @@ export async function startTestLedger(env: Record<string, string> = {}, adjust: 
     BATCH_MAX_AGE_MS: '3600000',
     ANCHORER_INTERVAL_MS: '100',
     RATE_LIMIT_PER_MINUTE: '1000000',
+    RATE_LIMIT_EVENTS_PER_MINUTE: '10000000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } : { PGLITE_IN_MEMORY: '1' }),
     ...env,
   }));
