@@ -8,6 +8,7 @@ import { Logger, type LogLevel, type NestApplicationOptions } from '@nestjs/comm
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import type { AppConfig } from './config/config';
+import type { DataSource } from 'typeorm';
 import { openDatabase } from './database/data-source';
 import { ReadRouter } from './database/read-replica';
 import { connectChain } from './anchoring/chain-bootstrap';
@@ -17,7 +18,7 @@ import type { Runtime } from './common/runtime';
 import { AnchorerService } from './anchoring/anchorer.service';
 import { SealerService } from './batching/sealer.service';
 import { ApiKeysService } from './auth/api-keys.service';
-import { MemoryRateLimitStore, PostgresRateLimitStore, RateLimits } from './auth/rate-limiter';
+import { MemoryRateLimitStore, PostgresRateLimitStore, RateLimits, RedisRateLimitStore, type RateLimitStore } from './auth/rate-limiter';
 import { rateLimitMiddleware } from './auth/rate-limit.middleware';
 import { queryDocumentGuard } from './common/query-limits';
 
@@ -89,7 +90,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), new BoundedExpressAdapter(), { bodyParser: false, logger: LEVELS[config.logLevel] });
   // before the body is read and GraphQL parses anything: the caller's request budget; after the
   // body is read, the query document's own bounds (Apollo's route is mounted later, at listen)
-  const limits = new RateLimits(config.database.kind === 'postgres' ? new PostgresRateLimitStore(dataSource) : new MemoryRateLimitStore(), config.rateLimitPerMinute, config.rateLimitEventsPerMinute);
+  const limits = new RateLimits(await rateLimitStore(config, dataSource), config.rateLimitPerMinute, config.rateLimitEventsPerMinute);
   app.use(rateLimitMiddleware(limits, app.get(ApiKeysService)));
   app.useBodyParser('json', { limit: config.maxBodyBytes });
   app.use('/graphql', queryDocumentGuard({ maxBytes: config.maxQueryBytes, maxTokens: config.maxQueryTokens }));
@@ -100,6 +101,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   const address = app.getHttpServer().address() as AddressInfo;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   logger.log(`database: ${config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite at ${config.database.dataDir ?? '(memory)'}`}`);
+  logger.log(`rate-limit buckets: ${config.redis ? `Redis (REDIS_URL), keys prefixed ${config.redis.keyPrefix}` : config.database.kind === 'postgres' ? 'PostgreSQL' : 'this process'}`);
   return {
     app,
     runtime,
@@ -109,12 +111,23 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
     adminKeyGenerated: admin.generated,
     close: async () => {
       await app.close();
+      await limits.close();
       chain.close();
       await reads.close();
       await dataSource.destroy();
       await embedded?.close();
     },
   };
+}
+
+/** Where the rate-limit buckets live: Redis when REDIS_URL is set (whatever the database), else PostgreSQL, else (PGlite, one process) memory. */
+async function rateLimitStore(config: AppConfig, dataSource: DataSource): Promise<RateLimitStore> {
+  if (config.redis) {
+    const store = new RedisRateLimitStore(config.redis);
+    await store.connect();
+    return store;
+  }
+  return config.database.kind === 'postgres' ? new PostgresRateLimitStore(dataSource) : new MemoryRateLimitStore();
 }
 
 /** Test and script helper: seal what is pending and let the anchorer run until it is idle. */

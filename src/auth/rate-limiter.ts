@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import Redis from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { LedgerError } from '../common/errors';
 import { sqlRows } from '../database/data-source';
@@ -11,6 +12,8 @@ import { sqlRows } from '../database/data-source';
 export interface RateLimitStore {
   /** Milliseconds to wait before `cost` tokens are there; 0 when they were taken now. */
   take(key: string, cost: number, perMinute: number): Promise<number>;
+  /** Releases what the store holds open (a connection), at shutdown. */
+  close?(): Promise<void>;
 }
 
 const waitFor = (missing: number, perMinute: number): number => Math.max(1, Math.ceil((missing * 60_000) / perMinute));
@@ -66,6 +69,84 @@ export class PostgresRateLimitStore implements RateLimitStore {
   }
 }
 
+/**
+ * One take, atomic in Redis: the bucket (a hash of tokens and the time they were counted) refills
+ * by Redis' own clock, gives `cost` tokens or answers the wait in ms, and expires once it would be
+ * full again (a missing key is a full bucket), so idle callers leave nothing behind.
+ * KEYS[1] the bucket; ARGV[1] tokens a minute; ARGV[2] cost.
+ */
+const TAKE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local per = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = per
+if b[1] and b[2] then
+  tokens = math.min(per, tonumber(b[1]) + math.max(0, now - tonumber(b[2])) * per / 60000)
+end
+local granted = tokens >= cost
+if granted then tokens = tokens - cost end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((per - tokens) * 60000 / per) + 1000)
+if granted then return 0 end
+return math.max(1, math.ceil((cost - tokens) * 60000 / per))
+`;
+
+/**
+ * Buckets in Redis (REDIS_URL), shared by every replica that uses the same Redis and key prefix:
+ * one EVALSHA per take (the script above; ioredis loads it when Redis does not know it yet). The
+ * client never queues: while Redis is unreachable a take fails at once and RateLimits decides
+ * per process; it reconnects in the background.
+ */
+export class RedisRateLimitStore implements RateLimitStore {
+  private readonly logger = new Logger('RateLimits');
+  private readonly client: Redis;
+
+  constructor(options: { url: string; keyPrefix: string }) {
+    this.client = new Redis(options.url, {
+      keyPrefix: options.keyPrefix,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: STORE_TIMEOUT_MS,
+      commandTimeout: STORE_TIMEOUT_MS,
+      retryStrategy: (attempt) => Math.min(attempt * 250, 5_000),
+      connectionName: 'custody-ledger-rate-limits',
+    });
+    // connection errors reach the caller of each take (and RateLimits' warning); no unhandled 'error' events
+    this.client.on('error', () => undefined);
+    this.client.defineCommand('rateLimitTake', { numberOfKeys: 1, lua: TAKE_LUA });
+  }
+
+  /** Connects, waiting at most STORE_TIMEOUT_MS: a Redis that is down must not stop the service from starting. */
+  async connect(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.client.connect(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      // the URL can hold a password: never in the message
+      this.logger.warn(`cannot reach Redis (REDIS_URL) for the rate-limit buckets (${(err as Error)?.message ?? String(err)}); limiting per process until it answers`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async take(key: string, cost: number, perMinute: number): Promise<number> {
+    const client = this.client as unknown as { rateLimitTake(key: string, perMinute: number, cost: number): Promise<number> };
+    return Number(await client.rateLimitTake(key, perMinute, cost));
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+}
+
 /** RATE_LIMITED, with the wait in milliseconds (extensions.retryAfterMs) when waiting helps. */
 export class RateLimitedError extends LedgerError {
   constructor(
@@ -96,6 +177,11 @@ export class RateLimits {
     readonly requestsPerMinute: number,
     readonly eventsPerMinute: number,
   ) {}
+
+  /** Closes the shared store's connection (shutdown). */
+  async close(): Promise<void> {
+    await this.store.close?.();
+  }
 
   /** One request of `who`: milliseconds to wait, 0 when allowed. */
   request(who: string): Promise<number> {

@@ -28,6 +28,13 @@ export type DatabaseConfig =
   /** dataDir undefined: in memory (tests). */
   | { kind: 'pglite'; dataDir: string | undefined };
 
+/** The Redis that holds the rate-limit buckets; `url` can hold a password: never logged. */
+export interface RedisConfig {
+  url: string;
+  /** every key starts with it: several ledgers can share one Redis */
+  keyPrefix: string;
+}
+
 export type ChainConfig =
   | { kind: 'embedded'; host: string; port: number }
   /** rpcUrls: the JSON-RPC endpoints of one chain, tried in this order (CHAIN_RPC_URL, comma-separated) */
@@ -66,6 +73,8 @@ export interface AppConfig {
   rateLimitPerMinute: number;
   /** custody events per minute per API key (or address) that recordCustodyEvents accepts for checking; bursts up to the same number */
   rateLimitEventsPerMinute: number;
+  /** where the rate-limit buckets are shared when set (REDIS_URL): instead of PostgreSQL; undefined: the database */
+  redis: RedisConfig | undefined;
   /** a GraphQL query document's size in bytes (apart from its variables, which MAX_BODY_BYTES bounds) */
   maxQueryBytes: number;
   /** a GraphQL query document's lexical tokens, counted before it is parsed */
@@ -175,6 +184,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     if (chain.kind === 'external' && PUBLIC_DEV_KEYS.has(chain.privateKey.toLowerCase())) problems.push('NODE_ENV=production refuses ANCHOR_PRIVATE_KEY: it is one of Hardhat\'s public development keys');
   }
 
+  let redis: RedisConfig | undefined;
+  if (env.REDIS_URL) {
+    // the URL can hold a password: the problem names the variable, never the value
+    if (!/^rediss?:\/\/[^\s]+$/.test(env.REDIS_URL) || !URL.canParse(env.REDIS_URL)) problems.push('REDIS_URL must be a redis:// or rediss:// URL (redis://[:password@]host:port[/db])');
+    const keyPrefix = env.REDIS_KEY_PREFIX ?? `custody-ledger:${database.kind === 'postgres' ? database.schema : 'pglite'}:`;
+    if (!/^[\x21-\x7e]{1,100}$/.test(keyPrefix)) problems.push('REDIS_KEY_PREFIX must be 1 to 100 printable characters without spaces');
+    redis = { url: env.REDIS_URL, keyPrefix };
+  } else if (env.REDIS_KEY_PREFIX) {
+    problems.push('REDIS_KEY_PREFIX needs REDIS_URL (without it the rate-limit buckets are in the database)');
+  }
+
   const logLevel = (env.LOG_LEVEL ?? 'log') as AppConfig['logLevel'];
   if (!['error', 'warn', 'log', 'debug'].includes(logLevel)) problems.push('LOG_LEVEL must be one of error, warn, log, debug');
 
@@ -201,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     maxClockSkewMs: int('MAX_CLOCK_SKEW_MS', 300_000, 0, 86_400_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     rateLimitEventsPerMinute: int('RATE_LIMIT_EVENTS_PER_MINUTE', 60_000, 1, 10_000_000),
+    redis,
     maxQueryBytes: int('MAX_QUERY_BYTES', 65_536, 1024, 4_194_304),
     maxQueryTokens: int('MAX_QUERY_TOKENS', 10_000, 100, 1_000_000),
     maxBodyBytes: int('MAX_BODY_BYTES', 4_194_304, 1024, 67_108_864),

@@ -123,6 +123,18 @@ describe('configuration', () => {
     ]);
   });
 
+  it('REDIS_URL: the rate-limit buckets in Redis, whatever the database, under a prefix named after the schema; a bad URL is refused without echoing its password', () => {
+    expect(loadConfig({}).redis).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'custody-ledger:pglite:' });
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@db:5432/ledger', DATABASE_SCHEMA: 'tenant_a', REDIS_URL: 'rediss://:pw@cache:6380/2' }).redis).toEqual({ url: 'rediss://:pw@cache:6380/2', keyPrefix: 'custody-ledger:tenant_a:' });
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@db:5432/ledger', REDIS_URL: 'redis://cache' }).redis).toEqual({ url: 'redis://cache', keyPrefix: 'custody-ledger:public:' });
+    expect(loadConfig({ REDIS_URL: 'redis://cache', REDIS_KEY_PREFIX: 'ledger-eu:' }).redis).toEqual({ url: 'redis://cache', keyPrefix: 'ledger-eu:' });
+    const bad = problems({ REDIS_URL: 'http://:hunter2secret@cache:6379', REDIS_KEY_PREFIX: 'has space' });
+    expect(bad).toEqual(['REDIS_URL must be a redis:// or rediss:// URL (redis://[:password@]host:port[/db])', 'REDIS_KEY_PREFIX must be 1 to 100 printable characters without spaces']);
+    expect(bad.join()).not.toContain('hunter2secret');
+    expect(problems({ REDIS_KEY_PREFIX: 'x:' })).toEqual([expect.stringContaining('REDIS_KEY_PREFIX needs REDIS_URL')]);
+  });
+
   it('refuses a short admin key in any mode', () => {
     expect(problems({ ADMIN_API_KEY: 'secret' })).toEqual([expect.stringContaining('ADMIN_API_KEY must be at least 32 characters')]);
   });
