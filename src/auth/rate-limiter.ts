@@ -142,8 +142,15 @@ export class RedisRateLimitStore implements RateLimitStore {
     return Number(await client.rateLimitTake(key, perMinute, cost));
   }
 
+  /** Disconnects and waits (at most a second) until the socket is closed, so the process can exit at once. */
   async close(): Promise<void> {
+    if (this.client.status === 'end') return;
+    const ended = new Promise<void>((resolve) => {
+      this.client.once('end', () => resolve());
+      setTimeout(resolve, STORE_TIMEOUT_MS).unref();
+    });
     this.client.disconnect();
+    await ended;
   }
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import Redis from 'ioredis';
 import { TEST_ADMIN_KEY, startTestLedger, type TestLedger } from '../support/test-ledger';
@@ -58,7 +59,9 @@ describe('rate limits shared through Redis (REDIS_URL)', () => {
     if (redis) {
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length > 0) await redis.del(...keys);
+      const ended = once(redis, 'end');
       await redis.quit();
+      await ended;
     }
   });
 
