@@ -4,7 +4,7 @@
  * Runs on PGlite in memory, or on DATABASE_URL (in a throw-away schema), with the embedded chain.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -13,10 +13,33 @@ import { loadConfig } from '../src/config/config';
 import { sealAndAnchor, startLedger } from '../src/bootstrap';
 import { ZERO_HASH, custodyEventDigest, type CustodyEventFields } from '../src/signing/custody-signing';
 import { SealerService } from '../src/batching/sealer.service';
+import { sqlRows } from '../src/database/data-source';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** CPU time of every postgres process on this machine (from /proc) and the WAL position; null on PGlite or without /proc. */
+async function postgresUsage(): Promise<{ cpuMs: number; walBytes: number } | null> {
+  if (!process.env.DATABASE_URL || !existsSync('/proc')) return null;
+  const tick = 10; // ms per clock tick (USER_HZ = 100 on Linux)
+  let cpuMs = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpuMs += (Number(fields[11]) + Number(fields[12])) * tick;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const client = new Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  const { rows } = await client.query<{ lsn: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS lsn`);
+  await client.end();
+  return { cpuMs, walBytes: Number(rows[0].lsn) };
 }
 
 async function main(): Promise<void> {
@@ -66,6 +89,8 @@ async function main(): Promise<void> {
     const signMs = Date.now() - signStart;
 
     const query = `mutation($e: [SignedCustodyEventInput!]!) { recordCustodyEvents(events: $e) { outcome } }`;
+    const pgBefore = await postgresUsage();
+    const appBefore = process.cpuUsage();
     const ingestStart = Date.now();
     const callMs: number[] = [];
     for (let i = 0; i < total; i += perCall) {
@@ -76,6 +101,8 @@ async function main(): Promise<void> {
       if (rejected) throw new Error(`${rejected} events not accepted`);
     }
     const ingestMs = Date.now() - ingestStart;
+    const appCpu = process.cpuUsage(appBefore);
+    const pgAfter = await postgresUsage();
 
     const sealer = ledger.app.get(SealerService);
     // ingestion ran without the size trigger; now seal in production-sized batches
@@ -103,7 +130,18 @@ async function main(): Promise<void> {
       ['sealing', `${batches} batches in ${sealMs} ms (${Math.round((total / sealMs) * 1000)} events/s incl. stored proofs)`],
       ['anchoring', `${batches} batches in ${anchorMs} ms`],
       ['inclusionProof over HTTP', `${(proofMs / samples).toFixed(1)} ms/query (${samples} queries)`],
+      ['service CPU while ingesting', `${(((appCpu.user + appCpu.system) / 1000 / total) * 1000).toFixed(0)} ms per 1,000 events (this process: HTTP, GraphQL, signature checks)`],
     ];
+    if (pgBefore && pgAfter) {
+      rows.push(['PostgreSQL CPU while ingesting', `${(((pgAfter.cpuMs - pgBefore.cpuMs) / total) * 1000).toFixed(0)} ms per 1,000 events (all postgres processes on this machine)`]);
+      rows.push(['WAL written while ingesting', `${Math.round((pgAfter.walBytes - pgBefore.walBytes) / total)} bytes per event (what a standby replays)`]);
+      const [size] = await sqlRows<{ bytes: string }>(
+        ledger.runtime.dataSource,
+        `SELECT sum(pg_total_relation_size(c.oid))::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = current_schema() AND c.relkind = 'r' AND (c.relname LIKE 'custody_events%' OR c.relname LIKE 'merkle_proofs%' OR c.relname = 'custody_event_keys')`,
+      );
+      rows.push(['stored per event (tables + indexes)', `${Math.round(Number(size.bytes) / total)} bytes (custody_events, merkle_proofs, custody_event_keys, all partitions)`]);
+    }
     for (const [k, v] of rows) console.log(`${k.padEnd(32)} ${v}`);
   } finally {
     await ledger.close();

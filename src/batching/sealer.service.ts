@@ -117,7 +117,7 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
       this.logger.log(`sealed batch ${batch.seq}: ${batch.leafCount} events, root ${batch.root}`);
       for (const listener of this.listeners) listener(batch);
       // one empty range ahead of the newest id (new ids never lack a partition: the tail takes them)
-      await ensurePartitions(this.runtime.dataSource)
+      await ensurePartitions(this.runtime.dataSource, this.runtime.config.partitionRangeEvents)
         .then((made) => made.length > 0 && this.logger.log(`made partition range(s) ${made.join(', ')} of custody_events and merkle_proofs`))
         .catch((err: Error) => this.logger.warn(`partition maintenance failed, will retry after the next batch: ${err.message}`));
     }

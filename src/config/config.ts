@@ -80,6 +80,8 @@ export interface AppConfig {
   /** a GraphQL query document's lexical tokens, counted before it is parsed */
   maxQueryTokens: number;
   maxBodyBytes: number;
+  /** ids per new range of the partitioned custody_events and merkle_proofs (PARTITION_RANGE_EVENTS) */
+  partitionRangeEvents: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
 }
 
@@ -224,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     redis,
     maxQueryBytes: int('MAX_QUERY_BYTES', 65_536, 1024, 4_194_304),
     maxQueryTokens: int('MAX_QUERY_TOKENS', 10_000, 100, 1_000_000),
+    partitionRangeEvents: int('PARTITION_RANGE_EVENTS', 1_000_000, 1_000, 1_000_000_000_000),
     maxBodyBytes: int('MAX_BODY_BYTES', 4_194_304, 1024, 67_108_864),
     logLevel,
   };

@@ -78,7 +78,7 @@ export async function listPartitions(ds: DataSource): Promise<{ attached: Attach
 }
 
 /** The tail must start more than one range past the newest id: the current range and the next exist. */
-const behind = (parts: AttachedPartition[], top: bigint): boolean => BigInt(parts.find((p) => p.to === null)!.from) <= top + BigInt(PARTITION_WIDTH);
+const behind = (parts: AttachedPartition[], top: bigint, width: number): boolean => BigInt(parts.find((p) => p.to === null)!.from) <= top + BigInt(width);
 
 /**
  * Makes ranges until one empty range lies ahead of the newest id; the names made. Run by the
@@ -87,16 +87,17 @@ const behind = (parts: AttachedPartition[], top: bigint): boolean => BigInt(part
  * It holds an ACCESS EXCLUSIVE lock on both tables for that moment: readers and writers wait,
  * none fails (a lock_timeout on this connection makes this give up instead, to run again later).
  */
-export async function ensurePartitions(ds: DataSource): Promise<string[]> {
-  if (!behind(await attached(ds), await newestId(ds))) return [];
+export async function ensurePartitions(ds: DataSource, width: number = PARTITION_WIDTH): Promise<string[]> {
+  if (!behind(await attached(ds), await newestId(ds), width)) return [];
   return inTransaction(ds, async (runner) => {
     await runner.query(`LOCK TABLE custody_events, merkle_proofs IN ACCESS EXCLUSIVE MODE`);
     const made: string[] = [];
     const top = await newestId(runner);
-    for (let parts = await attached(runner); behind(parts, top); parts = await attached(runner)) {
+    for (let parts = await attached(runner); behind(parts, top, width); parts = await attached(runner)) {
       const from = BigInt(parts.find((p) => p.to === null)!.from);
-      const to = from + BigInt(PARTITION_WIDTH);
-      const name = `p${from / BigInt(PARTITION_WIDTH)}`;
+      const to = from + BigInt(width);
+      // p<k> for ranges on the default grid (k millions); a range of another width is named by its first id
+      const name = width === PARTITION_WIDTH && from % BigInt(width) === 0n ? `p${from / BigInt(width)}` : `p_${from}`;
       for (const { table, key } of TABLES) {
         await runner.query(`ALTER TABLE ${table} DETACH PARTITION ${table}_tail`);
         await runner.query(`CREATE TABLE ${table}_${name} PARTITION OF ${table} FOR VALUES FROM (${from}) TO (${to})`);

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -8,6 +7,7 @@ import { Wallet, id } from 'ethers';
 import { ChainClient } from '../../src/anchoring/chain-client';
 import { ZERO_HASH } from '../../src/signing/custody-signing';
 import { ExternalNode } from '../support/external-node';
+import { RpcProxy } from '../support/rpc-proxy';
 import { ServiceProcess, freePort } from '../support/service-process';
 import { RECORD, eventFields, signEvent, type RecordResult, type SignedEventInput } from '../support/factories';
 import { TEST_ADMIN_KEY, dropSchema, type GraphQLResponse } from '../support/test-ledger';
@@ -34,35 +34,6 @@ const MAX_NO_ACCEPT_MS = 5_000;
 const ANCHOR_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 const CARRIER = 'chaos-post';
 
-/** A JSON-RPC proxy in front of the node: `blackhole` accepts requests and never answers them. */
-class RpcProxy {
-  private server: Server | undefined;
-  mode: 'pass' | 'blackhole' = 'pass';
-  port = 0;
-  constructor(private readonly target: string) {}
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        if (this.mode === 'blackhole') return; // the socket stays open, the answer never comes
-        fetch(this.target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) })
-          .then(async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(Buffer.from(await r.arrayBuffer())))
-          .catch(() => res.destroy());
-      });
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((r) => this.server?.close(r));
-  }
-}
-
 interface Lane {
   trackingNumber: string;
   next: number;
@@ -83,8 +54,7 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
 
   beforeAll(async () => {
     await node.start();
-    proxy = new RpcProxy(node.url);
-    await proxy.start();
+    proxy = await RpcProxy.start(node.url);
     const chain = await ChainClient.connect(node.url, ANCHOR_KEY);
     const deployment = await chain.deploy();
     contract = deployment.address;
@@ -122,7 +92,7 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
   afterAll(async () => {
     clearInterval(miner);
     await Promise.all(replicas.map((r) => r.stop()));
-    await proxy?.stop();
+    await proxy?.close();
     await node.stop();
     await dropSchema(url, schema);
     for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });

@@ -73,6 +73,12 @@ describe('configuration', () => {
     ]);
   });
 
+  it('sizes new partition ranges with PARTITION_RANGE_EVENTS', () => {
+    expect(loadConfig({}).partitionRangeEvents).toBe(1_000_000);
+    expect(loadConfig({ PARTITION_RANGE_EVENTS: '100000000' }).partitionRangeEvents).toBe(100_000_000);
+    expect(problems({ PARTITION_RANGE_EVENTS: '10' })).toEqual(['PARTITION_RANGE_EVENTS must be a whole number from 1000 to 1000000000000 (got "10")']);
+  });
+
   it('configures anchoring leadership, back-off and fee bumping, each within its range', () => {
     const pick = (env: Record<string, string>) => {
       const c = loadConfig(env);

@@ -246,6 +246,28 @@ describe('partitioned events and proofs (migration, global uniqueness, archive)'
     expect((await record(t, [await eventOf(accepted.eventId!)]))[0]).toMatchObject({ outcome: 'DUPLICATE', receipt: { status: 'FINAL' } });
   });
 
+  it('makes new ranges of the width PARTITION_RANGE_EVENTS asks for (bigger ranges for bigger ledgers), named by their first id', async () => {
+    const ds = t.ledger.runtime.dataSource;
+    const before = (await listPartitions(ds)).attached.find((p) => p.to === null)!;
+    // ids run past the tail's start: the next ranges are made 5 × wider than the default
+    await jumpTo(Number(BigInt(before.from) / BigInt(W)) + 1);
+    await createShipment(t, 'PART-W', 'acme-express', 'shop-one');
+    const accepted = await pickUp('PART-W', 5);
+    expect(accepted.outcome).toBe('ACCEPTED');
+    const made = await ensurePartitions(ds, 5 * W);
+    expect(made.length).toBeGreaterThan(0);
+    const parts = (await listPartitions(ds)).attached;
+    const wide = parts.filter((p) => made.includes(p.name));
+    for (const p of wide) {
+      expect(BigInt(p.to!) - BigInt(p.from)).toBe(BigInt(5 * W));
+      expect(p.name).toBe(`p_${p.from}`);
+    }
+    expect(BigInt(parts.find((p) => p.to === null)!.from)).toBe(BigInt(wide.at(-1)!.to!));
+    expect(await ensurePartitions(ds, 5 * W)).toEqual([]);
+    // the event that ran into the tail now sits in the first wide range
+    expect(await q(`SELECT tableoid::regclass::text AS part FROM custody_events WHERE event_id = $1`, [accepted.eventId])).toEqual([{ part: `custody_events_${wide[0].name}` }]);
+  });
+
   /** A stored event as its device sent it (signature and fields from the row), to send again. */
   async function eventOf(eventId: string, table = 'custody_events'): Promise<never> {
     const [e] = await q<Record<string, string | number>>(`SELECT * FROM ${table} WHERE event_id = $1`, [eventId]);
