@@ -138,7 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       timeouts: {
         lockMs: int('DB_LOCK_TIMEOUT_MS', 5_000, 100, 600_000),
         statementMs: int('DB_STATEMENT_TIMEOUT_MS', 120_000, 1_000, 3_600_000),
-        idleInTransactionMs: int('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 5_000, 100, 600_000),
+        idleInTransactionMs: int('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 3_000, 100, 600_000),
       },
     };
     if (env.DATABASE_READ_URL) {

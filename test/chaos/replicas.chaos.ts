@@ -151,6 +151,10 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
       }
     }
 
+    const timeline: Array<{ at: number; what: string }> = [];
+    const note = (what: string): void => {
+      timeline.push({ at: Date.now(), what });
+    };
     const stored = new Set<string>(); // every event a replica said is stored (ACCEPTED, or DUPLICATE of an earlier lost answer)
     const acceptedAt: number[] = [];
     const rejected: string[] = [];
@@ -182,8 +186,11 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
           if (results.some((r) => r.outcome === 'ACCEPTED')) acceptedAt.push(Date.now());
           for (const lane of lanes[w]) lane.next++;
           pending = undefined;
-        } catch {
+          // like a load balancer: each writer goes back to its own replica once a call succeeded
+          target = w;
+        } catch (err) {
           // killed, stopped, busy or timed out: the outcome is unknown, so the same events go to the next replica
+          note(`writer ${w} → ${replica.name}: ${(err as Error).message.slice(0, 80)}`);
           retries++;
           target++;
           await sleep(50);
@@ -232,17 +239,21 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
         stopped = leader;
         const anchoredBefore = await anchoredCount();
         await leader.signal('SIGSTOP');
+        note(`SIGSTOP ${leader.name}`);
         stoppedAt = Date.now();
         await sleep(STOP_MS);
         anchoredWhileStopped = (await anchoredCount()) - anchoredBefore;
         await leader.signal('SIGCONT');
+        note(`SIGCONT ${leader.name}`);
         stopped = undefined;
       })();
       const blackholeFault = (async () => {
         await sleep(blackholeAt);
         proxy.mode = 'blackhole';
+        note('RPC black-hole');
         await sleep(BLACKHOLE_MS);
         proxy.mode = 'pass';
+        note('RPC back');
       })();
       for (const at of killTimes) {
         await sleep(Math.max(0, started + at - Date.now()));
@@ -252,8 +263,9 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
           if (up.length >= 2) {
             const victim = up[Math.floor(Math.random() * up.length)];
             await victim.signal('SIGKILL');
+            note(`kill -9 ${victim.name}`);
             kills++;
-            restarts.push(victim.start());
+            restarts.push(victim.start().then(() => note(`${victim.name} ready`)));
             break;
           }
           await sleep(500);
@@ -325,7 +337,16 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
 
       const times = [started, ...acceptedAt.filter((t) => t >= started && t <= ended).sort((a, b) => a - b), ended];
       let longest = 0;
-      for (let i = 1; i < times.length; i++) longest = Math.max(longest, times[i] - times[i - 1]);
+      let gapFrom = started;
+      for (let i = 1; i < times.length; i++) {
+        if (times[i] - times[i - 1] > longest) {
+          longest = times[i] - times[i - 1];
+          gapFrom = times[i - 1];
+        }
+      }
+      // what happened around the longest gap, for whoever reads a failure
+      const around = timeline.filter((e) => e.at >= gapFrom - 3_000 && e.at <= gapFrom + longest + 500).map((e) => `${e.at - gapFrom} ms ${e.what}`);
+      console.log(`longest time without an accepted event: ${longest} ms, from ${gapFrom - started} ms into the run; around it:\n${around.join('\n')}`);
 
       const figures = {
         accepted: stored.size,

@@ -30,7 +30,7 @@ describe('configuration', () => {
 
   it('uses PostgreSQL and an external chain when configured', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/ledger', ...EXTERNAL, CONFIRMATIONS: '12' });
-    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/ledger', schema: 'public', timeouts: { lockMs: 5_000, statementMs: 120_000, idleInTransactionMs: 5_000 } });
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/ledger', schema: 'public', timeouts: { lockMs: 5_000, statementMs: 120_000, idleInTransactionMs: 3_000 } });
     // the server-side timeouts are configurable, and refused out of range with the variable's name
     expect((loadConfig({ DATABASE_URL: 'postgres://u@db:5432/ledger', DB_LOCK_TIMEOUT_MS: '2000', DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '3000', DB_STATEMENT_TIMEOUT_MS: '60000' }).database as { timeouts: unknown }).timeouts).toEqual({ lockMs: 2_000, statementMs: 60_000, idleInTransactionMs: 3_000 });
     expect(problems({ DATABASE_URL: 'postgres://u@db:5432/ledger', DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '0' })).toEqual([expect.stringContaining('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS must be a whole number from 100')]);
@@ -57,7 +57,7 @@ describe('configuration', () => {
       kind: 'postgres',
       url: 'postgres://u@db:5432/ledger',
       schema: 'public',
-      timeouts: { lockMs: 5_000, statementMs: 120_000, idleInTransactionMs: 5_000 },
+      timeouts: { lockMs: 5_000, statementMs: 120_000, idleInTransactionMs: 3_000 },
       replica: { url: 'postgres://u@standby:5432/ledger', maxLagMs: 5_000 },
     });
     expect(loadConfig({ ...db, DATABASE_READ_URL: 'postgresql://u@standby/ledger', DATABASE_READ_MAX_LAG_MS: '1500' }).database).toMatchObject({ replica: { url: 'postgresql://u@standby/ledger', maxLagMs: 1_500 } });
