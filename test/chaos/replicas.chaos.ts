@@ -159,6 +159,7 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
     const acceptedAt: number[] = [];
     const rejected: string[] = [];
     let retries = 0;
+    const suspectUntil = new Map<ServiceProcess, number>();
     let running = true;
 
     const writer = async (w: number): Promise<void> => {
@@ -174,7 +175,9 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
             pending.push(await signEvent(domain, device, fields));
           }
         }
-        const replica = replicas[target % replicas.length];
+        // like a load balancer with passive health checks: a replica that just failed is skipped for a while
+        const order = replicas.map((_, i) => replicas[(target + i) % replicas.length]);
+        const replica = order.find((r) => (suspectUntil.get(r) ?? 0) <= Date.now()) ?? order[0];
         try {
           const res = await gql<{ recordCustodyEvents: RecordResult[] }>(replica, RECORD, { events: pending }, 2_500);
           if (res.errors || !res.data) throw new Error(res.errors?.[0]?.extensions?.code ?? `HTTP ${res.status}`);
@@ -191,6 +194,7 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
         } catch (err) {
           // killed, stopped, busy or timed out: the outcome is unknown, so the same events go to the next replica
           note(`writer ${w} → ${replica.name}: ${(err as Error).message.slice(0, 80)}`);
+          suspectUntil.set(replica, Date.now() + 3_000);
           retries++;
           target++;
           await sleep(50);
@@ -235,6 +239,12 @@ describe('three replicas under kill -9, a stopped leader and a black-holed chain
       const stopFault = (async () => {
         await sleep(stopAt);
         // the leader is the replica whose process holds the anchoring lease (holder: host:pid:random)
+        // never a total outage made by the faults themselves: another replica is up when the leader stops
+        for (;;) {
+          const leader = await leaseHolder();
+          if (replicas.some((r) => r !== leader && r.ready)) break;
+          await sleep(200);
+        }
         const leader = await leaseHolder();
         stopped = leader;
         const anchoredBefore = await anchoredCount();
