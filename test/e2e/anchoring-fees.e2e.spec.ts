@@ -1,7 +1,7 @@
 import { Transaction } from 'ethers';
 import { RpcProxy } from '../support/rpc-proxy';
-import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
-import { ANCHORER_KEY, anchoredLogs, batchRow, newRecorder, sealOneBatch, startAnchorNode } from '../support/anchoring-fixtures';
+import { eventually, type TestLedger } from '../support/test-ledger';
+import { anchoredLogs, batchRow, newRecorder, sealOneBatch, startAnchorNode, startLedgerBehindProxy } from '../support/anchoring-fixtures';
 
 const GWEI = 1_000_000_000n;
 
@@ -19,16 +19,11 @@ describe('a stuck anchor transaction is replaced with higher fees (issue 10)', (
   let t: TestLedger;
 
   beforeAll(async () => {
-    chain = await startAnchorNode();
-    proxy = await RpcProxy.start(chain.node.url);
-    t = await startTestLedger({
-      CHAIN_RPC_URL: proxy.url,
-      ANCHOR_PRIVATE_KEY: ANCHORER_KEY,
-      ANCHOR_CONTRACT_ADDRESS: chain.anchor.target as string,
+    ({ chain, proxy, t } = await startLedgerBehindProxy({
       CONFIRMATIONS: '3',
       ANCHORER_INTERVAL_MS: '100',
       ANCHOR_REPLACE_AFTER_BLOCKS: String(REPLACE_AFTER),
-    });
+    }));
   }, 120_000);
 
   afterAll(async () => {

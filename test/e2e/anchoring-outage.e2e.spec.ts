@@ -1,7 +1,7 @@
 import { RpcProxy } from '../support/rpc-proxy';
-import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
+import { eventually, type TestLedger } from '../support/test-ledger';
 import { mustGql } from '../support/factories';
-import { ANCHORER_KEY, anchoredLogs, newRecorder, sealOneBatch, startAnchorNode } from '../support/anchoring-fixtures';
+import { anchoredLogs, newRecorder, sealOneBatch, startAnchorNode, startLedgerBehindProxy } from '../support/anchoring-fixtures';
 
 interface BatchView {
   status: string;
@@ -25,17 +25,12 @@ describe('anchoring through a chain outage (issue 10)', () => {
   let t: TestLedger;
 
   beforeAll(async () => {
-    chain = await startAnchorNode();
-    proxy = await RpcProxy.start(chain.node.url);
-    t = await startTestLedger({
-      CHAIN_RPC_URL: proxy.url,
-      ANCHOR_PRIVATE_KEY: ANCHORER_KEY,
-      ANCHOR_CONTRACT_ADDRESS: chain.anchor.target as string,
+    ({ chain, proxy, t } = await startLedgerBehindProxy({
       CONFIRMATIONS: '1',
       ANCHORER_INTERVAL_MS: String(INTERVAL_MS),
       ANCHOR_BACKOFF_MAX_MS: String(BACKOFF_MAX_MS),
       RPC_TIMEOUT_MS: String(RPC_TIMEOUT_MS),
-    });
+    }));
   }, 120_000);
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { AnchorerService } from '../../src/anchoring/anchorer.service';
 import { RpcProxy } from '../support/rpc-proxy';
-import { startTestLedger, type TestLedger } from '../support/test-ledger';
-import { ANCHORER_KEY, anchoredLogs, batchRow, newRecorder, sealOneBatch, startAnchorNode, type Recorder } from '../support/anchoring-fixtures';
+import { type TestLedger } from '../support/test-ledger';
+import { anchoredLogs, batchRow, newRecorder, sealOneBatch, startAnchorNode, type Recorder, startLedgerBehindProxy } from '../support/anchoring-fixtures';
 
 /**
  * Issue 10, reorganisations on a real Hardhat node: evm_snapshot before the anchoring block,
@@ -19,15 +19,10 @@ describe('anchoring across a chain reorganisation (issue 10)', () => {
   let anchorer: AnchorerService;
 
   beforeAll(async () => {
-    chain = await startAnchorNode();
-    proxy = await RpcProxy.start(chain.node.url);
-    t = await startTestLedger({
-      CHAIN_RPC_URL: proxy.url,
-      ANCHOR_PRIVATE_KEY: ANCHORER_KEY,
-      ANCHOR_CONTRACT_ADDRESS: chain.anchor.target as string,
+    ({ chain, proxy, t } = await startLedgerBehindProxy({
       CONFIRMATIONS: String(CONFIRMATIONS),
       ANCHORER_INTERVAL_MS: '600000',
-    });
+    }));
     anchorer = t.ledger.app.get(AnchorerService);
     r = await newRecorder(t);
   }, 120_000);

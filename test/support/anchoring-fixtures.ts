@@ -4,7 +4,8 @@ import { HARDHAT_DEV_PRIVATE_KEY } from '../../src/anchoring/embedded-chain';
 import { sqlRows } from '../../src/database/data-source';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
 import { ExternalNode } from './external-node';
-import type { TestLedger } from './test-ledger';
+import { RpcProxy } from './rpc-proxy';
+import { startTestLedger, type TestLedger } from './test-ledger';
 import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from './factories';
 
 /** Hardhat's dev account #1: the anchorer of the external-chain tests; #0 deploys and administers roles. */
@@ -27,6 +28,14 @@ export async function startAnchorNode(): Promise<{ node: ExternalNode; provider:
       await node.stop();
     },
   };
+}
+
+/** A node with a fresh CustodyAnchor, a JSON-RPC proxy in front of it, and a ledger anchoring through the proxy with `env` on top. */
+export async function startLedgerBehindProxy(env: Record<string, string>): Promise<{ chain: Awaited<ReturnType<typeof startAnchorNode>>; proxy: RpcProxy; t: TestLedger }> {
+  const chain = await startAnchorNode();
+  const proxy = await RpcProxy.start(chain.node.url);
+  const t = await startTestLedger({ CHAIN_RPC_URL: proxy.url, ANCHOR_PRIVATE_KEY: ANCHORER_KEY, ANCHOR_CONTRACT_ADDRESS: chain.anchor.target as string, ...env });
+  return { chain, proxy, t };
 }
 
 /** A carrier with a registered device key, ready to record events into `sealOneBatch`. */
