@@ -8,9 +8,13 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /**
  * @title CustodyAnchor
  * @notice Append-only on-chain log of Custody Ledger Merkle batch roots. Batch `seq` can only be
- * anchored after batches `0 … seq-1`, and once anchored its root, leaf count and timestamp never change,
- * so anyone holding an inclusion proof can check that a custody event has been committed since the
- * block that anchored its batch, without trusting the service that built the proof.
+ * anchored after batches `0 … seq-1`, and once anchored its root never changes, so anyone holding an
+ * inclusion proof can check that a custody event has been committed since the block that anchored its
+ * batch, without trusting the service that built the proof.
+ * @dev Version 2 (`ANCHOR_VERSION`): anchoring writes one storage slot, the batch root (about 49,200 gas
+ * a batch, see `npm run bench:gas`). The leaf count and the block time are in the {BatchAnchored} log
+ * only; version 1 also stored them and had a `batch(seq)` view for them, which version 2 cannot answer
+ * and does not have. Everything else, the log included, is the same in both versions.
  * @dev Leaves are OpenZeppelin "standard" Merkle tree leaves over
  * `["bytes32","bytes32","bytes32"] = [eventDigest, signaturesHash, previousLeaf]` (see {custodyLeaf});
  * inner nodes hash sorted pairs (OpenZeppelin {MerkleProof}, merkletreejs `sortPairs: true`).
@@ -41,17 +45,24 @@ contract CustodyAnchor is AccessControl {
     /// @dev Tag of signing-key records in the `custody-state/1` map (see {signingKeyStateKey}).
     string private constant _SIGNING_KEY_TAG = "custody-state/1:key";
 
-    /// @dev One anchored batch; `root` takes one slot, `leafCount` and `anchoredAt` share the second.
-    struct Batch {
-        bytes32 root;
-        uint32 leafCount;
-        uint64 anchoredAt;
-    }
+    /// @notice Version of this contract's storage and views: 2 (version 1 had no such constant).
+    uint256 public constant ANCHOR_VERSION = 2;
 
-    /// @dev The sequence number the next {anchorBatch} must use; also the number of anchored batches.
-    uint64 private _nextSeq;
+    /**
+     * @dev Root of batch `seq`, zero until anchored: the one slot {anchorBatch} writes. Batches are
+     * anchored in order and roots are never zero, so the anchored batches are always `0 … n-1` and
+     * {nextSeq} is the first seq whose root is zero.
+     */
+    mapping(uint64 seq => bytes32 root) private _roots;
 
-    mapping(uint64 seq => Batch) private _batches;
+    /**
+     * @dev The constructor's `anchorer`. It anchors without the role lookup (a cold SLOAD, 2,100 gas)
+     * while the contract holds no ether: the contract never pays ether out, and the role of this account
+     * can only be revoked or renounced once it holds some (see {closeAnchorerShortcut}), so while the
+     * balance is zero this account provably still has {ANCHORER_ROLE}. Ether sent by anyone else
+     * closes the shortcut too, which costs the anchorer that lookup and nothing more.
+     */
+    address private immutable _INITIAL_ANCHORER;
 
     /// @dev One anchored `custody-state/1` state: the batch and the two roots its root opens to.
     struct StateRef {
@@ -90,6 +101,9 @@ contract CustodyAnchor is AccessControl {
      */
     event StateContradictionProven(uint64 indexed earlierSeq, uint64 indexed laterSeq, bytes32 key);
 
+    /// @notice Emitted when {closeAnchorerShortcut} closed (or kept closed) the initial anchorer's shortcut.
+    event AnchorerShortcutClosed(address indexed by, uint256 value);
+
     /// @notice The constructor was given the zero address as admin.
     error CustodyAnchorZeroAdmin();
 
@@ -104,6 +118,15 @@ contract CustodyAnchor is AccessControl {
 
     /// @notice {anchorBatch} was called with a leaf count of zero.
     error CustodyAnchorEmptyBatch();
+
+    /**
+     * @notice ANCHORER_ROLE of the initial anchorer `account` cannot be revoked or renounced while its
+     * shortcut is open: call {closeAnchorerShortcut} with any non-zero value first.
+     */
+    error CustodyAnchorShortcutOpen(address account);
+
+    /// @notice {closeAnchorerShortcut} was called without ether.
+    error CustodyAnchorNoValue();
 
     /// @notice {stateRootFromProof} was given `length` siblings, more than 256.
     error CustodyAnchorProofTooLong(uint256 length);
@@ -121,36 +144,58 @@ contract CustodyAnchor is AccessControl {
         if (anchorer == address(0)) revert CustodyAnchorZeroAnchorer();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(ANCHORER_ROLE, anchorer);
+        _INITIAL_ANCHORER = anchorer;
     }
 
     /**
-     * @notice Anchors batch `seq`: records its Merkle `root`, its `leafCount` and the current block time.
+     * @notice Anchors batch `seq`: records its Merkle `root`; `leafCount` and the block time go in the log.
      * @dev Reverts with {AccessControlUnauthorizedAccount} unless the caller has {ANCHORER_ROLE}, with
      * {CustodyAnchorUnexpectedSeq} unless `seq == nextSeq()` (so a root is never overwritten and no
      * sequence number is skipped), with {CustodyAnchorZeroRoot} for a zero root and with
-     * {CustodyAnchorEmptyBatch} for a zero leaf count. Emits {BatchAnchored}.
+     * {CustodyAnchorEmptyBatch} for a zero leaf count. Emits {BatchAnchored}. Writes one storage slot;
+     * `seq == nextSeq()` is checked as "no root at `seq`, a root at `seq - 1`", so the count of anchored
+     * batches is not stored.
      * @param seq Sequence number of the batch; must equal {nextSeq}.
      * @param root Merkle root of the batch; must not be zero.
      * @param leafCount Number of leaves in the batch; must not be zero.
      */
-    function anchorBatch(uint64 seq, bytes32 root, uint32 leafCount) external onlyRole(ANCHORER_ROLE) {
-        uint64 expected = _nextSeq;
-        if (seq != expected) revert CustodyAnchorUnexpectedSeq(expected, seq);
+    function anchorBatch(uint64 seq, bytes32 root, uint32 leafCount) external {
+        // the initial anchorer's shortcut (see _INITIAL_ANCHORER), else the role lookup
+        if (msg.sender != _INITIAL_ANCHORER || address(this).balance != 0) _checkRole(ANCHORER_ROLE);
+        if (_roots[seq] != bytes32(0) || (seq != 0 && _roots[seq - 1] == bytes32(0))) {
+            revert CustodyAnchorUnexpectedSeq(_nextSeq(), seq);
+        }
         if (root == bytes32(0)) revert CustodyAnchorZeroRoot();
         if (leafCount == 0) revert CustodyAnchorEmptyBatch();
 
-        uint64 anchoredAt = uint64(block.timestamp);
-        _batches[seq] = Batch({root: root, leafCount: leafCount, anchoredAt: anchoredAt});
-        _nextSeq = expected + 1;
-        emit BatchAnchored(seq, root, leafCount, anchoredAt);
+        _roots[seq] = root;
+        emit BatchAnchored(seq, root, leafCount, uint64(block.timestamp));
     }
 
     /**
      * @notice The sequence number the next {anchorBatch} call must use, which is also the number of
      * batches anchored so far (batches `0 … nextSeq()-1` are anchored).
+     * @dev Not stored: found by doubling then bisecting over the roots, about 2·log2(n) storage reads
+     * (free in `eth_call`; 2,100 gas a read for a contract that calls it).
      */
     function nextSeq() external view returns (uint64) {
-        return _nextSeq;
+        return _nextSeq();
+    }
+
+    /**
+     * @notice Closes the initial anchorer's shortcut for good: from now on it anchors through the
+     * {ANCHORER_ROLE} lookup like any other account, and its role can be revoked or renounced. Needs
+     * any non-zero value, which stays in the contract forever (nothing ever pays it out). Anyone may
+     * call it: closing the shortcut only costs the anchorer 2,100 gas a batch. Emits {AnchorerShortcutClosed}.
+     */
+    function closeAnchorerShortcut() external payable {
+        if (msg.value == 0) revert CustodyAnchorNoValue();
+        emit AnchorerShortcutClosed(msg.sender, msg.value);
+    }
+
+    /// @notice Whether the initial anchorer still anchors without the role lookup (the contract holds no ether).
+    function anchorerShortcutOpen() external view returns (bool) {
+        return address(this).balance == 0;
     }
 
     /**
@@ -158,19 +203,7 @@ contract CustodyAnchor is AccessControl {
      * @param seq Sequence number of the batch.
      */
     function batchRoot(uint64 seq) external view returns (bytes32) {
-        return _batches[seq].root;
-    }
-
-    /**
-     * @notice Everything recorded for batch `seq`; all zero if that batch has not been anchored.
-     * @param seq Sequence number of the batch.
-     * @return root Merkle root of the batch.
-     * @return leafCount Number of leaves in the batch.
-     * @return anchoredAt Block timestamp (unix seconds) of the block that anchored the batch.
-     */
-    function batch(uint64 seq) external view returns (bytes32 root, uint32 leafCount, uint64 anchoredAt) {
-        Batch storage b = _batches[seq];
-        return (b.root, b.leafCount, b.anchoredAt);
+        return _roots[seq];
     }
 
     /**
@@ -185,7 +218,7 @@ contract CustodyAnchor is AccessControl {
      * @param proof Sibling hashes from the leaf up to the root (sorted-pair hashing).
      */
     function verifyInclusion(uint64 seq, bytes32 leaf, bytes32[] calldata proof) external view returns (bool) {
-        bytes32 root = _batches[seq].root;
+        bytes32 root = _roots[seq];
         if (root == bytes32(0)) return false;
         return MerkleProof.verifyCalldata(proof, root, leaf);
     }
@@ -413,6 +446,34 @@ contract CustodyAnchor is AccessControl {
         return _contradictedAt;
     }
 
+    /**
+     * @dev Refuses to take ANCHORER_ROLE from the initial anchorer while its shortcut is open (it
+     * would still anchor through it), then revokes as AccessControl does.
+     */
+    function _revokeRole(bytes32 role, address account) internal override returns (bool) {
+        if (role == ANCHORER_ROLE && account == _INITIAL_ANCHORER && address(this).balance == 0) revert CustodyAnchorShortcutOpen(account);
+        return super._revokeRole(role, account);
+    }
+
+    /// @dev See {nextSeq}: the first seq whose root is zero (the anchored seqs are always `0 … n-1`).
+    function _nextSeq() private view returns (uint64) {
+        if (_roots[0] == bytes32(0)) return 0;
+        // anchored: lo; not anchored: hi (2^64 stands for "past every uint64")
+        uint256 lo = 0;
+        uint256 hi = 1;
+        while (hi <= type(uint64).max && _roots[uint64(hi)] != bytes32(0)) {
+            lo = hi;
+            hi = 2 * hi + 1;
+        }
+        if (hi > type(uint64).max) hi = uint256(type(uint64).max) + 1;
+        while (hi - lo > 1) {
+            uint256 mid = (lo + hi) / 2;
+            if (_roots[uint64(mid)] != bytes32(0)) lo = mid;
+            else hi = mid;
+        }
+        return uint64(hi);
+    }
+
     /// @dev Records the first contradiction proven and emits {StateContradictionProven}.
     function _contradicted(uint64 earlierSeq, uint64 laterSeq, bytes32 key) private {
         if (_contradictedAt == 0) _contradictedAt = laterSeq + 1;
@@ -421,7 +482,7 @@ contract CustodyAnchor is AccessControl {
 
     /// @dev See {verifyState}.
     function _verifyState(uint64 seq, bytes32 eventsRoot, bytes32 stateRoot) private view returns (bool) {
-        bytes32 root = _batches[seq].root;
+        bytes32 root = _roots[seq];
         return root != bytes32(0) && root == _batchRootV2(eventsRoot, stateRoot);
     }
 

@@ -35,7 +35,10 @@ async function main(argv: string[]): Promise<number> {
       for (const a of archived) process.stdout.write(`archived  ${a.name.padEnd(6)} ids ${a.from} .. ${a.to}  ${a.events} events, ${a.proofs} proofs, detached ${a.detachedAt.toISOString()} (tables ${a.eventsTable}, ${a.proofsTable})\n`);
     } else if (command === 'detach') {
       const a = await detachPartition(ds, name, { concurrently: database.kind === 'postgres' });
-      process.stdout.write(`detached ${a.name} (ids ${a.from} .. ${a.to}): ${a.events} events and ${a.proofs} proofs are now in ${a.eventsTable} and ${a.proofsTable}; dump them (pg_dump -t) before dropping them\n`);
+      process.stdout.write(
+        `detached ${a.name} (ids ${a.from} .. ${a.to}): ${a.events} events and ${a.proofs} proofs are now in ${a.eventsTable} and ${a.proofsTable}; dump them (pg_dump -t) before dropping them ` +
+          `(proofs of batches sealed with stored trees are the events' leaf_index with the batch_trees rows of their batch_seq, which stay in the ledger)\n`,
+      );
     } else if (command === 'attach') {
       await attachPartition(ds, name);
       process.stdout.write(`attached ${name} again\n`);

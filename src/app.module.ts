@@ -1,3 +1,4 @@
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
@@ -29,6 +30,7 @@ import { ShipmentsService } from './shipments/shipments.service';
 import { SigningSpecResolver } from './signing/signing-spec.resolver';
 import { EpcisResolver } from './epcis/epcis.resolver';
 import { AuditResolver } from './audit/audit.resolver';
+import { AuditRunsResolver } from './audit/audit-runs.resolver';
 import { DisputesResolver } from './disputes/disputes.resolver';
 import { DisputesService } from './disputes/disputes.service';
 import { FraudResolver } from './fraud/fraud.resolver';
@@ -37,9 +39,16 @@ import { ProofBundleService } from './proofs/proof-bundle.service';
 import { ProofOfDeliveryResolver } from './proofs/proof-of-delivery.resolver';
 import { ProofsController } from './proofs/proofs.controller';
 import { TrustRootService } from './proofs/trust-root.service';
+import { WebController } from './web/web.controller';
+import { ShareLinksResolver } from './sharing/share-links.resolver';
+import { ShareLinksService } from './sharing/share-links.service';
+import { TrackingViewService } from './sharing/tracking-view.service';
+import { TrackingController } from './sharing/tracking.controller';
+import { AnalyticsResolver } from './analytics/analytics.resolver';
+import { AnalyticsService } from './analytics/analytics.service';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
-export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver];
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, AuditRunsResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver, ShareLinksResolver, AnalyticsResolver];
 
 @Module({})
 export class AppModule {
@@ -58,7 +67,10 @@ export class AppModule {
           context: ({ req }: { req: unknown }) => ({ req }),
           formatError: graphQLErrorFormatter(runtime.config.production),
           validationRules: [queryLimitsRule()],
-          plugins: [inputGuardPlugin],
+          // Apollo's cache-control plugin computes a cache policy on every field of every answer
+          // (a hook per field: 2,750 calls for a 250-event timeline); this API sets no cache hints
+          // (HTTP caching of proofs: GET /inclusion-proofs, proofs.controller.ts)
+          plugins: [inputGuardPlugin, ApolloServerPluginCacheControlDisabled()],
           buildSchemaOptions: { scalarsMap: [{ type: Date, scalar: StrictDateTimeScalar }] },
         }),
       ],
@@ -72,6 +84,7 @@ export class AppModule {
         ...RESOLVERS,
         OrganizationsService,
         ShipmentsService,
+        AnalyticsService,
         CustodyIngestionService,
         CustodyQueryService,
         SealerService,
@@ -81,8 +94,10 @@ export class AppModule {
         FraudService,
         DisputesService,
         DelegationsService,
+        ShareLinksService,
+        TrackingViewService,
       ],
-      controllers: [ProofsController],
+      controllers: [ProofsController, TrackingController, WebController],
     };
   }
 }

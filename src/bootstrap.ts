@@ -14,6 +14,10 @@ import { ReadRouter } from './database/read-replica';
 import { connectChain } from './anchoring/chain-bootstrap';
 import { custodySigningDomain, domainSeparator } from './signing/custody-signing';
 import { AppModule } from './app.module';
+import { WEB_DIST } from './web/web-pages';
+import { LedgerMetrics, healthRoutes } from './ops/operations';
+import { JsonNestLogger, createPino, requestLogger } from './ops/logging';
+import { CustodyIngestionService } from './custody/custody-ingestion.service';
 import type { Runtime } from './common/runtime';
 import { AnchorerService } from './anchoring/anchorer.service';
 import { SealerService } from './batching/sealer.service';
@@ -67,12 +71,31 @@ class BoundedExpressAdapter extends ExpressAdapter {
   }
 }
 
+/** Loads Hardhat (about a second of module loading) for startEmbeddedChain, which finds it loaded. */
+function preloadEmbeddedChain(): void {
+  const config = path.join(__dirname, '..', 'hardhat.config.ts');
+  if (!existsSync(config)) return;
+  process.env.HARDHAT_CONFIG ??= config;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('hardhat');
+  } catch {
+    // startEmbeddedChain loads it again and reports why it cannot
+  }
+}
+
 /** Opens the database, connects (or starts) the chain, then serves GraphQL. */
 export async function startLedger(config: AppConfig): Promise<RunningLedger> {
+  // LOG_FORMAT=json: every line through pino (request ids, secrets redacted); text: Nest's console logger
+  const jsonLog = config.logFormat === 'json' ? createPino(config) : null;
+  const nestLogger = jsonLog ? new JsonNestLogger(jsonLog) : null;
   const logger = new Logger('CustodyLedger');
-  Logger.overrideLogger(LEVELS[config.logLevel]);
+  Logger.overrideLogger(nestLogger ?? LEVELS[config.logLevel]);
   if (config.database.kind === 'pglite' && config.database.dataDir) mkdirSync(config.database.dataDir, { recursive: true });
-  const dataSource = await openDatabase(config.database);
+  const opening = openDatabase(config.database);
+  // PGlite compiles its WASM off the main thread meanwhile: the embedded chain's modules load now
+  if (config.chain.kind === 'embedded') preloadEmbeddedChain();
+  const dataSource = await opening;
   let chainParts: Awaited<ReturnType<typeof connectChain>>;
   try {
     chainParts = await connectChain(config.chain, dataSource, config.production, { logRange: config.chainLogRange, deploymentBlock: config.anchorDeploymentBlock });
@@ -87,9 +110,26 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   await reads.start();
   const runtime: Runtime = { config, dataSource, reads, chain, domain, domainSeparator: domainSeparator(domain), adminApiKey: admin.key };
 
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), new BoundedExpressAdapter(), { bodyParser: false, logger: LEVELS[config.logLevel] });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRuntime(runtime), new BoundedExpressAdapter(), { bodyParser: false, logger: nestLogger ?? LEVELS[config.logLevel] });
   // before the body is read and GraphQL parses anything: the caller's request budget; after the
   // body is read, the query document's own bounds (Apollo's route is mounted later, at listen)
+  // every answer of the proof route is uncacheable unless the route itself says otherwise (FINAL
+  // proofs with PROOF_HTTP_CACHE_SECONDS): refusals by the rate limit or the guard included
+  // operations first: every request timed (refusals too), probes and scrapes never rate-limited
+  if (jsonLog) app.use(requestLogger(jsonLog));
+  const metrics = new LedgerMetrics(runtime, app.get(CustodyIngestionService));
+  app.use(metrics.middleware());
+  const health = healthRoutes(runtime, { maxAnchorLagSeconds: config.readyMaxAnchorLagSeconds, maxPendingEvents: config.readyMaxPendingEvents });
+  app.use('/health/live', health.live);
+  app.use('/health/ready', health.ready);
+  app.use('/metrics', metrics.handler());
+  app.use('/inclusion-proofs', (_req: unknown, res: import('node:http').ServerResponse, next: () => void) => {
+    res.setHeader('cache-control', 'no-store');
+    next();
+  });
+  // the pages' built files (content-hashed names: cached for a year) before the rate limit: one
+  // page view is several of them, and they are the same public bytes for everyone
+  app.useStaticAssets(path.join(WEB_DIST, 'assets'), { prefix: '/assets/', immutable: true, maxAge: '365d', index: false });
   const limits = new RateLimits(await rateLimitStore(config, dataSource), config.rateLimitPerMinute, config.rateLimitEventsPerMinute);
   app.use(rateLimitMiddleware(limits, app.get(ApiKeysService)));
   app.useBodyParser('json', { limit: config.maxBodyBytes });
@@ -116,6 +156,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
       await reads.close();
       await dataSource.destroy();
       await embedded?.close();
+      jsonLog?.flush();
     },
   };
 }

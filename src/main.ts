@@ -1,15 +1,25 @@
 import { ConfigError, loadConfig } from './config/config';
-import { ChainStartupError } from './anchoring/chain-bootstrap';
-import { startLedger } from './bootstrap';
+import { ensurePgliteDataDir } from './database/pglite-init';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // A new embedded database is created (initdb) in a child process while this one loads the
+  // service's modules below; openDatabase waits for it.
+  if (config.database.kind === 'pglite' && config.database.dataDir) ensurePgliteDataDir(config.database.dataDir).catch(() => undefined);
+  // the web pages, built by `npm ci`; again only when web/ changed since (a pull without npm ci)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if ((require('../scripts/build-web.js') as { buildWeb(o: { ifStale: boolean; quiet: boolean }): number }).buildWeb({ ifStale: true, quiet: true }) !== 0) {
+    process.stderr.write('the web pages could not be built (npm run build:web shows why); the API starts without them\n');
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { startLedger } = require('./bootstrap') as typeof import('./bootstrap');
   const ledger = await startLedger(config);
   const embeddedChain = config.chain.kind === 'embedded';
   const lines = [
     '',
     'Custody Ledger is running',
     `  GraphQL           ${ledger.graphqlUrl}`,
+    `  web pages         ${ledger.graphqlUrl.replace(/graphql$/, 'app/')}   (sign in with an API key; tracking pages at /t/<share token>)`,
     // an external endpoint's URL may hold an API key: only how many there are is shown
     embeddedChain
       ? `  chain JSON-RPC    ${ledger.rpcUrl}   (embedded Hardhat chain; forgets its state on restart, the ledger re-anchors)`
@@ -30,6 +40,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ChainStartupError } = require('./anchoring/chain-bootstrap') as typeof import('./anchoring/chain-bootstrap');
   if (err instanceof ConfigError || err instanceof ChainStartupError) {
     process.stderr.write(`Custody Ledger refused to start: ${err.message}\n`);
   } else {

@@ -228,9 +228,12 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
     const next = await chain.nextSeq();
     if (next > seq) {
       // already on chain: our own earlier attempt whose outcome we did not record
+      // the log, not a view: it is where every contract version keeps the leaf count (version 2 stores only the root)
       const log = await chain.findAnchoredLog(seq);
-      if (!log || log.root !== batch.root) {
-        throw new Error(`ROOT MISMATCH for batch ${seq}: contract holds ${log?.root ?? 'nothing'}, ledger ${batch.root}; anchoring stopped, run the audit`);
+      if (!log || log.root !== batch.root || log.leafCount !== batch.leaf_count) {
+        throw new Error(
+          `ROOT MISMATCH for batch ${seq}: contract holds ${log ? `${log.root} (${log.leafCount} leaves)` : 'nothing'}, ledger ${batch.root} (${batch.leaf_count} leaves); anchoring stopped, run the audit`,
+        );
       }
       await this.markAnchored(batch.seq, log);
       return;
@@ -325,10 +328,11 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
 
   private async markAnchored(seq: string, at: AnchorLocation): Promise<void> {
     const chain = this.runtime.chain;
-    // anchored_at is the block's time, which is what the contract records and a verifier compares
+    // anchored_at is the block's time, which is what the BatchAnchored log carries and a verifier compares;
+    // anchor_seen_at is the ledger's own clock (the one received_at is on), for scan-to-anchor latency
     const blockTime = await chain.blockTime(at.blockHash);
     await this.write(
-      `UPDATE anchor_batches SET status = 'ANCHORED', tx_hash = $3, block_number = $4, block_hash = $5, anchored_at = to_timestamp($8),
+      `UPDATE anchor_batches SET status = 'ANCHORED', tx_hash = $3, block_number = $4, block_hash = $5, anchored_at = to_timestamp($8), anchor_seen_at = now(),
               chain_id = $6, contract_address = $7, last_error = NULL, next_attempt_at = NULL WHERE seq = $2 AND ${FENCE} RETURNING seq`,
       [seq, at.txHash, at.blockNumber, at.blockHash, chain.chainId.toString(), chain.contractAddress, blockTime],
     );

@@ -13,7 +13,10 @@ export interface CustodyAnchorArtifact {
   readonly abi: readonly JsonFragment[];
   /** Creation code, 0x-prefixed hex. */
   readonly bytecode: string;
-  /** Runtime code, 0x-prefixed hex: what `eth_getCode` returns at a deployed address. */
+  /**
+   * Runtime code, 0x-prefixed hex: what `eth_getCode` returns at a deployed address, except for the
+   * constructor's `anchorer` (an immutable), whose address fills two 32-byte words that are zero here.
+   */
   readonly deployedBytecode: string;
 }
 

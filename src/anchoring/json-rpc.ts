@@ -138,6 +138,8 @@ export class FailoverJsonRpcProvider extends JsonRpcProvider {
   private readonly states: EndpointState[];
   /** told when requests move to another endpoint (for the service's log) */
   onSwitch: ((message: string) => void) | undefined;
+  /** since start: requests sent, endpoints that failed one, requests every endpoint failed (the `/metrics` RPC series) */
+  readonly stats = { requests: 0, endpointFailures: 0, failedRequests: 0 };
 
   constructor(
     readonly urls: readonly string[],
@@ -161,6 +163,7 @@ export class FailoverJsonRpcProvider extends JsonRpcProvider {
     const method = Array.isArray(payload) ? payload.map((p) => p.method).join(',') : payload.method;
     const failures: EndpointFailure[] = [];
     const start = this.current;
+    this.stats.requests += 1;
     for (let step = 0; step < this.urls.length; step++) {
       const index = (start + step) % this.urls.length;
       const reason = (await this.usable(index)) ?? (await this.tryOne(index, body));
@@ -173,7 +176,9 @@ export class FailoverJsonRpcProvider extends JsonRpcProvider {
         return reason;
       }
       failures.push({ endpoint: index + 1, reason });
+      this.stats.endpointFailures += 1;
     }
+    this.stats.failedRequests += 1;
     throw new RpcEndpointsError(this.urls.length, failures, method);
   }
 

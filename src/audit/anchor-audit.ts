@@ -1,7 +1,7 @@
 import type { CustodyEventRow } from '../custody/custody-event.row';
 import type { DataSource } from 'typeorm';
 import type { ChainClient } from '../anchoring/chain-client';
-import { buildBatchTree } from '../batching/merkle';
+import { buildBatchTree, FlatTree } from '../batching/merkle';
 import { batchRootV2, stateCommitment } from '../state/custody-state';
 import { sqlRows } from '../database/data-source';
 import {
@@ -128,23 +128,26 @@ type EventRow = Pick<
   proof_batch_seq: string | null;
   leaf_index: number | null;
   proof: string[] | null;
+  /** the proof is derived from the batch's stored tree (batch_trees), not a merkle_proofs row */
+  in_tree: boolean;
   prev_event_id: string | null;
   prev_leaf: string | null;
 };
 
 const BATCH_SQL = `SELECT b.seq, b.root, b.tree_version, b.events_root, b.state_root, b.leaf_count, b.status, b.sealed_at, b.chain_id, b.contract_address, b.tx_hash, b.block_number, b.block_hash,
-    (SELECT count(*)::int FROM merkle_proofs mp WHERE mp.batch_seq = b.seq) AS proof_rows
+    (SELECT count(*)::int FROM merkle_proofs mp WHERE mp.batch_seq = b.seq) + (SELECT count(*)::int FROM custody_events ce WHERE ce.batch_seq = b.seq AND ce.leaf_index IS NOT NULL) AS proof_rows
   FROM anchor_batches b WHERE b.seq >= $1::bigint AND b.seq <= $2::bigint ORDER BY b.seq LIMIT $3`;
 
 // the shipment's previous event by arrival (id), wherever it is (an earlier batch, before the range)
 const EVENTS_SQL = `SELECT e.id, e.event_id, e.shipment_id, e.tracking_number, e.carrier, e.event_type, e.custodian, e.occurred_at_ms, e.lat_e6, e.lon_e6,
     e.accuracy_m, e.location_code, e.scan_method, e.evidence_hash, e.data_hash, e.signature, e.counter_signature, e.digest, e.signatures_hash,
-    e.previous_leaf, e.leaf, p.batch_seq AS proof_batch_seq, p.leaf_index, p.proof, prev.event_id AS prev_event_id, prev.leaf AS prev_leaf
+    e.previous_leaf, e.leaf, CASE WHEN e.leaf_index IS NOT NULL THEN e.batch_seq ELSE p.batch_seq END AS proof_batch_seq, coalesce(e.leaf_index, p.leaf_index) AS leaf_index,
+    CASE WHEN e.leaf_index IS NULL THEN p.proof END AS proof, e.leaf_index IS NOT NULL AS in_tree, prev.event_id AS prev_event_id, prev.leaf AS prev_leaf
   FROM custody_events e
   LEFT JOIN merkle_proofs p ON p.event_id = e.event_id
   LEFT JOIN LATERAL (SELECT q.event_id, q.leaf FROM custody_events q WHERE q.shipment_id = e.shipment_id AND q.id < e.id ORDER BY q.id DESC LIMIT 1) prev ON true
   WHERE e.batch_seq = $1::bigint
-  ORDER BY p.leaf_index NULLS LAST, e.id`;
+  ORDER BY coalesce(e.leaf_index, p.leaf_index) NULLS LAST, e.id`;
 
 const lower = (hex: string | null | undefined): string => (hex ?? '').toLowerCase();
 const short = (hex: string): string => (hex.length > 18 ? `${hex.slice(0, 10)}…${hex.slice(-6)}` : hex);
@@ -189,6 +192,30 @@ function fieldsOf(e: EventRow): CustodyEventFields {
 
 function sameProof(a: readonly string[] | null, b: readonly string[]): boolean {
   return a !== null && a.length === b.length && a.every((x, i) => lower(x) === lower(b[i]));
+}
+
+/**
+ * The stored proofs of events whose batch keeps its tree in batch_trees: derived from the stored
+ * levels (read once per batch) as a proof query derives them, so step 3 compares them with the
+ * rebuilt tree like merkle_proofs rows.
+ */
+async function storedTreeProofs(dataSource: DataSource, seq: string, events: EventRow[], problems: Problems): Promise<void> {
+  const inTree = events.filter((e) => e.in_tree);
+  if (inTree.length === 0) return;
+  // as hex: PGlite parses a bytea result byte by byte
+  const rows = await sqlRows<{ level: number; nodes: string }>(
+    dataSource,
+    `SELECT level, string_agg(encode(nodes, 'hex'), '' ORDER BY part) AS nodes FROM batch_trees WHERE batch_seq = $1::bigint GROUP BY level ORDER BY level`,
+    [seq],
+  );
+  const levels = rows.filter((r) => r.level >= 0).map((r) => Buffer.from(r.nodes, 'hex'));
+  if (levels.length === 0 || rows.some((r, i) => r.level !== i - (rows[0].level < 0 ? 1 : 0))) {
+    problems.add('PROOF_MISMATCH', seq, null, `batch ${seq}: ${inTree.length} event(s) have a leaf index but the batch's stored tree is missing or has gaps (levels ${rows.map((r) => r.level).join(', ') || 'none'})`);
+    return;
+  }
+  const stored = FlatTree.fromLevels(levels);
+  const suffix = rows.filter((r) => r.level < 0).flatMap((r) => FlatTree.fromLevels([Buffer.from(r.nodes, 'hex')]).nodes());
+  for (const e of inTree) e.proof = e.leaf_index! < stored.leafCount ? [...stored.proof(e.leaf_index!), ...suffix] : [];
 }
 
 function duration(ms: number): string {
@@ -311,6 +338,7 @@ async function auditBatch(
   const seq = BigInt(batch.seq);
   const anchoredRow = batch.status === 'ANCHORED' || batch.status === 'FINAL';
   const events = await sqlRows<EventRow>(dataSource, EVENTS_SQL, [batch.seq]);
+  await storedTreeProofs(dataSource, batch.seq, events, problems);
 
   // 1. every leaf from its signed fields, in the domain the batch was anchored in (or the current one)
   const domainChain = batch.chain_id && batch.contract_address ? { chain_id: batch.chain_id, contract_address: batch.contract_address } : domains.latest;

@@ -29,7 +29,7 @@ export class AuditResolver {
     for (const [name, value] of [['sealedSlaMinutes', sealedSlaMinutes], ['pendingSlaMinutes', pendingSlaMinutes]] as const) {
       if (!Number.isInteger(value) || value < 0 || value > MAX_SLA_MINUTES) throw new LedgerError('VALIDATION_FAILED', `${name} must be from 0 to ${MAX_SLA_MINUTES}`, name);
     }
-    if (fromSeq !== null && toSeq !== null && toSeq < fromSeq) throw new LedgerError('VALIDATION_FAILED', 'toSeq must not be below fromSeq', 'toSeq');
+    checkRange(fromSeq, toSeq);
     let report;
     try {
       report = await auditAnchors(this.runtime.dataSource, this.runtime.chain, {
@@ -39,11 +39,21 @@ export class AuditResolver {
         pendingSlaMs: pendingSlaMinutes * 60_000,
       });
     } catch (err) {
-      if (isChainError(err)) throw new LedgerError('CHAIN_UNAVAILABLE', `the anchor chain cannot be reached, so the audit cannot compare anchors: ${(err as Error).message.split(' (')[0]}`);
+      const problem = chainProblem(err);
+      if (problem) throw new LedgerError('CHAIN_UNAVAILABLE', problem);
       throw err;
     }
     return report as AnchorAudit;
   }
+}
+
+export function checkRange(fromSeq: bigint | null, toSeq: bigint | null): void {
+  if (fromSeq !== null && toSeq !== null && toSeq < fromSeq) throw new LedgerError('VALIDATION_FAILED', 'toSeq must not be below fromSeq', 'toSeq');
+}
+
+/** The words for an error of the anchor chain; null for any other error. */
+export function chainProblem(err: unknown): string | null {
+  return isChainError(err) ? `the anchor chain cannot be reached, so the audit cannot compare anchors: ${(err as Error).message.split(' (')[0]}` : null;
 }
 
 /** ethers errors carry a code such as NETWORK_ERROR, SERVER_ERROR, TIMEOUT or a connection error cause. */

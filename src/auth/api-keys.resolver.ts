@@ -32,6 +32,14 @@ export class CreateApiKeyInput {
   @Field({ defaultValue: false }) manageKeys: boolean;
 }
 
+@ObjectType({ description: 'The caller: who the API key of this request is (the pages use it for sign-in and navigation).' })
+export class Viewer {
+  @Field() role: string;
+  @Field(() => String, { nullable: true, description: 'organization slug; null for platform keys' }) organization: string | null;
+  @Field(() => String, { nullable: true, description: 'CARRIER, MERCHANT, HUB, …; null for platform keys' }) organizationKind: string | null;
+  @Field({ description: 'may create, rotate and revoke keys of its organization' }) manageKeys: boolean;
+}
+
 const toApiKey = (r: ApiKeyRow): ApiKey => ({
   id: r.id,
   prefix: r.prefix,
@@ -51,6 +59,12 @@ const ANY = ['ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR'] as co
 @Resolver(() => ApiKey)
 export class ApiKeysResolver {
   constructor(private readonly keys: ApiKeysService) {}
+
+  @Query(() => Viewer, { description: "The calling key's role and organization." })
+  @Roles(...ANY)
+  viewer(@Caller() caller: Principal): Viewer {
+    return { role: caller.role, organization: caller.organizationSlug, organizationKind: caller.organizationKind, manageKeys: caller.manageKeys };
+  }
 
   @Query(() => [ApiKey])
   @Roles(...ANY)

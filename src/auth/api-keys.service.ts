@@ -33,6 +33,11 @@ export interface ApiKeyRow {
   replaced_by: string | null;
 }
 
+/** A key's row as authentication reads it. */
+type KeyRow = ApiKeyRow & { secret_hash: string; organization_kind: string | null; suspended_at: Date | null };
+/** Rows of keys kept by ApiKeysService.keyByPrefix at most. */
+const MAX_CACHED_KEYS = 10_000;
+
 const COLUMNS = `k.id, k.organization_id, o.slug AS organization, k.role, k.manage_keys, k.label, k.prefix, k.created_at, k.created_by, k.revoked_at, k.last_used_at, k.replaced_by`;
 
 /**
@@ -44,6 +49,9 @@ const COLUMNS = `k.id, k.organization_id, o.slug AS organization, k.role, k.mana
 export class ApiKeysService {
   private readonly bootstrapHash: Buffer;
   private readonly lastUseWritten = new Map<string, number>();
+  private readonly cache = new Map<string, { row: KeyRow; at: number }>();
+  /** bumped by every change made here, so a lookup that overlapped one is not cached */
+  private generation = 0;
 
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {
     this.bootstrapHash = createHash('sha256').update(runtime.adminApiKey).digest();
@@ -55,19 +63,51 @@ export class ApiKeysService {
     }
     const match = KEY_PATTERN.exec(token);
     if (!match) return null;
-    const [row] = await sqlRows<ApiKeyRow & { secret_hash: string; organization_kind: string | null; suspended_at: Date | null }>(
-      this.runtime.dataSource,
-      `SELECT ${COLUMNS}, k.secret_hash, o.kind AS organization_kind, o.suspended_at FROM api_keys k LEFT JOIN organizations o ON o.id = k.organization_id WHERE k.prefix = $1`,
-      [match[1]],
-    );
+    const row = await this.keyByPrefix(match[1]);
     if (!row || row.revoked_at !== null) return null;
     if (!timingSafeEqual(Buffer.from(sha256(match[2]), 'hex'), Buffer.from(row.secret_hash, 'hex'))) return null;
-    // checked on every request: a suspension takes effect at once, a reinstatement too
+    // checked on every request (against the row as cached, see keyByPrefix): a suspension takes effect at once, a reinstatement too
     if (row.suspended_at !== null) {
       throw new LedgerError('ORGANIZATION_SUSPENDED', `organization "${row.organization}" is suspended since ${row.suspended_at.toISOString()}: its API keys do not work until the platform admin reinstates it (reinstateOrganization)`);
     }
     this.touch(row.id);
     return { keyId: row.id, role: row.role, organizationId: row.organization_id, organizationSlug: row.organization, organizationKind: row.organization_kind, manageKeys: row.manage_keys };
+  }
+
+  /**
+   * The key's row with its organization's kind and suspension, read at most once per
+   * API_KEY_CACHE_MS (0: on every request). This process forgets a row the moment it revokes or
+   * rotates the key or suspends or reinstates an organization, so here such a change takes
+   * effect at once; another replica serving the same database sees it once its copy is older
+   * than API_KEY_CACHE_MS. Only rows that exist are kept (at most MAX_CACHED_KEYS, the oldest
+   * going first), so made-up keys cannot fill memory; the secret is still compared on every request.
+   */
+  private async keyByPrefix(prefix: string): Promise<KeyRow | undefined> {
+    const ttl = this.runtime.config.apiKeyCacheMs;
+    if (ttl > 0) {
+      const hit = this.cache.get(prefix);
+      if (hit && Date.now() - hit.at < ttl) return hit.row;
+    }
+    const generation = this.generation;
+    const at = Date.now();
+    const [row] = await sqlRows<KeyRow>(
+      this.runtime.dataSource,
+      `SELECT ${COLUMNS}, k.secret_hash, o.kind AS organization_kind, o.suspended_at FROM api_keys k LEFT JOIN organizations o ON o.id = k.organization_id WHERE k.prefix = $1`,
+      [prefix],
+    );
+    // a read that started before this process revoked or suspended something is not kept: it may predate the change
+    if (row && ttl > 0 && generation === this.generation) {
+      this.cache.delete(prefix);
+      if (this.cache.size >= MAX_CACHED_KEYS) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(prefix, { row, at });
+    }
+    return row;
+  }
+
+  /** After a change to keys or organizations made here: the cached rows are read again. */
+  forgetCachedKeys(): void {
+    this.generation++;
+    this.cache.clear();
   }
 
   /** Creates a key; the secret is returned here once and never stored. */
@@ -103,6 +143,7 @@ export class ApiKeysService {
       if (replacing) await runner.query(`UPDATE api_keys SET revoked_at = now(), replaced_by = $2 WHERE id = $1`, [replacing, row.id]);
       return row.id;
     });
+    if (replacing) this.forgetCachedKeys();
     return { key: `cl_${prefix}_${secret}`, row: await this.get(id) };
   }
 
@@ -110,6 +151,7 @@ export class ApiKeysService {
     const key = await this.visible(caller, id);
     if (key.revoked_at) throw new LedgerError('KEY_ALREADY_REVOKED', `API key ${key.prefix} was revoked at ${key.revoked_at.toISOString()}`, 'id');
     await sqlRows(this.runtime.dataSource, `UPDATE api_keys SET revoked_at = now() WHERE id = $1`, [id]);
+    this.forgetCachedKeys();
     return this.get(id);
   }
 

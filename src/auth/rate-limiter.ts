@@ -178,21 +178,74 @@ export class RateLimits {
   private readonly logger = new Logger('RateLimits');
   private readonly fallback = new MemoryRateLimitStore();
   private lastWarning = 0;
+  /** request tokens this process took from the shared store and has not spent yet, per bucket */
+  private readonly credits = new Map<string, number>();
+  private readonly chunksInFlight = new Map<string, Promise<number>>();
+  /** buckets that lacked a whole chunk, until when they are asked one token at a time */
+  private readonly lowUntil = new Map<string, number>();
+  /** request tokens taken from a shared store at once (1: one at a time; always 1 in memory) */
+  private readonly requestChunk: number;
 
   constructor(
     private readonly store: RateLimitStore,
     readonly requestsPerMinute: number,
     readonly eventsPerMinute: number,
-  ) {}
+  ) {
+    this.requestChunk = store instanceof MemoryRateLimitStore ? 1 : Math.max(1, Math.floor(requestsPerMinute / 60));
+  }
 
   /** Closes the shared store's connection (shutdown). */
   async close(): Promise<void> {
     await this.store.close?.();
   }
 
-  /** One request of `who`: milliseconds to wait, 0 when allowed. */
+  /**
+   * One request of `who`: milliseconds to wait, 0 when allowed. With a shared store (PostgreSQL,
+   * Redis) a request does not cost a round trip each: this process takes a second's worth of
+   * the budget at once (RATE_LIMIT_PER_MINUTE / 60, when that is more than 1) and spends it
+   * here. Every request allowed was taken from the shared bucket first, so all replicas together
+   * never allow more than the budget; a replica holds at most that second's worth unspent (which
+   * the others cannot use meanwhile). When the bucket no longer has a whole chunk, requests are
+   * taken one at a time, so the last tokens go exactly as before.
+   */
   request(who: string): Promise<number> {
-    return this.take(`req:${who}`, 1, this.requestsPerMinute);
+    return this.requestOf(`req:${who}`);
+  }
+
+  private requestOf(key: string): Promise<number> {
+    if (this.requestChunk > 1) {
+      const credit = this.credits.get(key) ?? 0;
+      if (credit >= 1) {
+        this.credits.set(key, credit - 1);
+        return Promise.resolve(0);
+      }
+      // a bucket that had no whole chunk a moment ago is asked one token at a time (a refused request: one round trip, as before)
+      if ((this.lowUntil.get(key) ?? 0) <= Date.now()) return this.requestFromChunk(key);
+    }
+    return this.take(key, 1, this.requestsPerMinute);
+  }
+
+  /** One chunk in flight per bucket: concurrent requests wait for it rather than each taking one. */
+  private async requestFromChunk(key: string): Promise<number> {
+    const pending = this.chunksInFlight.get(key);
+    if (pending) {
+      await pending;
+      return this.requestOf(key);
+    }
+    const taking = this.take(key, this.requestChunk, this.requestsPerMinute);
+    this.chunksInFlight.set(key, taking);
+    try {
+      if ((await taking) === 0) {
+        if (this.credits.size >= 100_000) this.credits.clear();
+        this.credits.set(key, (this.credits.get(key) ?? 0) + this.requestChunk - 1);
+        return 0;
+      }
+      if (this.lowUntil.size >= 100_000) this.lowUntil.clear();
+      this.lowUntil.set(key, Date.now() + 1_000);
+    } finally {
+      this.chunksInFlight.delete(key);
+    }
+    return this.take(key, 1, this.requestsPerMinute);
   }
 
   /** `count` custody events of `who`; throws RATE_LIMITED when they are over the budget. */

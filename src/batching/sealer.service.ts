@@ -2,10 +2,14 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { inTransaction, sqlRows } from '../database/data-source';
 import { ensurePartitions } from '../database/partitions';
-import { buildBatchTree } from './merkle';
+import { FlatTree, NODE_BYTES, writeHexNode } from './merkle';
+import { storeBatchTree } from './batch-trees';
 import { advisoryLockName } from '../anchoring/leader-lock';
 import { batchRootV2, stateCommitment } from '../state/custody-state';
 import { StateStore } from '../state/state-store';
+
+/** Pending events read, and updated, per statement while sealing: bounds the rows held in memory at once. */
+export const SEAL_CHUNK = 50_000;
 
 export interface SealedBatch {
   seq: bigint;
@@ -17,7 +21,8 @@ export interface SealedBatch {
 /**
  * Seals pending events into Merkle batches: when BATCH_MAX_EVENTS are pending, when the oldest
  * pending event is BATCH_MAX_AGE_MS old, or on request. The tree and every proof are computed
- * here, once, and stored; proof queries only read rows. Sealing is one transaction serialized by
+ * here, once, in one streaming pass (about 64 B per event in memory), and stored as the tree's
+ * levels (batch-trees.ts); proof queries derive an event's O(log n) siblings from them. Sealing is one transaction serialized by
  * an advisory lock, so replicas can all run this loop and sequence numbers never collide.
  */
 @Injectable()
@@ -30,6 +35,8 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
 
   private readonly lockName: string;
   private readonly state = new StateStore();
+  /** Events per read and per UPDATE while sealing (tests set it small to cross chunk boundaries). */
+  chunk = SEAL_CHUNK;
 
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {
     this.lockName = advisoryLockName(runtime.config.database, 'sealer');
@@ -85,33 +92,61 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
         const [{ locked }] = await sqlRows<{ locked: boolean }>(runner, `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`, [this.lockName]);
         if (!locked) return null;
       }
-      const events = await sqlRows<{ id: string; event_id: string; leaf: string }>(
-        runner,
-        `SELECT id, event_id, leaf FROM custody_events WHERE batch_seq IS NULL ORDER BY id LIMIT $1 FOR UPDATE`,
-        [this.runtime.config.batchMaxEvents],
-      );
-      if (events.length === 0) return null;
-      const tree = await buildBatchTree(events.map((e) => e.leaf));
+      // streaming: pending events in id order, a chunk at a time, their leaves straight into the tree's bottom level
+      const ids: string[] = [];
+      let leaves = Buffer.allocUnsafe(Math.min(this.runtime.config.batchMaxEvents, this.chunk) * NODE_BYTES);
+      for (let after = '-1'; ids.length < this.runtime.config.batchMaxEvents; ) {
+        const chunk = await sqlRows<{ id: string; leaf: string }>(
+          runner,
+          `SELECT id, leaf FROM custody_events WHERE batch_seq IS NULL AND id > $1 ORDER BY id LIMIT $2 FOR UPDATE`,
+          [after, Math.min(this.chunk, this.runtime.config.batchMaxEvents - ids.length)],
+        );
+        if (chunk.length === 0) break;
+        if ((ids.length + chunk.length) * NODE_BYTES > leaves.length) {
+          const grown = Buffer.allocUnsafe(Math.min(this.runtime.config.batchMaxEvents, 2 * (ids.length + chunk.length)) * NODE_BYTES);
+          leaves.copy(grown, 0, 0, ids.length * NODE_BYTES);
+          leaves = grown;
+        }
+        for (const e of chunk) {
+          writeHexNode(leaves, ids.length, e.leaf);
+          ids.push(e.id);
+        }
+        if (chunk.length < this.chunk) break;
+        after = chunk[chunk.length - 1].id;
+      }
+      if (ids.length === 0) return null;
+      const tree = await FlatTree.build(leaves.subarray(0, ids.length * NODE_BYTES), () => runner.query(`SELECT 1`));
       const [{ seq }] = await sqlRows<{ seq: string }>(runner, `SELECT coalesce(max(seq) + 1, 0)::text AS seq FROM anchor_batches`);
       const first = (await StateStore.latestSeq(runner)) === null;
       // the state as of this batch, committed with it: custody-tree/2 root = sortedPair(eventsRoot, keccak256(0x02 ‖ eventsRoot ‖ stateRoot))
-      const records = await this.state.recordsFor(runner, seq, events.map((e) => e.id), first);
+      const records = await this.state.recordsFor(runner, seq, ids, first);
       const state = await this.state.apply(runner, seq, records);
       const root = batchRootV2(tree.root, state.root);
-      // every event proof ends with the state commitment, so it folds to the anchored root itself
-      const commitment = stateCommitment(tree.root, state.root);
       await runner.query(
         `INSERT INTO anchor_batches (seq, root, leaf_count, tree_version, events_root, state_root, state_changes) VALUES ($1, $2, $3, 2, $4, $5, $6)`,
-        [seq, root, events.length, tree.root, state.root, state.changed],
+        [seq, root, ids.length, tree.root, state.root, state.changed],
       );
-      await runner.query(`UPDATE custody_events SET batch_seq = $1 WHERE id = ANY($2::bigint[])`, [seq, events.map((e) => e.id)]);
-      // proofs as one text[] literal per row: '{0xab..,0xcd..}'
+      // the tree once (about 64 B per event); every event proof ends with the state commitment, so it folds to the anchored root itself
+      await storeBatchTree(runner, seq, tree, [stateCommitment(tree.root, state.root)]);
+      // each event's batch and leaf index, a chunk of ids (sorted, locked above) per statement
+      for (let from = 0; from < ids.length; from += this.chunk) {
+        const part = ids.slice(from, from + this.chunk);
+        await runner.query(
+          `UPDATE custody_events e SET batch_seq = $1, leaf_index = $2 + u.n - 1 FROM unnest($3::bigint[]) WITH ORDINALITY AS u(id, n)
+            WHERE e.id = u.id AND e.id BETWEEN $4 AND $5`,
+          [seq, from, part, part[0], part[part.length - 1]],
+        );
+      }
+      // scan-to-anchor latency for analytics: the batch's events counted per carrier, merchant and second of receipt
       await runner.query(
-        `INSERT INTO merkle_proofs (event_id, batch_seq, leaf_index, proof, event_row_id)
-         SELECT u.event_id, $1, u.leaf_index, u.proof::text[], u.event_row_id FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[]) AS u(event_id, leaf_index, proof, event_row_id)`,
-        [seq, events.map((e) => e.event_id), events.map((_, i) => i), tree.proofs.map((p) => `{${[...p, commitment].join(',')}}`), events.map((e) => e.id)],
+        `INSERT INTO batch_receipts (batch_seq, carrier_id, merchant_id, received_s, events)
+         SELECT $1::bigint, s.carrier_id, s.merchant_id, date_trunc('second', e.received_at), count(*)::int
+           FROM custody_events e JOIN shipments s ON s.id = e.shipment_id
+          WHERE e.batch_seq = $1::bigint AND e.id BETWEEN $2 AND $3
+          GROUP BY 2, 3, 4`,
+        [seq, ids[0], ids[ids.length - 1]],
       );
-      return { seq: BigInt(seq), root, leafCount: events.length };
+      return { seq: BigInt(seq), root, leafCount: ids.length };
     });
     if (batch) {
       this.logger.log(`sealed batch ${batch.seq}: ${batch.leafCount} events, root ${batch.root}`);

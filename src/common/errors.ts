@@ -16,7 +16,13 @@ export const ERROR_CODES = {
   REVOCATION_BEFORE_USE: 'revokedAt is not after the last event the key signed, or the last transfer under a delegation it signed: a revocation cannot void accepted events',
   NO_CARRIER_CONTRACT: 'the merchant has no active contract with the carrier: the carrier (or the platform admin) registers it with registerCarrierContract',
   TRACKING_NUMBER_UNAVAILABLE: 'this tracking number cannot be used for a new shipment of this carrier: use the number the carrier issued for the parcel',
+  SHARE_LINK_NOT_FOUND: 'no tracking page for this link: it was never issued, was revoked or has expired; ask the sender for a new link',
+  INVALID_DISPLAY_NAME: 'displayName must be 1-80 characters of printable text',
+  INVALID_COLOR: 'a colour must be #rrggbb (six hex digits)',
+  INVALID_LOGO_URL: 'logoUrl must be an https:// URL or a data:image/png, image/svg+xml or image/jpeg base64 URL of at most 64 KB',
   ORGANIZATION_SUSPENDED: 'the organization is suspended: its API keys do not work until the platform admin reinstates it',
+  INVALID_PERIOD: 'the period is empty or reversed: `to` must be after `from`',
+  PERIOD_TOO_LONG: 'the period spans more than 366 days: ask for a year or less at a time',
   // per-event rejections of recordCustodyEvents
   INVALID_FIELD: 'a signed field is malformed',
   INVALID_SIGNATURE: 'the signature is malformed or cannot be recovered',

@@ -23,6 +23,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'UNKNOWN_CUSTODIAN':
     case 'UNKNOWN_SHIPMENT':
     case 'UNKNOWN_SIGNER':
+    case 'SHARE_LINK_NOT_FOUND':
       return 404;
     case 'ALREADY_EXISTS':
     case 'EVENT_ID_CONFLICT':
@@ -54,6 +55,11 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'INVALID_EXTRA_DATA':
     case 'EVIDENCE_MISMATCH':
     case 'PERSONAL_DATA_MISMATCH':
+    case 'INVALID_DISPLAY_NAME':
+    case 'INVALID_COLOR':
+    case 'INVALID_LOGO_URL':
+    case 'INVALID_PERIOD':
+    case 'PERIOD_TOO_LONG':
       return 400;
   }
 }

@@ -13,5 +13,7 @@ export function toHttp(err: unknown): unknown {
 export function sendError(res: ServerResponse, status: number, code: string, message: string, extensions: Record<string, unknown> = {}): void {
   res.statusCode = status;
   res.setHeader('content-type', 'application/json; charset=utf-8');
+  // a refusal is about this moment and this caller: never kept by a cache (a tracking link's 429 included)
+  res.setHeader('cache-control', 'no-store');
   res.end(JSON.stringify({ errors: [{ message, extensions: { code, ...extensions } }] }));
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { Wallet, isAddress, getAddress } from 'ethers';
 
 /**
@@ -51,6 +52,8 @@ export interface AppConfig {
   adminApiKey: string | undefined;
   batchMaxEvents: number;
   batchMaxAgeMs: number;
+  /** a lane's (or carrier's) delivery history is used for estimates from this many deliveries on */
+  estimateMinDeliveries: number;
   confirmations: number;
   /** block the anchor contract was deployed in, for the trust file (where verifiers start reading its logs); null: unknown */
   anchorDeploymentBlock: number | null;
@@ -67,12 +70,31 @@ export interface AppConfig {
   /** ceiling of maxFeePerGas (gas price on chains without EIP-1559) the anchorer ever offers, in gwei */
   anchorMaxFeeGwei: number;
   maxEventsPerCall: number;
+  /** worker threads that recover signers off the event loop (0: on the event loop) */
+  signatureWorkers: number;
   /** How far in the future a device clock may be before an event is refused. */
   maxClockSkewMs: number;
   /** HTTP requests per minute per API key (per client address without a valid one); token bucket, bursts up to the same number */
   rateLimitPerMinute: number;
   /** custody events per minute per API key (or address) that recordCustodyEvents accepts for checking; bursts up to the same number */
   rateLimitEventsPerMinute: number;
+  /** how long an API key's row (with its organization's suspension) is reused before it is read again; 0: read on every request */
+  apiKeyCacheMs: number;
+  /** Cache-Control max-age (s) of GET /inclusion-proofs/<eventId> for events in FINAL batches; 0: never cached (no-store) */
+  proofHttpCacheSeconds: number;
+  /** the web pages' map tiles (MAP_TILE_URL, `{z}/{x}/{y}` template) and their attribution; null: a plain vector route, works offline */
+  mapTiles: { url: string; attribution: string } | null;
+  /** GET /health/ready warns (stays 200) past these: the oldest sealed batch not on chain, the pending events */
+  readyMaxAnchorLagSeconds: number;
+  readyMaxPendingEvents: number;
+  /**
+   * PUBLIC_CHAIN_RPC_URL: a JSON-RPC URL a visitor's browser may use to verify a shared tracking
+   * page's bundle (it is published in GET /api/track/<token>); null: the embedded chain's own URL in
+   * embedded mode, none with an external chain. Never CHAIN_RPC_URL, which may carry an API key.
+   */
+  publicChainRpcUrl: string | null;
+  /** BLOCK_EXPLORER_TX_URL: a block explorer's transaction page, `{tx}` standing for the hash; null: none */
+  blockExplorerTxUrl: string | null;
   /** where the rate-limit buckets are shared when set (REDIS_URL): instead of PostgreSQL; undefined: the database */
   redis: RedisConfig | undefined;
   /** a GraphQL query document's size in bytes (apart from its variables, which MAX_BODY_BYTES bounds) */
@@ -83,6 +105,10 @@ export interface AppConfig {
   /** ids per new range of the partitioned custody_events and merkle_proofs (PARTITION_RANGE_EVENTS) */
   partitionRangeEvents: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
+  /** LOG_FORMAT: json (one object per line, request ids, secrets redacted; the default in production) or text */
+  logFormat: 'json' | 'text';
+  /** LOG_FILE: append the logs to this file instead of stdout; null: stdout */
+  logFile: string | null;
 }
 
 export class ConfigError extends Error {
@@ -187,6 +213,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
 
   let redis: RedisConfig | undefined;
+  let mapTiles: AppConfig['mapTiles'] = null;
+  if (env.MAP_TILE_URL) {
+    const template = env.MAP_TILE_URL.trim();
+    if (!/^https?:\/\/[^\s]+$/.test(template) || !['{z}', '{x}', '{y}'].every((p) => template.includes(p)) || !URL.canParse(template.replace(/[{}]/g, ''))) {
+      problems.push('MAP_TILE_URL must be an http(s):// tile URL template with {z}, {x} and {y}, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (unset: the pages draw a plain vector route)');
+    } else {
+      mapTiles = { url: template, attribution: (env.MAP_TILE_ATTRIBUTION ?? '').trim().slice(0, 300) };
+    }
+  } else if (env.MAP_TILE_ATTRIBUTION) {
+    problems.push('MAP_TILE_ATTRIBUTION needs MAP_TILE_URL (the attribution of the tiles it names)');
+  }
   if (env.REDIS_URL) {
     // the URL can hold a password: the problem names the variable, never the value
     if (!/^rediss?:\/\/[^\s]+$/.test(env.REDIS_URL) || !URL.canParse(env.REDIS_URL)) problems.push('REDIS_URL must be a redis:// or rediss:// URL (redis://[:password@]host:port[/db])');
@@ -197,8 +234,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push('REDIS_KEY_PREFIX needs REDIS_URL (without it the rate-limit buckets are in the database)');
   }
 
+  const publicChainRpcUrl = env.PUBLIC_CHAIN_RPC_URL || null;
+  if (publicChainRpcUrl !== null && (!/^https?:\/\/[^\s/?#]+/.test(publicChainRpcUrl) || !URL.canParse(publicChainRpcUrl) || publicChainRpcUrl.includes(','))) {
+    problems.push('PUBLIC_CHAIN_RPC_URL must be one http(s):// JSON-RPC URL that browsers may reach (it is published to every visitor of a shared tracking page)');
+  } else if (publicChainRpcUrl !== null && chain.kind === 'external' && chain.rpcUrls.includes(publicChainRpcUrl)) {
+    problems.push('PUBLIC_CHAIN_RPC_URL must not be one of the CHAIN_RPC_URL endpoints (those may carry an API key; it is published to every visitor): use a public endpoint of the same chain');
+  }
+  const blockExplorerTxUrl = env.BLOCK_EXPLORER_TX_URL || null;
+  if (blockExplorerTxUrl !== null && (!/^https?:\/\/[^\s/?#]+/.test(blockExplorerTxUrl) || !blockExplorerTxUrl.includes('{tx}') || !URL.canParse(blockExplorerTxUrl.replace('{tx}', '0x00')))) {
+    problems.push('BLOCK_EXPLORER_TX_URL must be an http(s):// URL with {tx} where the transaction hash goes (e.g. https://etherscan.io/tx/{tx})');
+  }
+
   const logLevel = (env.LOG_LEVEL ?? 'log') as AppConfig['logLevel'];
   if (!['error', 'warn', 'log', 'debug'].includes(logLevel)) problems.push('LOG_LEVEL must be one of error, warn, log, debug');
+  const logFormat = (env.LOG_FORMAT ?? (production ? 'json' : 'text')) as AppConfig['logFormat'];
+  if (!['json', 'text'].includes(logFormat)) problems.push('LOG_FORMAT must be json or text');
+  const logFile = env.LOG_FILE?.trim() || null;
 
   const config: AppConfig = {
     production,
@@ -208,8 +259,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     database,
     chain,
     adminApiKey,
-    batchMaxEvents: int('BATCH_MAX_EVENTS', 1000, 1, 100_000),
+    batchMaxEvents: int('BATCH_MAX_EVENTS', 1000, 1, 1_000_000),
     batchMaxAgeMs: int('BATCH_MAX_AGE_MS', 10_000, 10, 86_400_000),
+    estimateMinDeliveries: int('ESTIMATE_MIN_DELIVERIES', 20, 1, 1_000_000),
     confirmations: int('CONFIRMATIONS', chain.kind === 'embedded' ? 1 : 3, 1, 1000),
     anchorDeploymentBlock: env.ANCHOR_DEPLOYMENT_BLOCK ? int('ANCHOR_DEPLOYMENT_BLOCK', 0, 0, Number.MAX_SAFE_INTEGER) : null,
     chainLogRange: int('CHAIN_LOG_RANGE', 5_000, 1, 1_000_000),
@@ -220,15 +272,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     anchorReplaceAfterBlocks: int('ANCHOR_REPLACE_AFTER_BLOCKS', 3, 1, 10_000),
     anchorMaxFeeGwei: int('ANCHOR_MAX_FEE_GWEI', 500, 1, 1_000_000),
     maxEventsPerCall: int('MAX_EVENTS_PER_CALL', 1000, 1, 10_000),
+    signatureWorkers: int('SIGNATURE_WORKERS', availableParallelism(), 0, 64),
     maxClockSkewMs: int('MAX_CLOCK_SKEW_MS', 300_000, 0, 86_400_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     rateLimitEventsPerMinute: int('RATE_LIMIT_EVENTS_PER_MINUTE', 60_000, 1, 10_000_000),
+    apiKeyCacheMs: int('API_KEY_CACHE_MS', 10_000, 0, 300_000),
+    proofHttpCacheSeconds: int('PROOF_HTTP_CACHE_SECONDS', 0, 0, 31_536_000),
+    mapTiles,
+    readyMaxAnchorLagSeconds: int('READY_MAX_ANCHOR_LAG_SECONDS', 900, 1, 604_800),
+    readyMaxPendingEvents: int('READY_MAX_PENDING_EVENTS', 500_000, 1, 1_000_000_000),
+    publicChainRpcUrl,
+    blockExplorerTxUrl,
     redis,
     maxQueryBytes: int('MAX_QUERY_BYTES', 65_536, 1024, 4_194_304),
     maxQueryTokens: int('MAX_QUERY_TOKENS', 10_000, 100, 1_000_000),
     partitionRangeEvents: int('PARTITION_RANGE_EVENTS', 1_000_000, 1_000, 1_000_000_000_000),
     maxBodyBytes: int('MAX_BODY_BYTES', 4_194_304, 1024, 67_108_864),
     logLevel,
+    logFormat,
+    logFile,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

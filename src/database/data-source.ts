@@ -1,6 +1,7 @@
 import { DataSource, type QueryRunner } from 'typeorm';
 import type { DatabaseConfig, DatabaseTimeouts } from '../config/config';
 import { pgliteDriver } from './pglite-pool';
+import { PGLITE_START_PARAMS, ensurePgliteDataDir } from './pglite-init';
 import { OrganizationEntity } from '../organizations/organization.entity';
 import { SigningKeyEntity } from '../organizations/signing-key.entity';
 import { ShipmentEntity } from '../shipments/shipment.entity';
@@ -14,9 +15,14 @@ import { Tenancy1764600000000 } from './migrations/1764600000000-tenancy';
 import { AnchoringLease1764700000000 } from './migrations/1764700000000-anchoring-lease';
 import { RateLimits1764710000000 } from './migrations/1764710000000-rate-limits';
 import { Partitions1764720000000 } from './migrations/1764720000000-partitions';
+import { BatchTrees1764730000000 } from './migrations/1764730000000-batch-trees';
+import { StatementKeyTrigger1764740000000 } from './migrations/1764740000000-statement-key-trigger';
+import { ShareLinks1764750000000 } from './migrations/1764750000000-share-links';
+import { Analytics1764760000000 } from './migrations/1764760000000-analytics';
+import { AuditRuns1764770000000 } from './migrations/1764770000000-audit-runs';
 
 export const ENTITIES = [OrganizationEntity, SigningKeyEntity, ShipmentEntity];
-export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000, CustodyConsent1764500000000, Tenancy1764600000000, AnchoringLease1764700000000, RateLimits1764710000000, Partitions1764720000000];
+export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000, CustodyConsent1764500000000, Tenancy1764600000000, AnchoringLease1764700000000, RateLimits1764710000000, Partitions1764720000000, BatchTrees1764730000000, StatementKeyTrigger1764740000000, ShareLinks1764750000000, Analytics1764760000000, AuditRuns1764770000000];
 
 /** One data source for both PostgreSQL and PGlite; the schema comes only from migrations. */
 export function createDataSource(config: DatabaseConfig): DataSource {
@@ -33,9 +39,10 @@ export function createDataSource(config: DatabaseConfig): DataSource {
     });
   }
   const driver = pgliteDriver(async () => {
+    if (config.dataDir) await ensurePgliteDataDir(config.dataDir);
     const { PGlite, types } = await import('@electric-sql/pglite');
     // int8 as decimal strings, exactly like node-postgres, so both back ends return the same values.
-    return PGlite.create({ dataDir: config.dataDir, parsers: { [types.INT8]: (value: string) => value } });
+    return PGlite.create({ dataDir: config.dataDir, startParams: PGLITE_START_PARAMS, parsers: { [types.INT8]: (value: string) => value } });
   });
   return new DataSource({ ...common, type: 'postgres', driver });
 }

@@ -1,3 +1,4 @@
+import { claimKeysTrigger } from './migrations/1764740000000-statement-key-trigger';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { inTransaction, sqlRows } from './data-source';
 
@@ -101,6 +102,7 @@ export async function ensurePartitions(ds: DataSource, width: number = PARTITION
       for (const { table, key } of TABLES) {
         await runner.query(`ALTER TABLE ${table} DETACH PARTITION ${table}_tail`);
         await runner.query(`CREATE TABLE ${table}_${name} PARTITION OF ${table} FOR VALUES FROM (${from}) TO (${to})`);
+        if (table === 'custody_events') await runner.query(claimKeysTrigger(`${table}_${name}`));
         await runner.query(`INSERT INTO ${table}_${name} OVERRIDING SYSTEM VALUE SELECT * FROM ${table}_tail WHERE ${key} < ${to}`);
         await runner.query(`DELETE FROM ${table}_tail WHERE ${key} < ${to}`);
         await runner.query(`ALTER TABLE ${table} ATTACH PARTITION ${table}_tail FOR VALUES FROM (${to}) TO (MAXVALUE)`);
@@ -130,7 +132,9 @@ async function unarchivable(db: Db, name: string): Promise<PartitionError | null
  * reads go on; PGlite has one connection and detaches plainly). Refused unless every id of the
  * range has been handed out and all its events are sealed in FINAL batches. Its tables stay in the
  * schema as custody_events_<name> and merkle_proofs_<name> for the operator to dump and drop;
- * its event ids stay in custody_event_keys and can never be used again.
+ * its event ids stay in custody_event_keys and can never be used again. The trees of batches
+ * sealed since batch_trees (one row per level per batch, not per event) stay in the ledger: an
+ * archived event's proof is its row's leaf_index and batch_seq with that batch's batch_trees rows.
  */
 export async function detachPartition(ds: DataSource, name: string, options: { concurrently: boolean }): Promise<ArchivedPartition> {
   const parts = await attached(ds);
@@ -168,7 +172,11 @@ export async function detachPartition(ds: DataSource, name: string, options: { c
     throw late;
   }
   const [{ events }] = await sqlRows<{ events: number }>(ds, `SELECT count(*)::int AS events FROM custody_events_${name}`);
-  const [{ proofs }] = await sqlRows<{ proofs: number }>(ds, `SELECT count(*)::int AS proofs FROM merkle_proofs_${name}`);
+  // proofs: the range's merkle_proofs rows (batches sealed before batch_trees) and its events with a leaf index in a stored tree
+  const [{ proofs }] = await sqlRows<{ proofs: number }>(
+    ds,
+    `SELECT ((SELECT count(*) FROM merkle_proofs_${name}) + (SELECT count(*) FROM custody_events_${name} WHERE leaf_index IS NOT NULL))::int AS proofs`,
+  );
   const [row] = await sqlRows<{ detached_at: Date }>(ds, `INSERT INTO archived_partitions (name, range_from, range_to, events, proofs) VALUES ($1, $2, $3, $4, $5) RETURNING detached_at`, [name, range.from, range.to, events, proofs]);
   return { name, from: range.from, to: range.to, events, proofs, detachedAt: row.detached_at, eventsTable: `custody_events_${name}`, proofsTable: `merkle_proofs_${name}` };
 }

@@ -61,8 +61,11 @@ export class DisputesService {
     const { verdict, reasons } = judgeDispute(claim, bundle, verification, findings, shipment.promisedDeliveryAt, new Set(legacy.map((r) => r.event_id)));
     const [{ id }] = await sqlRows<{ id: string }>(
       this.runtime.dataSource,
-      `INSERT INTO disputes (shipment_id, claim, note, verdict, reasons, bundle, verification) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb) RETURNING id`,
-      [shipment.id, claim, note, verdict, JSON.stringify(reasons), JSON.stringify(bundle), JSON.stringify(verification)],
+      // the findings it was judged on are kept by code too, for carrier analytics (detectors do not run at ingestion)
+      `WITH d AS (INSERT INTO disputes (shipment_id, claim, note, verdict, reasons, bundle, verification) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb) RETURNING id, shipment_id),
+            f AS (INSERT INTO dispute_findings (dispute_id, shipment_id, code, severity) SELECT d.id, d.shipment_id, x.code, x.severity FROM d, unnest($8::text[], $9::text[]) AS x(code, severity))
+       SELECT id FROM d`,
+      [shipment.id, claim, note, verdict, JSON.stringify(reasons), JSON.stringify(bundle), JSON.stringify(verification), findings.map((f) => f.code), findings.map((f) => f.severity)],
     );
     return this.get(id, caller);
   }

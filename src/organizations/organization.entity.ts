@@ -26,4 +26,17 @@ export class OrganizationEntity {
 
   @Column({ name: 'suspension_reason', type: 'text', nullable: true })
   suspensionReason: string | null;
+
+  /** Branding on public tracking pages (updateOrganizationBranding); null: not set */
+  @Column({ name: 'display_name', type: 'text', nullable: true })
+  displayName: string | null;
+
+  @Column({ name: 'logo_url', type: 'text', nullable: true })
+  logoUrl: string | null;
+
+  @Column({ name: 'brand_color', type: 'text', nullable: true })
+  brandColor: string | null;
+
+  @Column({ name: 'accent_color', type: 'text', nullable: true })
+  accentColor: string | null;
 }

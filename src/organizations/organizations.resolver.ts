@@ -2,7 +2,7 @@ import { Args, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/g
 import { Caller, Roles } from '../auth/decorators';
 import { seesInternalsOf, seesSigningKeysOf, type Principal } from '../auth/principal';
 import { OrganizationsService } from './organizations.service';
-import { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput } from './dto/organization.inputs';
+import { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput, UpdateOrganizationBrandingInput } from './dto/organization.inputs';
 import { CarrierContract, Organization, SigningKey, toCarrierContract, toOrganization, toSigningKey } from './models/organization.model';
 
 /**
@@ -46,6 +46,12 @@ export class OrganizationsResolver {
   @Roles('ADMIN')
   async registerOrganization(@Args('input') input: RegisterOrganizationInput): Promise<Organization> {
     return toOrganization(await this.organizations.register(input));
+  }
+
+  @Mutation(() => Organization, { description: "Branding on public tracking pages (share links): a CARRIER or MERCHANT key sets its own organization's, the platform admin any. Invalid values are refused with INVALID_DISPLAY_NAME, INVALID_COLOR or INVALID_LOGO_URL and change nothing." })
+  @Roles('ADMIN', 'CARRIER', 'MERCHANT')
+  async updateOrganizationBranding(@Args('input') input: UpdateOrganizationBrandingInput, @Caller() caller: Principal): Promise<Organization> {
+    return toOrganization(await this.organizations.updateBranding(input, caller));
   }
 
   @Mutation(() => Organization, { description: 'Platform admin only. Its API keys stop working at once (ORGANIZATION_SUSPENDED); its signing keys, events and proofs stay as they are.' })

@@ -2,13 +2,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import { getAddress, isAddress } from 'ethers';
 import { LedgerError } from '../common/errors';
 import { inTransaction, isUniqueViolation, sqlRows } from '../database/data-source';
+import { ApiKeysService } from '../auth/api-keys.service';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { SLUG_PATTERN } from '../custody/event-validation';
 import { OrganizationEntity } from './organization.entity';
 import { SigningKeyEntity } from './signing-key.entity';
 import { actorOf, type Principal } from '../auth/principal';
 import type { CarrierContractRow } from './models/organization.model';
-import type { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput } from './dto/organization.inputs';
+import type { RegisterOrganizationInput, RegisterSigningKeyInput, RevokeSigningKeyInput, UpdateOrganizationBrandingInput } from './dto/organization.inputs';
+import { validateBranding } from './branding';
 
 
 /** Signing keys are registered and revoked by their own organization only (or the platform admin). */
@@ -18,7 +20,10 @@ function ownOrganization(caller: Principal, organizationId: string, what: string
 
 @Injectable()
 export class OrganizationsService {
-  constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
+  constructor(
+    @Inject(RUNTIME) private readonly runtime: Runtime,
+    private readonly apiKeys: ApiKeysService,
+  ) {}
 
   private get organizations() {
     return this.runtime.dataSource.getRepository(OrganizationEntity);
@@ -184,10 +189,30 @@ export class OrganizationsService {
     return { carrier, merchant };
   }
 
+  // ---- branding ---------------------------------------------------------------------------------
+
+  /**
+   * An organization's own key (CARRIER or MERCHANT) sets its own branding; the platform admin any
+   * organization's. Everything is checked before anything is written: a refused change changes nothing.
+   */
+  async updateBranding(input: UpdateOrganizationBrandingInput, caller: Principal): Promise<OrganizationEntity> {
+    const slug = input.organization ?? caller.organizationSlug;
+    if (!slug) throw new LedgerError('VALIDATION_FAILED', 'a key without organization must name one: input.organization', 'organization');
+    const org = await this.bySlug(slug, 'organization');
+    ownOrganization(caller, org.id, 'set branding');
+    const changes = validateBranding(input, this.runtime.config.production);
+    const columns = { displayName: 'display_name', logoUrl: 'logo_url', brandColor: 'brand_color', accentColor: 'accent_color' } as const;
+    const set = (Object.keys(changes) as Array<keyof typeof columns>).map((k, i) => `${columns[k]} = $${i + 2}`);
+    if (set.length === 0) throw new LedgerError('VALIDATION_FAILED', 'nothing to change: give displayName, logoUrl, brandColor or accentColor (null clears one)', 'input');
+    await this.runtime.dataSource.query(`UPDATE organizations SET ${set.join(', ')} WHERE id = $1`, [org.id, ...Object.values(changes)]);
+    return this.bySlug(org.slug, 'organization');
+  }
+
   // ---- suspension -------------------------------------------------------------------------------
 
   /**
-   * Its API keys stop at once (ApiKeysService.authenticate checks on every request). Signing keys
+   * Its API keys stop at once (ApiKeysService.authenticate checks on every request; this process forgets
+   * its cached key rows here, other replicas within API_KEY_CACHE_MS). Signing keys
    * and events are not touched: what it recorded before stays valid and provable.
    */
   async suspend(slug: string, reason: string): Promise<OrganizationEntity> {
@@ -195,6 +220,7 @@ export class OrganizationsService {
     if (why.length < 1 || why.length > 500) throw new LedgerError('VALIDATION_FAILED', 'reason must be 1-500 characters: record why', 'reason');
     const org = await this.bySlug(slug, 'slug');
     const [row] = await sqlRows(this.runtime.dataSource, `UPDATE organizations SET suspended_at = now(), suspension_reason = $2 WHERE id = $1 AND suspended_at IS NULL RETURNING id`, [org.id, why]);
+    this.apiKeys.forgetCachedKeys();
     if (!row) throw new LedgerError('ORGANIZATION_SUSPENDED', `organization "${slug}" is suspended already since ${org.suspendedAt?.toISOString()}; reinstateOrganization first to suspend it for another reason`, 'slug');
     return this.bySlug(slug, 'slug');
   }
@@ -202,6 +228,7 @@ export class OrganizationsService {
   async reinstate(slug: string): Promise<OrganizationEntity> {
     const org = await this.bySlug(slug, 'slug');
     const [row] = await sqlRows(this.runtime.dataSource, `UPDATE organizations SET suspended_at = NULL, suspension_reason = NULL WHERE id = $1 AND suspended_at IS NOT NULL RETURNING id`, [org.id]);
+    this.apiKeys.forgetCachedKeys();
     if (!row) throw new LedgerError('VALIDATION_FAILED', `organization "${slug}" is not suspended: nothing to reinstate`, 'slug');
     return this.bySlug(slug, 'slug');
   }

@@ -425,7 +425,9 @@ async function checkBatch(
   const claimsAnchored = ANCHORED.has(batch.status);
   if (batch.chainId !== null && BigInt(batch.chainId) !== chainId) fail('DOMAIN', `batch ${batch.seq} claims chain ${batch.chainId}, the signing domain says ${chainId}`, at);
   if (batch.contractAddress !== null && getAddress(batch.contractAddress.toLowerCase()) !== address) fail('TRUST_ROOT', `batch ${batch.seq} claims contract ${batch.contractAddress}, but the pinned anchor for it is ${address}`, at);
-  const [root, leafCount, anchoredAt] = (await contract.getFunction('batch')(BigInt(batch.seq))) as [string, bigint, bigint];
+  // the root from storage; leaf count and block time from the contract's own BatchAnchored log (a version 2
+  // contract stores only the root; version 1 logs the same values it stores)
+  const root = (await contract.getFunction('batchRoot')(BigInt(batch.seq))) as string;
   if (lower(root) === ZERO_HASH) {
     if (claimsAnchored) fail('BATCH_ROOT', `batch ${batch.seq} is not on chain (the contract holds no root for it), although the bundle says ${batch.status}`, at);
     onChain.push({ seq: batch.seq, contract: address, blockNumber: null, txHash: null, anchoredAt: null, confirmations: null });
@@ -435,7 +437,6 @@ async function checkBatch(
     fail('BATCH_ROOT', `batch ${batch.seq}: the contract holds root ${root}, the bundle says ${batch.root}`, at);
     return false;
   }
-  if (Number(leafCount) !== batch.leafCount) fail('BATCH_ROOT', `batch ${batch.seq}: the contract records ${leafCount} leaves, the bundle says ${batch.leafCount}`, at);
   if (batch.treeVersion === 2) {
     if (!batch.stateRoot || !HEX32.test(batch.stateRoot) || !HEX32.test(batch.eventsRoot)) fail('BATCH_ROOT', `batch ${batch.seq} is custody-tree/2 but lacks eventsRoot or stateRoot`, at);
     else if (batchRootV2(batch.eventsRoot, batch.stateRoot) !== lower(batch.root)) fail('BATCH_ROOT', `batch ${batch.seq}: its events root and state root give custody-tree/2 root ${batchRootV2(batch.eventsRoot, batch.stateRoot)}, not its root ${batch.root}`, at);
@@ -444,12 +445,16 @@ async function checkBatch(
   }
   // block and transaction from the contract's own log, never from the bundle
   const log = await findAnchorLog(contract, batch, head, scan);
-  const time = new Date(Number(anchoredAt) * 1000).toISOString();
-  onChain.push({ seq: batch.seq, contract: address, blockNumber: log?.blockNumber ?? null, txHash: log?.transactionHash ?? null, anchoredAt: time, confirmations: log ? head - log.blockNumber + 1 : null });
   if (!log) {
+    onChain.push({ seq: batch.seq, contract: address, blockNumber: null, txHash: null, anchoredAt: null, confirmations: null });
     fail('ANCHOR_TX', `batch ${batch.seq}: the contract holds its root but no BatchAnchored(${batch.seq}, ${batch.root}) log was found from block ${fromBlock}`, at);
     return true;
   }
+  const logged = contract.interface.parseLog(log)!.args;
+  const leafCount = Number(logged.getValue('leafCount') as bigint);
+  const time = new Date(Number(logged.getValue('timestamp') as bigint) * 1000).toISOString();
+  onChain.push({ seq: batch.seq, contract: address, blockNumber: log.blockNumber, txHash: log.transactionHash, anchoredAt: time, confirmations: head - log.blockNumber + 1 });
+  if (leafCount !== batch.leafCount) fail('BATCH_ROOT', `batch ${batch.seq}: the contract logged ${leafCount} leaves when anchoring it, the bundle says ${batch.leafCount}`, at);
   // every fact the bundle states is compared, whatever its status says; an anchored batch must state them all
   if (batch.txHash !== null || claimsAnchored) {
     if (lower(batch.txHash) !== lower(log.transactionHash)) fail('ANCHOR_TX', `batch ${batch.seq}: anchored by transaction ${log.transactionHash}, the bundle says ${batch.txHash ?? 'none'}`, at);
@@ -458,7 +463,7 @@ async function checkBatch(
     if (batch.blockNumber !== log.blockNumber) fail('ANCHOR_TX', `batch ${batch.seq}: anchored in block ${log.blockNumber}, the bundle says ${batch.blockNumber ?? 'none'}`, at);
   }
   if (batch.anchoredAt !== null || claimsAnchored) {
-    if (batch.anchoredAt === null || Date.parse(batch.anchoredAt) !== Number(anchoredAt) * 1000) fail('ANCHOR_TIME', `batch ${batch.seq}: anchored at ${time} (block time), the bundle says ${batch.anchoredAt ?? 'none'}`, at);
+    if (batch.anchoredAt === null || Date.parse(batch.anchoredAt) !== Date.parse(time)) fail('ANCHOR_TIME', `batch ${batch.seq}: anchored at ${time} (block time), the bundle says ${batch.anchoredAt ?? 'none'}`, at);
   }
   return true;
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
+import { eventProofSql } from '../batching/batch-trees';
 import { EVENT_FROM_SQL, eventColumnsSql, type CustodyEventRow } from '../custody/custody-event.row';
 import { eventScopeSql, type Scope } from '../auth/principal';
 import { FraudService } from '../fraud/fraud.service';
@@ -49,6 +50,9 @@ type DelegationRow = Pick<Row, 'delegation_id' | 'delegator' | 'delegate' | 'car
 export type WrittenPodFormat = typeof POD_FORMAT_V2 | typeof POD_FORMAT_V3;
 export const WRITTEN_POD_FORMATS: readonly WrittenPodFormat[] = [POD_FORMAT_V3, POD_FORMAT_V2];
 
+/** An event's proof: from its batch's stored tree, or its merkle_proofs row (batches sealed before trees were stored). */
+const PROOF = eventProofSql('e', 'mp');
+
 const BATCH_COLUMNS = 'seq, root, tree_version, events_root, state_root, leaf_count, status, chain_id, contract_address, tx_hash, block_number, anchored_at';
 
 /**
@@ -74,7 +78,7 @@ export class ProofBundleService {
     // personal values never go into a bundle: it is meant to be handed to third parties
     const rows = await sqlRows<BundleRow>(
       db,
-      `SELECT ${eventColumnsSql('FALSE')}, mp.proof, mp.leaf_index,
+      `SELECT ${eventColumnsSql('FALSE')}, ${PROOF.proof} AS proof, ${PROOF.leafIndex} AS leaf_index,
               (SELECT co.slug FROM signing_keys ck JOIN organizations co ON co.id = ck.organization_id WHERE ck.address = e.counter_signer) AS counter_signer_organization
          FROM ${EVENT_FROM_SQL} LEFT JOIN merkle_proofs mp ON mp.event_id = e.event_id
         WHERE e.shipment_id = $1 AND ${eventScopeSql(scope, params)} ORDER BY e.id`,

@@ -5,6 +5,7 @@ import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
 import { EVENT_STATUS_SQL, type CustodyEventStatus } from '../custody/custody-event.row';
 import { InclusionProof } from './inclusion-proof.model';
+import { eventProofSql } from '../batching/batch-trees';
 import { Caller, Roles } from '../auth/decorators';
 import { eventScopeSql, type Principal } from '../auth/principal';
 
@@ -25,18 +26,21 @@ interface ProofRow {
   block_number: string | null;
 }
 
+/** The event's proof: derived from its batch's stored tree, or its merkle_proofs row for batches sealed before trees were stored. */
+const PROOF = eventProofSql('e', 'p');
+
 @Resolver(() => InclusionProof)
 export class ProofsResolver {
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
 
-  /** A row read (on the read replica when there is one): proofs are stored when the batch is sealed, never recomputed. */
+  /** A row read (on the read replica when there is one): the proof's siblings are read from the tree stored when the batch was sealed, never recomputed. */
   @Query(() => InclusionProof)
   @Roles('ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR')
   async inclusionProof(@Args('eventId') eventId: string, @Caller() caller: Principal): Promise<InclusionProof> {
     const id = eventId.toLowerCase();
     if (!/^0x[0-9a-f]{64}$/.test(id)) throw new LedgerError('NOT_FOUND', `no custody event ${eventId}`, 'eventId');
     const params: unknown[] = [id];
-    const sql = `SELECT e.event_id, ${EVENT_STATUS_SQL} AS status, e.digest, e.signatures_hash, e.previous_leaf, e.leaf, p.proof, p.leaf_index, e.batch_seq, b.root,
+    const sql = `SELECT e.event_id, ${EVENT_STATUS_SQL} AS status, e.digest, e.signatures_hash, e.previous_leaf, e.leaf, ${PROOF.proof} AS proof, ${PROOF.leafIndex} AS leaf_index, e.batch_seq, b.root,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.chain_id END AS chain_id,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.contract_address END AS contract_address,
                   CASE WHEN b.status IN ('ANCHORED','FINAL') THEN b.tx_hash END AS tx_hash,

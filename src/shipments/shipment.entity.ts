@@ -1,6 +1,7 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 import { OrganizationEntity } from '../organizations/organization.entity';
 import type { ShipmentStatus } from '../custody/event-types';
+import type { EstimateBasis } from '../analytics/shipment-facts';
 
 @Entity({ name: 'shipments' })
 export class ShipmentEntity {
@@ -67,6 +68,16 @@ export class ShipmentEntity {
 
   @Column({ name: 'estimated_delivery_at', type: 'timestamptz', nullable: true })
   estimatedDeliveryAt: Date | null;
+
+  /** the carrier's own estimate (createShipment / updateShipment); estimatedDeliveryAt follows the scans */
+  @Column({ name: 'carrier_estimated_delivery_at', type: 'timestamptz', nullable: true })
+  carrierEstimatedDeliveryAt: Date | null;
+
+  @Column({ name: 'estimate_basis', type: 'text', nullable: true })
+  estimateBasis: EstimateBasis | null;
+
+  @Column({ name: 'estimate_samples', type: 'integer', nullable: true })
+  estimateSamples: number | null;
 
   @Column({ name: 'delivered_at_ms', type: 'bigint', nullable: true })
   deliveredAtMs: string | null;

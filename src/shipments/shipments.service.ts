@@ -8,6 +8,7 @@ import { TRACKING_NUMBER_PATTERN } from '../custody/event-validation';
 import { OrganizationsService } from '../organizations/organizations.service';
 import { toOrganization } from '../organizations/models/organization.model';
 import { ShipmentEntity } from './shipment.entity';
+import { OUTCOME_SQL } from '../database/migrations/1764760000000-analytics';
 import { shipmentScopeNamed, type Principal, type Scope } from '../auth/principal';
 import type { CreateShipmentInput, UpdateShipmentInput } from './dto/create-shipment.input';
 import type { Shipment, ShipmentConnection, ShipmentsArgs } from './models/shipment.model';
@@ -78,7 +79,10 @@ export class ShipmentsService {
           destinationRadiusM: d?.radiusM ?? null,
           status: 'PRE_TRANSIT',
           promisedDeliveryAt: input.promisedDeliveryAt ?? null,
-          estimatedDeliveryAt: input.estimatedDeliveryAt ?? null,
+          carrierEstimatedDeliveryAt: input.estimatedDeliveryAt ?? null,
+          // until the first scan: the carrier's estimate, else the promise (README "Estimated delivery")
+          estimatedDeliveryAt: input.estimatedDeliveryAt ?? input.promisedDeliveryAt ?? null,
+          estimateBasis: input.estimatedDeliveryAt ? 'CARRIER_PROVIDED' : input.promisedDeliveryAt ? 'PROMISED_DATE' : null,
           requireDeliveryEvidence: input.requireDeliveryEvidence ?? false,
           requireCounterSignedHandoffs: input.requireCounterSignedHandoffs ?? false,
         }),
@@ -143,6 +147,9 @@ export class ShipmentsService {
       requireCounterSignedHandoffs: e.requireCounterSignedHandoffs,
       promisedDeliveryAt: e.promisedDeliveryAt,
       estimatedDeliveryAt: e.deliveredAtMs !== null ? new Date(Number(e.deliveredAtMs)) : e.estimatedDeliveryAt ?? e.promisedDeliveryAt,
+      estimateBasis: e.deliveredAtMs !== null ? null : e.estimatedDeliveryAt ? e.estimateBasis : e.promisedDeliveryAt ? 'PROMISED_DATE' : null,
+      estimateSampleSize: e.deliveredAtMs !== null ? null : e.estimateSamples,
+      carrierEstimatedDeliveryAt: e.carrierEstimatedDeliveryAt,
       deliveredAt: e.deliveredAtMs !== null ? new Date(Number(e.deliveredAtMs)) : null,
       late: isLate(e, Date.now()),
       lastEventAt: e.lastEventAtMs !== null ? new Date(Number(e.lastEventAtMs)) : null,
@@ -195,11 +202,27 @@ export class ShipmentsService {
     if (caller.role === 'MERCHANT' && input.estimatedDeliveryAt !== undefined) throw new LedgerError('FORBIDDEN', "estimatedDeliveryAt is the carrier's to set", 'estimatedDeliveryAt');
     const changes: Partial<ShipmentEntity> = {};
     if (input.promisedDeliveryAt !== undefined) changes.promisedDeliveryAt = input.promisedDeliveryAt;
-    if (input.estimatedDeliveryAt !== undefined) changes.estimatedDeliveryAt = input.estimatedDeliveryAt;
+    if (input.estimatedDeliveryAt !== undefined) changes.carrierEstimatedDeliveryAt = input.estimatedDeliveryAt;
+    // the estimate follows at once (scans recompute it later): the carrier's own while it is not in the past,
+    // else the (new) promise where the estimate rested on the promise or on the carrier's withdrawn estimate
+    const promised = input.promisedDeliveryAt !== undefined ? input.promisedDeliveryAt : current.promisedDeliveryAt;
+    const entity = await this.repo.findOneByOrFail({ id: current.id });
+    const carrierEstimate = input.estimatedDeliveryAt !== undefined ? input.estimatedDeliveryAt : entity.carrierEstimatedDeliveryAt;
+    if (carrierEstimate && carrierEstimate.getTime() >= Date.now()) {
+      if (current.deliveredAt === null) Object.assign(changes, { estimatedDeliveryAt: carrierEstimate, estimateBasis: 'CARRIER_PROVIDED', estimateSamples: null });
+    } else if (current.deliveredAt === null && (input.estimatedDeliveryAt !== undefined || input.promisedDeliveryAt !== undefined) && (entity.estimateBasis === null || entity.estimateBasis === 'PROMISED_DATE' || entity.estimateBasis === 'CARRIER_PROVIDED')) {
+      Object.assign(changes, { estimatedDeliveryAt: promised, estimateBasis: promised ? 'PROMISED_DATE' : null, estimateSamples: null });
+    }
     if (input.requireDeliveryEvidence !== undefined && input.requireDeliveryEvidence !== null) changes.requireDeliveryEvidence = input.requireDeliveryEvidence;
     if (input.requireCounterSignedHandoffs !== undefined && input.requireCounterSignedHandoffs !== null) changes.requireCounterSignedHandoffs = input.requireCounterSignedHandoffs;
     if (Object.keys(changes).length === 0) throw new LedgerError('VALIDATION_FAILED', 'nothing to change: give promisedDeliveryAt, estimatedDeliveryAt, requireDeliveryEvidence or requireCounterSignedHandoffs', 'input');
-    await this.repo.update({ id: current.id }, { ...changes, updatedAt: new Date() });
+    await this.runtime.dataSource.transaction(async (m) => {
+      await m.getRepository(ShipmentEntity).update({ id: current.id }, { ...changes, updatedAt: new Date() });
+      // on time or not follows the promise (carrier analytics)
+      if (changes.promisedDeliveryAt !== undefined) {
+        await m.query(`UPDATE shipments s SET ${OUTCOME_SQL('s.ended_at_ms', 's.end_kind', 's.estimate_first_scan_at', 's.estimate_out_for_delivery_at')} WHERE s.id = $1`, [current.id]);
+      }
+    });
     return this.find(input.trackingNumber, input.carrier, caller);
   }
 

@@ -9,6 +9,7 @@ import { trustFromFlags } from '../../src/proofs/trust-root';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
 import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
+import { treeProofSql } from '../../src/batching/batch-trees';
 
 /**
  * Issue 10, "past one machine": proofs, timelines and bundles are read from a streaming hot
@@ -113,7 +114,11 @@ describe('reads from a streaming read replica (chaos)', () => {
     expect(report.failures).toEqual([]);
     expect(report.verdict).toBe('VALID');
     // the proof of the standby's copy is the primary's, byte for byte
-    const [onPrimary] = (await primary.query<{ proof: string[] }>(`SELECT proof FROM ${(t.ledger.runtime.config.database as { schema: string }).schema}.merkle_proofs WHERE event_id = $1`, [recorded[0]])).rows;
+    // (derived on the primary from its stored batch tree, as the reader derives it on the standby)
+    await primary.query(`BEGIN`);
+    await primary.query(`SET LOCAL search_path TO ${(t.ledger.runtime.config.database as { schema: string }).schema}`);
+    const [onPrimary] = (await primary.query<{ proof: string[] }>(`SELECT ${treeProofSql('e.batch_seq', 'e.leaf_index')} AS proof FROM custody_events e WHERE e.event_id = $1`, [recorded[0]])).rows;
+    await primary.query(`COMMIT`);
     expect(proof.inclusionProof.proof).toEqual(onPrimary.proof);
     const sessions = await standby.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'custody-ledger-read' AND datname = current_database()`);
     expect(Number(sessions.rows[0].n)).toBeGreaterThan(0);

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../../src/config/config';
 
 const STRONG_KEY = '3f9c1a7e5b2d8f4c6a0e9b1d7c3f5a2e8b4d6f0c';
@@ -26,6 +27,14 @@ describe('configuration', () => {
     expect(config.port).toBe(4000);
     expect(config.adminApiKey).toBeUndefined();
     expect(config.confirmations).toBe(1);
+    // one signature worker per core; 0 recovers on the event loop
+    expect(config.signatureWorkers).toBe(availableParallelism());
+    expect(loadConfig({ SIGNATURE_WORKERS: '0' }).signatureWorkers).toBe(0);
+    expect(problems({ SIGNATURE_WORKERS: '-1' })).toEqual([expect.stringContaining('SIGNATURE_WORKERS must be a whole number from 0')]);
+    // delivery estimates use a lane's history from 20 deliveries on
+    expect(config.estimateMinDeliveries).toBe(20);
+    expect(loadConfig({ ESTIMATE_MIN_DELIVERIES: '3' }).estimateMinDeliveries).toBe(3);
+    expect(problems({ ESTIMATE_MIN_DELIVERIES: '0' })).toEqual([expect.stringContaining('ESTIMATE_MIN_DELIVERIES must be a whole number from 1')]);
   });
 
   it('uses PostgreSQL and an external chain when configured', () => {
@@ -127,6 +136,54 @@ describe('configuration', () => {
       expect.stringContaining('MAX_QUERY_BYTES must be a whole number from 1024'),
       expect.stringContaining('MAX_QUERY_TOKENS must be a whole number from 100'),
     ]);
+  });
+
+  it('read caches: API keys reused for 10 s by default (0: read on every request), proofs cached over HTTP only when asked for; both checked', () => {
+    const pick = (c: ReturnType<typeof loadConfig>) => ({ apiKeyCacheMs: c.apiKeyCacheMs, proofHttpCacheSeconds: c.proofHttpCacheSeconds });
+    expect(pick(loadConfig({}))).toEqual({ apiKeyCacheMs: 10_000, proofHttpCacheSeconds: 0 });
+    expect(pick(loadConfig({ API_KEY_CACHE_MS: '0', PROOF_HTTP_CACHE_SECONDS: '86400' }))).toEqual({ apiKeyCacheMs: 0, proofHttpCacheSeconds: 86_400 });
+    expect(problems({ API_KEY_CACHE_MS: '600000', PROOF_HTTP_CACHE_SECONDS: '-1' })).toEqual([
+      expect.stringContaining('API_KEY_CACHE_MS must be a whole number from 0 to 300000'),
+      expect.stringContaining('PROOF_HTTP_CACHE_SECONDS must be a whole number from 0'),
+    ]);
+  });
+
+  it('MAP_TILE_URL: the pages draw a plain vector route without tiles; a template needs {z}, {x}, {y}; an attribution needs a URL', () => {
+    expect(loadConfig({}).mapTiles).toBeNull();
+    expect(loadConfig({ MAP_TILE_URL: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png', MAP_TILE_ATTRIBUTION: '© OpenStreetMap contributors' }).mapTiles).toEqual({ url: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png', attribution: '© OpenStreetMap contributors' });
+    expect(problems({ MAP_TILE_URL: 'https://tiles.example/{z}/{x}.png' })).toEqual([expect.stringContaining('MAP_TILE_URL must be an http(s):// tile URL template with {z}, {x} and {y}')]);
+    expect(problems({ MAP_TILE_URL: 'file:///tiles/{z}/{x}/{y}.png' })).toEqual([expect.stringContaining('MAP_TILE_URL must be an http(s)://')]);
+    expect(problems({ MAP_TILE_ATTRIBUTION: 'someone' })).toEqual([expect.stringContaining('MAP_TILE_ATTRIBUTION needs MAP_TILE_URL')]);
+  });
+
+  it('public tracking pages: PUBLIC_CHAIN_RPC_URL and BLOCK_EXPLORER_TX_URL unset by default, checked, never one of the CHAIN_RPC_URL endpoints', () => {
+    const pick = (c: ReturnType<typeof loadConfig>) => ({ publicChainRpcUrl: c.publicChainRpcUrl, blockExplorerTxUrl: c.blockExplorerTxUrl });
+    expect(pick(loadConfig({}))).toEqual({ publicChainRpcUrl: null, blockExplorerTxUrl: null });
+    expect(pick(loadConfig({ PUBLIC_CHAIN_RPC_URL: 'https://rpc.public.example', BLOCK_EXPLORER_TX_URL: 'https://explorer.example/tx/{tx}' }))).toEqual({ publicChainRpcUrl: 'https://rpc.public.example', blockExplorerTxUrl: 'https://explorer.example/tx/{tx}' });
+    expect(problems({ PUBLIC_CHAIN_RPC_URL: 'ws://rpc', BLOCK_EXPLORER_TX_URL: 'https://explorer.example/tx/' })).toEqual([
+      expect.stringContaining('PUBLIC_CHAIN_RPC_URL must be one http(s):// JSON-RPC URL'),
+      expect.stringContaining('BLOCK_EXPLORER_TX_URL must be an http(s):// URL with {tx}'),
+    ]);
+    const external = { CHAIN_RPC_URL: 'https://a.example/v3/SECRETKEY,https://b.example', ANCHOR_PRIVATE_KEY: '0x' + '11'.repeat(32), ANCHOR_CONTRACT_ADDRESS: '0x5FbDB2315678afecb367f032d93F642f64180aa3' };
+    const leaked = problems({ ...external, PUBLIC_CHAIN_RPC_URL: 'https://a.example/v3/SECRETKEY' });
+    expect(leaked).toEqual([expect.stringContaining('PUBLIC_CHAIN_RPC_URL must not be one of the CHAIN_RPC_URL endpoints')]);
+    expect(leaked.join()).not.toContain('SECRETKEY');
+  });
+
+  it('READY_MAX_ANCHOR_LAG_SECONDS and READY_MAX_PENDING_EVENTS: when /health/ready warns; checked', () => {
+    expect(loadConfig({})).toMatchObject({ readyMaxAnchorLagSeconds: 900, readyMaxPendingEvents: 500_000 });
+    expect(loadConfig({ READY_MAX_ANCHOR_LAG_SECONDS: '60', READY_MAX_PENDING_EVENTS: '1000' })).toMatchObject({ readyMaxAnchorLagSeconds: 60, readyMaxPendingEvents: 1000 });
+    expect(problems({ READY_MAX_ANCHOR_LAG_SECONDS: '0', READY_MAX_PENDING_EVENTS: 'lots' })).toEqual([
+      expect.stringContaining('READY_MAX_ANCHOR_LAG_SECONDS must be a whole number from 1'),
+      expect.stringContaining('READY_MAX_PENDING_EVENTS must be a whole number from 1'),
+    ]);
+  });
+
+  it('LOG_FORMAT: text to try it out, json by default in production; LOG_FILE instead of stdout', () => {
+    expect(loadConfig({})).toMatchObject({ logFormat: 'text', logFile: null });
+    expect(loadConfig({ LOG_FORMAT: 'json', LOG_FILE: '/var/log/ledger.log' })).toMatchObject({ logFormat: 'json', logFile: '/var/log/ledger.log' });
+    expect(problems({ NODE_ENV: 'production' }).some((p) => p.includes('LOG_FORMAT'))).toBe(false);
+    expect(problems({ LOG_FORMAT: 'xml' })).toEqual([expect.stringContaining('LOG_FORMAT must be json or text')]);
   });
 
   it('REDIS_URL: the rate-limit buckets in Redis, whatever the database, under a prefix named after the schema; a bad URL is refused without echoing its password', () => {

@@ -15,6 +15,8 @@ import {
   parseEther,
   toBeHex,
   type ContractTransactionResponse,
+  zeroPadValue,
+  type Log,
 } from 'ethers';
 import { MerkleTree } from 'merkletreejs';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
@@ -77,6 +79,13 @@ async function revertOf(action: Promise<unknown>): Promise<DecodedRevert> {
   throw new Error('expected a revert, but the call succeeded');
 }
 
+/** The args of the one BatchAnchored log of `receipt`: [seq, root, leafCount, timestamp]. */
+function anchoredLog(receipt: { logs: readonly Log[] }): unknown[] {
+  const logs = receipt.logs.map((log) => anchorInterface.parseLog(log)).filter((log) => log?.name === 'BatchAnchored');
+  expect(logs).toHaveLength(1);
+  return [...logs[0]!.args];
+}
+
 async function mined(tx: Promise<ContractTransactionResponse>) {
   const receipt = await (await tx).wait();
   if (receipt === null) throw new Error('transaction has no receipt');
@@ -123,7 +132,11 @@ describe('CustodyAnchor', () => {
       expect(receipt?.contractAddress).toBe(deployment.address);
       expect(receipt?.blockNumber).toBe(deployment.blockNumber);
       expect(receipt?.status).toBe(1);
-      expect(await provider.getCode(deployment.address)).toBe(CUSTODY_ANCHOR_ARTIFACT.deployedBytecode);
+      // the initial anchorer is an immutable: the deployed code holds its address where the artifact has zero words
+      const anchorerWord = zeroPadValue(anchorer.address, 32).slice(2).toLowerCase();
+      const code = await provider.getCode(deployment.address);
+      expect(code.split(anchorerWord)).toHaveLength(3);
+      expect(code.replaceAll(anchorerWord, '0'.repeat(64))).toBe(CUSTODY_ANCHOR_ARTIFACT.deployedBytecode);
     });
 
     it('grants DEFAULT_ADMIN_ROLE to the admin and ANCHORER_ROLE to the anchorer, and nothing else', async () => {
@@ -162,18 +175,19 @@ describe('CustodyAnchor', () => {
       const rootA = id('root A');
       const rootB = id('root B');
 
+      // version 2 stores the root; leaf count and block time are in the BatchAnchored log (there is no batch(seq) view)
       const receiptA = await mined(anchor.anchorBatch(0, rootA, 7));
       const blockA = await provider.getBlock(receiptA.blockNumber);
       expect(await anchor.nextSeq()).toBe(1n);
       expect(await anchor.batchRoot(0)).toBe(rootA);
-      expect([...(await anchor.batch(0))]).toEqual([rootA, 7n, BigInt(blockA!.timestamp)]);
+      expect(anchoredLog(receiptA)).toEqual([0n, rootA, 7n, BigInt(blockA!.timestamp)]);
 
       const receiptB = await mined(anchor.anchorBatch(1, rootB, 1));
       const blockB = await provider.getBlock(receiptB.blockNumber);
       expect(await anchor.nextSeq()).toBe(2n);
       expect(await anchor.batchRoot(0)).toBe(rootA);
       expect(await anchor.batchRoot(1)).toBe(rootB);
-      expect([...(await anchor.batch(1))]).toEqual([rootB, 1n, BigInt(blockB!.timestamp)]);
+      expect(anchoredLog(receiptB)).toEqual([1n, rootB, 1n, BigInt(blockB!.timestamp)]);
     });
 
     it('emits BatchAnchored with seq, root, leaf count and timestamp, seq and root indexed', async () => {
@@ -196,14 +210,13 @@ describe('CustodyAnchor', () => {
     it('returns zeros for a batch that has not been anchored', async () => {
       const anchor = await deployFresh();
       expect(await anchor.batchRoot(0)).toBe(ZeroHash);
-      expect([...(await anchor.batch(0))]).toEqual([ZeroHash, 0n, 0n]);
       expect(await anchor.batchRoot(2n ** 64n - 1n)).toBe(ZeroHash);
     });
 
     it('accepts the largest leaf count', async () => {
       const anchor = await deployFresh();
-      await mined(anchor.anchorBatch(0, id('big'), 2 ** 32 - 1));
-      expect((await anchor.batch(0))[1]).toBe(2n ** 32n - 1n);
+      const receipt = await mined(anchor.anchorBatch(0, id('big'), 2 ** 32 - 1));
+      expect(anchoredLog(receipt)[2]).toBe(2n ** 32n - 1n);
     });
   });
 
@@ -226,7 +239,6 @@ describe('CustodyAnchor', () => {
       const anchor = await deployFresh();
       const original = id('original');
       await mined(anchor.anchorBatch(0, original, 3));
-      const before = [...(await anchor.batch(0))];
 
       expect(await revertOf(anchor.anchorBatch(0, id('replacement'), 3))).toEqual({
         name: 'CustodyAnchorUnexpectedSeq',
@@ -236,7 +248,7 @@ describe('CustodyAnchor', () => {
         name: 'CustodyAnchorUnexpectedSeq',
         args: [1n, 0n],
       });
-      expect([...(await anchor.batch(0))]).toEqual(before);
+      expect(await anchor.batchRoot(0)).toBe(original);
       expect(await anchor.nextSeq()).toBe(1n);
     });
 
@@ -298,6 +310,8 @@ describe('CustodyAnchor', () => {
       const asAdmin = as(admin, anchor);
       const asOutsider = as(outsider, anchor);
       await mined(asAdmin.grantRole(anchorerRole, outsider.address));
+      // the initial anchorer's shortcut must be closed first (see 'the initial anchorer's shortcut' below)
+      await mined(asAdmin.closeAnchorerShortcut({ value: 1n }));
       await mined(asAdmin.revokeRole(anchorerRole, anchorer.address));
 
       await mined(asOutsider.anchorBatch(0, id('rotated'), 2));
@@ -306,6 +320,161 @@ describe('CustodyAnchor', () => {
         name: 'AccessControlUnauthorizedAccount',
         args: [anchorer.address, anchorerRole],
       });
+    });
+  });
+
+  describe('one storage write per batch (version 2)', () => {
+    /** The storage slot of batch `seq`'s root: `_roots` is the mapping in slot 1 (AccessControl's `_roles` is slot 0). */
+    const rootSlot = (seq: bigint) => keccak256(AbiCoder.defaultAbiCoder().encode(['uint256', 'uint256'], [seq, 1n]));
+
+    async function storageWrites(hash: string): Promise<number> {
+      const trace = (await provider.send('debug_traceTransaction', [hash, {}])) as { structLogs: { op: string }[] };
+      return trace.structLogs.filter((step) => step.op === 'SSTORE').length;
+    }
+
+    it('costs at most 50,000 gas a batch, the first one included, and writes exactly one slot: the root', async () => {
+      const anchor = await deployFresh();
+      const gas: bigint[] = [];
+      // 260 batches: past seq 255, so seq takes two non-zero calldata bytes; the largest leaf count (four)
+      for (let seq = 0; seq < 260; seq++) {
+        const receipt = await mined(anchor.anchorBatch(seq, id(`gas root ${seq}`), 2 ** 32 - 1));
+        gas.push(receipt.gasUsed);
+        if (seq === 0 || seq === 1 || seq === 259) {
+          expect(await storageWrites(receipt.hash)).toBe(1);
+          expect(await provider.getStorage(anchor.target, rootSlot(BigInt(seq)))).toBe(id(`gas root ${seq}`));
+        }
+      }
+      expect(gas[0]).toBeLessThanOrEqual(50_000n);
+      expect(gas[1]).toBeLessThanOrEqual(50_000n);
+      expect(gas.filter((g) => g > 50_000n)).toEqual([]);
+      // version 1 cost 93,735 and 76,640: the saving is the second slot of the batch and the stored count
+      expect(gas[0]).toBeLessThan(48_000n);
+    });
+
+    it('answers nextSeq, batchRoot and verifyInclusion as before without a stored count', async () => {
+      const anchor = await deployFresh();
+      for (let n = 0; n <= 70; n++) {
+        expect(await anchor.nextSeq()).toBe(BigInt(n));
+        expect(await anchor.batchRoot(n)).toBe(ZeroHash);
+        expect(await anchor.verifyInclusion(n, id(`next ${n}`), [])).toBe(false);
+        await mined(anchor.anchorBatch(n, id(`next ${n}`), 1));
+        expect(await anchor.batchRoot(n)).toBe(id(`next ${n}`));
+        expect(await anchor.verifyInclusion(n, id(`next ${n}`), [])).toBe(true);
+      }
+    });
+
+    it('finds nextSeq past a thousand batches (roots planted in storage), and anchoring continues from it', async () => {
+      const anchor = await deployFresh();
+      const seqs = Array.from({ length: 1025 }, (_, i) => BigInt(i));
+      await Promise.all(seqs.map((seq) => provider.send('hardhat_setStorageAt', [anchor.target, rootSlot(seq), id(`planted ${seq}`)])));
+      expect(await anchor.nextSeq()).toBe(1025n);
+      expect(await revertOf(anchor.anchorBatch(1024, id('overwrite'), 1))).toEqual({ name: 'CustodyAnchorUnexpectedSeq', args: [1025n, 1024n] });
+      expect(await revertOf(anchor.anchorBatch(1026, id('skip'), 1))).toEqual({ name: 'CustodyAnchorUnexpectedSeq', args: [1025n, 1026n] });
+      await mined(anchor.anchorBatch(1025, id('next'), 1));
+      expect(await anchor.nextSeq()).toBe(1026n);
+      expect(await anchor.batchRoot(1024)).toBe(id('planted 1024'));
+    });
+
+    it('still rejects skipping, overwriting, a zero root and a non-anchorer, and changes nothing when it does', async () => {
+      const anchor = await deployFresh();
+      await mined(anchor.anchorBatch(0, id('a'), 1));
+      await mined(anchor.anchorBatch(1, id('b'), 1));
+      const attempts: [string, Promise<unknown>, DecodedRevert][] = [
+        ['skip', anchor.anchorBatch(3, id('c'), 1), { name: 'CustodyAnchorUnexpectedSeq', args: [2n, 3n] }],
+        ['far skip', anchor.anchorBatch(2n ** 64n - 1n, id('c'), 1), { name: 'CustodyAnchorUnexpectedSeq', args: [2n, 2n ** 64n - 1n] }],
+        ['overwrite the last', anchor.anchorBatch(1, id('c'), 1), { name: 'CustodyAnchorUnexpectedSeq', args: [2n, 1n] }],
+        ['overwrite the first', anchor.anchorBatch(0, id('c'), 1), { name: 'CustodyAnchorUnexpectedSeq', args: [2n, 0n] }],
+        ['zero root', anchor.anchorBatch(2, ZeroHash, 1), { name: 'CustodyAnchorZeroRoot', args: [] }],
+        ['empty batch', anchor.anchorBatch(2, id('c'), 0), { name: 'CustodyAnchorEmptyBatch', args: [] }],
+        ['outsider', as(outsider, anchor).anchorBatch(2, id('c'), 1), { name: 'AccessControlUnauthorizedAccount', args: [outsider.address, anchorerRole] }],
+        ['admin', as(admin, anchor).anchorBatch(2, id('c'), 1), { name: 'AccessControlUnauthorizedAccount', args: [admin.address, anchorerRole] }],
+      ];
+      for (const [, attempt, expected] of attempts) expect(await revertOf(attempt)).toEqual(expected);
+      expect(await anchor.nextSeq()).toBe(2n);
+      expect([await anchor.batchRoot(0), await anchor.batchRoot(1), await anchor.batchRoot(2), await anchor.batchRoot(3)]).toEqual([id('a'), id('b'), ZeroHash, ZeroHash]);
+    });
+
+    it('has no batch(seq) view: version 1 callers get a revert, not zeros that would read as "anchored at 1970"', async () => {
+      const anchor = await deployFresh();
+      await mined(anchor.anchorBatch(0, id('r'), 3));
+      expect(anchorInterface.getFunction('batch(uint64)')).toBeNull();
+      const v1 = new Interface(['function batch(uint64 seq) view returns (bytes32 root, uint32 leafCount, uint64 anchoredAt)']);
+      await expect(provider.call({ to: anchor.target, data: v1.encodeFunctionData('batch', [0]) })).rejects.toThrow();
+      expect(await anchor.ANCHOR_VERSION()).toBe(2n);
+    });
+  });
+
+  describe("the initial anchorer's shortcut (no role lookup while the contract holds no ether)", () => {
+    /** Sends `wei` to `target` without calling it: a contract that self-destructs in its constructor. */
+    async function forceSend(target: string, wei: bigint): Promise<void> {
+      await (await admin.sendTransaction({ data: '0x73' + target.slice(2).toLowerCase() + 'ff', value: wei })).wait();
+    }
+
+    it('is open after deployment, and another anchorer pays the role lookup (about 2,100 gas more)', async () => {
+      const anchor = await deployFresh();
+      expect(await anchor.anchorerShortcutOpen()).toBe(true);
+      await mined(as(admin, anchor).grantRole(anchorerRole, outsider.address));
+      await mined(anchor.anchorBatch(0, id('a'), 1));
+      const viaShortcut = (await mined(anchor.anchorBatch(1, id('b'), 1))).gasUsed;
+      const viaRole = (await mined(as(outsider, anchor).anchorBatch(2, id('c'), 1))).gasUsed;
+      expect(viaShortcut).toBeLessThanOrEqual(50_000n);
+      expect(viaRole - viaShortcut).toBeGreaterThan(2_100n);
+      expect(viaRole - viaShortcut).toBeLessThan(2_500n);
+    });
+
+    it('refuses to revoke or renounce the initial anchorer while open, so a revoked anchorer can never use it', async () => {
+      const anchor = await deployFresh();
+      const asAdmin = as(admin, anchor);
+      expect(await revertOf(asAdmin.revokeRole(anchorerRole, anchorer.address))).toEqual({ name: 'CustodyAnchorShortcutOpen', args: [anchorer.address] });
+      expect(await revertOf(anchor.renounceRole(anchorerRole, anchorer.address))).toEqual({ name: 'CustodyAnchorShortcutOpen', args: [anchorer.address] });
+      expect(await anchor.hasRole(anchorerRole, anchorer.address)).toBe(true);
+      expect(await revertOf(asAdmin.closeAnchorerShortcut())).toEqual({ name: 'CustodyAnchorNoValue', args: [] });
+
+      const closed = await mined(asAdmin.closeAnchorerShortcut({ value: 1n }));
+      expect(closed.logs.map((log) => anchorInterface.parseLog(log)?.name)).toEqual(['AnchorerShortcutClosed']);
+      expect(await anchor.anchorerShortcutOpen()).toBe(false);
+      await mined(anchor.anchorBatch(0, id('still mine'), 1)); // through the role now
+      await mined(asAdmin.revokeRole(anchorerRole, anchorer.address));
+      expect(await revertOf(anchor.anchorBatch(1, id('revoked'), 1))).toEqual({
+        name: 'AccessControlUnauthorizedAccount',
+        args: [anchorer.address, anchorerRole],
+      });
+      // ether sent later changes nothing: the balance only grows, the shortcut stays closed
+      await forceSend(anchor.target as string, 5n);
+      expect(await revertOf(anchor.anchorBatch(1, id('revoked'), 1))).toEqual({
+        name: 'AccessControlUnauthorizedAccount',
+        args: [anchorer.address, anchorerRole],
+      });
+      expect(await anchor.nextSeq()).toBe(1n);
+    });
+
+    it('lets the initial anchorer renounce its role once closed', async () => {
+      const anchor = await deployFresh();
+      await mined(as(outsider, anchor).closeAnchorerShortcut({ value: 1n })); // anyone may close it
+      await mined(anchor.renounceRole(anchorerRole, anchorer.address));
+      expect(await revertOf(anchor.anchorBatch(0, id('r'), 1))).toEqual({ name: 'AccessControlUnauthorizedAccount', args: [anchorer.address, anchorerRole] });
+    });
+
+    it('ether forced in by someone else (selfdestruct) only closes it: the anchorer keeps anchoring through its role', async () => {
+      const anchor = await deployFresh();
+      await mined(anchor.anchorBatch(0, id('a'), 1));
+      const open = (await mined(anchor.anchorBatch(1, id('b'), 1))).gasUsed;
+      await forceSend(anchor.target as string, 1n);
+      expect(await provider.getBalance(anchor.target)).toBe(1n);
+      expect(await anchor.anchorerShortcutOpen()).toBe(false);
+      const closed = (await mined(anchor.anchorBatch(2, id('c'), 1))).gasUsed;
+      expect(closed - open).toBeGreaterThan(2_100n);
+      expect(await anchor.batchRoot(2)).toBe(id('c'));
+    });
+
+    it('is only for the initial anchorer: an account granted the role later goes through the lookup, and loses it on revocation', async () => {
+      const anchor = await deployFresh();
+      const asAdmin = as(admin, anchor);
+      await mined(asAdmin.grantRole(anchorerRole, outsider.address));
+      await mined(as(outsider, anchor).anchorBatch(0, id('a'), 1));
+      await mined(asAdmin.revokeRole(anchorerRole, outsider.address)); // no shortcut to close for it
+      expect(await revertOf(as(outsider, anchor).anchorBatch(1, id('b'), 1))).toEqual({ name: 'AccessControlUnauthorizedAccount', args: [outsider.address, anchorerRole] });
+      expect(await anchor.anchorerShortcutOpen()).toBe(true);
     });
   });
 

@@ -127,7 +127,7 @@ describe('access matrix: every operation × every caller', () => {
     };
     // last_used_at is written asynchronously on every authenticated call: not a change by the call
     await hash('api_keys', `SELECT count(*) AS n, md5(string_agg(concat_ws(',', id, organization_id, role, manage_keys, label, prefix, secret_hash, created_at, created_by, revoked_at, replaced_by), '|' ORDER BY id)) AS h FROM api_keys`);
-    for (const table of ['disputes', 'personal_data', 'erasures', 'event_data', 'event_evidence']) {
+    for (const table of ['disputes', 'personal_data', 'erasures', 'event_data', 'event_evidence', 'share_links']) {
       await hash(table, `SELECT count(*) AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM ${table} t`);
     }
     return out;
@@ -292,11 +292,46 @@ describe('access matrix: every operation × every caller', () => {
       },
     }),
     op({
+      field: 'viewer',
+      name: 'viewer: every key learns its own role and organization, nothing else',
+      expect: [OK, OK, OK, OK, OK, OK, OK, OK],
+      call: (auth) => gqlOutcome(`{ viewer { role organization organizationKind manageKeys } }`, {}, auth, 'viewer'),
+      check: (data, caller) => {
+        const v = data as { role: string; organization: string | null };
+        expect(v.role).toBe(caller.replace(/\(.*\)$/, ''));
+        expect(Object.keys(v).sort()).toEqual(['manageKeys', 'organization', 'organizationKind', 'role']);
+      },
+    }),
+    op({
       field: 'auditAnchors',
       name: 'auditAnchors',
       expect: [OK, F, F, F, F, F, F, OK],
       call: (auth) => gqlOutcome(`{ auditAnchors { ok batchesChecked eventsChecked } }`, {}, auth, 'auditAnchors'),
       check: (data) => expect((data as { batchesChecked: number }).batchesChecked).toBeGreaterThanOrEqual(1),
+    }),
+    op({
+      field: 'startAnchorAudit',
+      name: 'startAnchorAudit',
+      expect: [OK, F, F, F, F, F, F, OK],
+      call: (auth) => gqlOutcome(`mutation { startAnchorAudit { id status batchesTotal } }`, {}, auth, 'startAnchorAudit'),
+      check: (data) => expect((data as { status: string }).status).toMatch(/^(RUNNING|DONE)$/),
+    }),
+    op({
+      field: 'latestAnchorAudit',
+      name: 'latestAnchorAudit',
+      expect: [OK, F, F, F, F, F, F, OK],
+      call: (auth) => gqlOutcome(`{ latestAnchorAudit { id status } }`, {}, auth, 'latestAnchorAudit'),
+      check: (data) => expect(data === null || typeof (data as { id: string }).id === 'string').toBe(true),
+    }),
+    op({
+      field: 'anchorAuditRun',
+      name: 'anchorAuditRun',
+      expect: [OK, F, F, F, F, F, F, OK],
+      call: async (auth) => {
+        const started = await gqlOutcome(`mutation { startAnchorAudit { id } }`, {}, TEST_ADMIN_KEY, 'startAnchorAudit');
+        return gqlOutcome(`query($id: ID!) { anchorAuditRun(id: $id) { id status } }`, { id: (started.data as { id: string }).id }, auth, 'anchorAuditRun');
+      },
+      check: (data) => expect((data as { status: string }).status).toMatch(/^(RUNNING|DONE)$/),
     }),
     op({
       field: 'batch',
@@ -405,6 +440,26 @@ describe('access matrix: every operation × every caller', () => {
       check: (data) => expect(data).toMatchObject({ trackingNumber: MAIN }),
     }),
     op({
+      field: 'carrierAnalytics',
+      name: 'carrierAnalytics',
+      // a hub's CARRIER key is no carrier: it has no figures of its own
+      expect: [OK, OK, F, OK, OK, OK, OK, F],
+      call: (auth) =>
+        gqlOutcome(
+          `query($from: DateTime!, $to: DateTime!) { carrierAnalytics(from: $from, to: $to) { rows { carrier merchant ended } totals { ended } } }`,
+          { from: new Date(T0 - 86_400_000).toISOString(), to: new Date(Date.now() + 86_400_000).toISOString() },
+          auth,
+          'carrierAnalytics',
+        ),
+      check: (data, caller) => {
+        const rows = (data as { rows: Array<{ carrier: string; merchant: string | null }> }).rows;
+        if (caller === 'CARRIER(own)') expect(rows.every((r) => r.carrier === CARRIER)).toBe(true);
+        if (caller === 'CARRIER(other)') expect(rows.every((r) => r.carrier === OTHER_CARRIER)).toBe(true);
+        if (caller === 'MERCHANT(own)') expect(rows.every((r) => r.merchant === MERCHANT)).toBe(true);
+        if (caller === 'MERCHANT(other)') expect(rows.every((r) => r.merchant === OTHER_MERCHANT)).toBe(true);
+      },
+    }),
+    op({
       field: 'incidents',
       name: 'incidents',
       expect: [OK, OK, OK, OK, OK, OK, OK, F],
@@ -494,6 +549,71 @@ describe('access matrix: every operation × every caller', () => {
       ...mainShipment,
       call: (auth, p: { n: string }) => httpProof(CARRIER, p.n, auth),
       check: (data, caller) => expect((data as { events: Array<{ eventId: string }> }).events.map((e) => e.eventId)).toEqual(visibleMainIds(caller)),
+    }),
+    op({
+      field: 'HTTP',
+      name: 'GET /api/track/<token> (public tracking page)',
+      http: true,
+      public: true,
+      expect: [OK, OK, OK, OK, OK, OK, OK, OK],
+      prepare: async () => ({ token: (await mustGql<{ createShareLink: { token: string } }>(t, `mutation { createShareLink(carrier: "${CARRIER}", trackingNumber: "${MAIN}") { token } }`)).createShareLink.token }),
+      call: async (auth, p: { token: string }) => {
+        const headers: Record<string, string> = auth === false ? {} : { authorization: `Bearer ${auth === true ? TEST_ADMIN_KEY : auth}` };
+        const res = await fetch(`${baseUrl}/api/track/${p.token}`, { headers });
+        const body = (await res.json()) as { errors?: Array<{ message: string; extensions: Record<string, unknown> }> };
+        return res.status === 200 ? { status: 200, data: body } : { status: res.status, data: null, error: { code: String(body.errors![0].extensions.code), message: body.errors![0].message, extensions: body.errors![0].extensions } };
+      },
+      // whoever asks, with whatever key: the same page, the whole journey (the token is the credential)
+      check: (data) => expect((data as { timeline: Array<{ eventId: string }> }).timeline.map((e) => e.eventId).sort()).toEqual(mainEvents.map((e) => e.eventId).sort()),
+    }),
+    op({
+      field: 'shareLinks',
+      name: 'shareLinks',
+      expect: [OK, OK, F, N, OK, N, F, F],
+      ...mainShipment,
+      call: byTracking(`query($n: String!, $c: String!) { shareLinks(trackingNumber: $n, carrier: $c) { id active } }`, 'shareLinks'),
+      check: (data) => expect(Array.isArray(data)).toBe(true),
+    }),
+    op({
+      field: 'createShareLink',
+      name: 'createShareLink',
+      mutation: true,
+      expect: [OK, OK, F, N, OK, N, F, F],
+      ...mainShipment,
+      call: byTracking(`mutation($n: String!, $c: String!) { createShareLink(trackingNumber: $n, carrier: $c) { token path grantsPersonalData } }`, 'createShareLink'),
+      check: (data) => expect(data).toEqual({ token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), path: expect.stringMatching(/^\/t\//), grantsPersonalData: false }),
+    }),
+    op({
+      field: 'revokeShareLink',
+      name: 'revokeShareLink(a link of a shipment the hub held)',
+      mutation: true,
+      expect: [OK, OK, N, N, OK, N, F, F],
+      prepare: async () => {
+        const n = await freshShipment(2);
+        return { id: (await mustGql<{ createShareLink: { id: string } }>(t, `mutation { createShareLink(carrier: "${CARRIER}", trackingNumber: "${n}") { id } }`)).createShareLink.id };
+      },
+      call: (auth, p: { id: string }) => gqlOutcome(`mutation($id: ID!) { revokeShareLink(id: $id) { id active } }`, { id: p.id }, auth, 'revokeShareLink'),
+      missing: (p) => {
+        const missingId = randomUUID();
+        return { p: { id: missingId }, hiddenId: p.id, missingId };
+      },
+      check: (data, _c, p) => expect(data).toEqual({ id: p.id, active: false }),
+    }),
+    op({
+      field: 'updateOrganizationBranding',
+      name: "updateOrganizationBranding(the carrier's)",
+      mutation: true,
+      expect: [OK, OK, F, F, F, F, F, F],
+      call: (auth) => gqlOutcome(`mutation { updateOrganizationBranding(input: { organization: "${CARRIER}", brandColor: "#112233" }) { slug brandColor } }`, {}, auth, 'updateOrganizationBranding'),
+      check: (data) => expect(data).toEqual({ slug: CARRIER, brandColor: '#112233' }),
+    }),
+    op({
+      field: 'updateOrganizationBranding',
+      name: "updateOrganizationBranding(the merchant's)",
+      mutation: true,
+      expect: [OK, F, F, F, OK, F, F, F],
+      call: (auth) => gqlOutcome(`mutation { updateOrganizationBranding(input: { organization: "${MERCHANT}", displayName: "Shop One" }) { slug displayName } }`, {}, auth, 'updateOrganizationBranding'),
+      check: (data) => expect(data).toEqual({ slug: MERCHANT, displayName: 'Shop One' }),
     }),
 
     // ------------------------------------------------------------------------------ mutations

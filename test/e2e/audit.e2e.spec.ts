@@ -159,13 +159,15 @@ describe('auditing the anchors: ledger, chain, GraphQL and the custody audit CLI
       await sql(`UPDATE custody_events SET previous_leaf = $2 WHERE event_id = $1`, [victim, previous_leaf]);
     }
 
-    const swap = `UPDATE merkle_proofs SET proof = proof[2:2] || proof[1:1] || proof[3:] WHERE event_id = $1`; // its own inverse (the first two siblings swapped)
-    await sql(swap, [victim]);
+    // the batch's stored tree (batch_trees): the victim's sibling leaf at level 0, which only the victim's proof contains, flipped
+    const flip = `UPDATE batch_trees t SET nodes = overlay(t.nodes PLACING decode(translate(encode(substring(t.nodes FROM (e.leaf_index # 1) * 32 + 1 FOR 32), 'hex'), '0123456789abcdef', 'fedcba9876543210'), 'hex') FROM (e.leaf_index # 1) * 32 + 1 FOR 32)
+      FROM custody_events e WHERE e.event_id = $1 AND t.batch_seq = e.batch_seq AND t.level = 0 AND (e.leaf_index # 1) * 32 < octet_length(t.nodes)`; // its own inverse
+    expect((await sql<{ n: number }>(`WITH f AS (${flip} RETURNING 1) SELECT count(*)::int AS n FROM f`, [victim]))[0].n).toBe(1);
     try {
       const report = await audit();
       expect(report.problems.map((p) => [p.code, p.seq, p.eventId])).toEqual([['PROOF_MISMATCH', '2', victim]]);
     } finally {
-      await sql(swap, [victim]);
+      await sql(flip, [victim]);
     }
     expect((await audit()).ok).toBe(true);
   });

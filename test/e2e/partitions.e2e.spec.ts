@@ -1,6 +1,7 @@
 import type { Wallet } from 'ethers';
 import { MIGRATIONS, sqlRows } from '../../src/database/data-source';
 import { Partitions1764720000000 } from '../../src/database/migrations/1764720000000-partitions';
+import { BatchTrees1764730000000 } from '../../src/database/migrations/1764730000000-batch-trees';
 import { attachPartition, detachPartition, ensurePartitions, listPartitions, PARTITION_WIDTH } from '../../src/database/partitions';
 import { verifyProofBundle } from '../../src/proofs/bundle-verifier';
 import { trustFromFlags, type TrustFile } from '../../src/proofs/trust-root';
@@ -91,12 +92,22 @@ describe('partitioned events and proofs (migration, global uniqueness, archive)'
     await createShipment(t, 'PART-D', 'acme-express', 'shop-one');
     expect((await pickUp('PART-D', 2)).outcome).toBe('ACCEPTED');
 
-    const before = await q(FINGERPRINT);
+    const ds = t.ledger.runtime.dataSource;
+    // the newest migration stores batch trees compactly (batch_trees); its down writes their proofs as merkle_proofs rows,
+    // the layout the partitions migration below is checked on; bundles are the same in either layout
+    expect(MIGRATIONS.indexOf(BatchTrees1764730000000)).toBe(MIGRATIONS.indexOf(Partitions1764720000000) + 1);
+    // migrations after the batch trees (issue 11's statement-level key claim, ...) go down first
+    const undo = async (count: number): Promise<void> => {
+      for (let k = 0; k < count; k++) await ds.undoLastMigration({ transaction: 'each' });
+    };
+    const toBatchTrees = MIGRATIONS.length - MIGRATIONS.indexOf(BatchTrees1764730000000);
     const bundlesBefore = { A: content(await bundleOf('PART-A')), B: content(await bundleOf('PART-B')) };
     expect([await verdictOf('PART-A'), await verdictOf('PART-B')]).toEqual(['VALID', 'VALID']);
+    expect(await q(`SELECT count(*)::int AS n FROM merkle_proofs`)).toEqual([{ n: 0 }]);
+    await undo(toBatchTrees);
+    expect(await q(`SELECT count(*)::int AS n FROM merkle_proofs`)).toEqual([{ n: journeys.A.length + journeys.B.length + 1 }]);
+    const before = await q(FINGERPRINT);
 
-    const ds = t.ledger.runtime.dataSource;
-    expect(MIGRATIONS[MIGRATIONS.length - 1]).toBe(Partitions1764720000000);
     const partitioned = (): Promise<Array<{ table: string }>> =>
       q(`SELECT c.relname AS table FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid WHERE c.relnamespace = current_schema()::regnamespace ORDER BY 1`);
     expect(await partitioned()).toEqual([{ table: 'custody_events' }, { table: 'merkle_proofs' }]);
@@ -109,10 +120,11 @@ describe('partitioned events and proofs (migration, global uniqueness, archive)'
     // the previous schema's own constraints and indexes are back, by name (a repeated event id is refused by custody_events itself)
     expect(await catalog()).toEqual(PREVIOUS_CATALOG);
 
-    // up (from the previous level, over that data), down and up again
+    // up (from the previous level, over that data), down and up again; then down to the partitions level
     await ds.runMigrations({ transaction: 'each' });
-    await ds.undoLastMigration({ transaction: 'each' });
+    await undo(toBatchTrees + 1);
     await ds.runMigrations({ transaction: 'each' });
+    await undo(toBatchTrees);
     expect(await partitioned()).toEqual([{ table: 'custody_events' }, { table: 'merkle_proofs' }]);
     expect(await q(FINGERPRINT)).toEqual(before);
 
@@ -129,7 +141,8 @@ describe('partitioned events and proofs (migration, global uniqueness, archive)'
       ['p0', '0', String(W)], ['p1', String(W), String(2 * W)], ['p2', String(2 * W), String(3 * W)], ['p3', String(3 * W), String(4 * W)], ['tail', String(4 * W), null],
     ]);
 
-    // every bundle as before, and still VALID
+    // every bundle as before, and still VALID (batch trees up again: these batches are served from their merkle_proofs rows now)
+    await ds.runMigrations({ transaction: 'each' });
     expect({ A: content(await bundleOf('PART-A')), B: content(await bundleOf('PART-B')) }).toEqual(bundlesBefore);
     expect([await verdictOf('PART-A'), await verdictOf('PART-B')]).toEqual(['VALID', 'VALID']);
     // the ledger goes on: the pending event seals and verifies
@@ -151,6 +164,11 @@ describe('partitioned events and proofs (migration, global uniqueness, archive)'
     // the same leaf under a new event id
     await expect(copy('custody_events', fresh, 'leaf')).rejects.toMatchObject({ driverError: { code: '23505' } });
     await expect(copy('custody_events_p2', fresh, 'leaf')).rejects.toMatchObject({ driverError: { code: '23505' } });
+    // two rows of one statement under one new event id (keys are claimed per statement): both refused
+    const twice = (target: string): Promise<unknown> =>
+      q(`INSERT INTO ${target} (event_id, leaf, ${columns}) SELECT ${fresh}, '0x' || repeat(l, 32), ${columns} FROM custody_events, unnest(ARRAY['cd', 'ef']) AS l WHERE event_id = $1`, [original.event_id]);
+    await expect(twice('custody_events')).rejects.toMatchObject({ driverError: { code: '23505' } });
+    expect(await q(`SELECT count(*)::int AS n FROM custody_event_keys WHERE event_id = '0x' || repeat('ab', 32) OR leaf IN ('0x' || repeat('cd', 32), '0x' || repeat('ef', 32))`)).toEqual([{ n: 0 }]);
     expect(await q(`SELECT count(*)::int AS n FROM custody_events WHERE event_id = $1 OR event_id = '0x' || repeat('ab', 32)`, [original.event_id])).toEqual([{ n: 1 }]);
 
     // the API answers a resent event from range 0, while ids are in range 2, as DUPLICATE with its original receipt
@@ -236,7 +254,8 @@ describe('partitioned events and proofs (migration, global uniqueness, archive)'
     // sealing makes the missing ranges (the sealer keeps one range ahead of the newest id) and moves the row into its own
     await sealAndFinalize(t);
     expect(await q(`SELECT tableoid::regclass::text AS part FROM custody_events WHERE event_id = $1`, [accepted.eventId])).toEqual([{ part: 'custody_events_p6' }]);
-    expect(await q(`SELECT tableoid::regclass::text AS part FROM merkle_proofs WHERE event_id = $1`, [accepted.eventId])).toEqual([{ part: 'merkle_proofs_p6' }]);
+    // its proof is its batch's stored tree and its leaf index, on the moved row (no merkle_proofs row since batch_trees)
+    expect(await q(`SELECT e.leaf_index, (SELECT count(*)::int FROM merkle_proofs p WHERE p.event_id = e.event_id) AS rows FROM custody_events e WHERE e.event_id = $1`, [accepted.eventId])).toEqual([{ leaf_index: expect.any(Number), rows: 0 }]);
     expect((await listPartitions(ds)).attached.map((p) => p.name)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'tail']);
     expect(await q(`SELECT count(*)::int AS n FROM custody_events_tail`)).toEqual([{ n: 0 }]);
     expect(await ensurePartitions(ds)).toEqual([]);

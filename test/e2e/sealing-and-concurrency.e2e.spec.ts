@@ -50,9 +50,10 @@ describe('sealing triggers and concurrent ingestion', () => {
     // the batches hold the events in arrival order
     const order = await sqlRows<{ event_id: string; batch_seq: string; leaf_index: number }>(
       t.ledger.runtime.dataSource,
-      `SELECT e.event_id, p.batch_seq, p.leaf_index FROM custody_events e JOIN merkle_proofs p ON p.event_id = e.event_id WHERE e.tracking_number = 'SEAL0001' AND e.event_type <> 'PICKED_UP' ORDER BY p.batch_seq, p.leaf_index`,
+      `SELECT e.event_id, e.batch_seq, e.leaf_index FROM custody_events e WHERE e.tracking_number = 'SEAL0001' AND e.event_type <> 'PICKED_UP' ORDER BY e.batch_seq, e.leaf_index`,
     );
     expect(order.map((r) => r.event_id)).toEqual(events.map((e) => e.eventId.toLowerCase()));
+    expect(order.map((r) => r.leaf_index)).toEqual([0, 1, 2, 3, 0, 1]);
   });
 
   it('sealBatch returns null when nothing is pending', async () => {

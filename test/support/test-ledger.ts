@@ -25,7 +25,7 @@ export interface TestLedger {
   stop(): Promise<void>;
 }
 
-export const LEDGER_TABLES = ['organizations', 'signing_keys', 'shipments', 'custody_events', 'anchor_batches', 'anchor_transactions', 'merkle_proofs', 'chain_deployments', 'state_records', 'state_buckets', 'state_tops', 'carrier_contracts', 'custody_delegations'];
+export const LEDGER_TABLES = ['organizations', 'signing_keys', 'shipments', 'custody_events', 'anchor_batches', 'anchor_transactions', 'merkle_proofs', 'batch_trees', 'chain_deployments', 'state_records', 'state_buckets', 'state_tops', 'carrier_contracts', 'custody_delegations'];
 
 /**
  * A ledger on real parts: the PostgreSQL at DATABASE_URL (in a schema of its own, dropped at

@@ -18,6 +18,10 @@ export class Organization {
   @Field() name: string;
   @Field(() => OrganizationKindEnum) kind: OrganizationKindEnum;
   @Field() createdAt: Date;
+  @Field(() => String, { nullable: true, description: 'branding: the name public tracking pages show (1-80 characters); null: name' }) displayName: string | null;
+  @Field(() => String, { nullable: true, description: 'branding: logo, an https:// URL or a data:image/png|svg+xml|jpeg;base64 URL (at most 64 KB)' }) logoUrl: string | null;
+  @Field(() => String, { nullable: true, description: 'branding: main colour, #rrggbb' }) brandColor: string | null;
+  @Field(() => String, { nullable: true, description: 'branding: accent colour, #rrggbb' }) accentColor: string | null;
   /** shown through OrganizationsResolver, to the organization itself and the platform admin only */
   suspendedAt: Date | null;
   suspensionReason: string | null;
@@ -29,6 +33,10 @@ export const toOrganization = (e: OrganizationEntity): Organization => ({
   name: e.name,
   kind: e.kind as OrganizationKindEnum,
   createdAt: e.createdAt,
+  displayName: e.displayName ?? null,
+  logoUrl: e.logoUrl ?? null,
+  brandColor: e.brandColor ?? null,
+  accentColor: e.accentColor ?? null,
   suspendedAt: e.suspendedAt ?? null,
   suspensionReason: e.suspensionReason ?? null,
 });

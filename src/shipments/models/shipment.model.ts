@@ -2,6 +2,7 @@ import { PageInfo } from '../../common/page-info.model';
 import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Organization } from '../../organizations/models/organization.model';
 import { SHIPMENT_STATUSES, type ShipmentStatus } from '../../custody/event-types';
+import type { EstimateBasis } from '../../analytics/shipment-facts';
 
 export enum ShipmentStatusEnum {
   PRE_TRANSIT = 'PRE_TRANSIT',
@@ -15,6 +16,17 @@ export enum ShipmentStatusEnum {
   LOST = 'LOST',
 }
 registerEnumType(ShipmentStatusEnum, { name: 'ShipmentStatus', description: `normalised status: ${SHIPMENT_STATUSES.join(', ')}` });
+
+export enum EstimateBasisEnum {
+  LANE_HISTORY = 'LANE_HISTORY',
+  CARRIER_HISTORY = 'CARRIER_HISTORY',
+  PROMISED_DATE = 'PROMISED_DATE',
+  CARRIER_PROVIDED = 'CARRIER_PROVIDED',
+}
+registerEnumType(EstimateBasisEnum, {
+  name: 'EstimateBasis',
+  description: "LANE_HISTORY: the median hours from the shipment's stage to delivery on its carrier's lane (origin region → destination region); CARRIER_HISTORY: the same over all the carrier's lanes; PROMISED_DATE: the merchant's promise; CARRIER_PROVIDED: the carrier's own estimate",
+});
 
 @ObjectType()
 export class Destination {
@@ -38,7 +50,10 @@ export class Shipment {
   @Field({ description: 'a DELIVERED without evidence is flagged MISSING_REQUIRED_EVIDENCE' }) requireDeliveryEvidence: boolean;
   @Field({ description: 'custody transfers without the counter-signature of the other party are reported' }) requireCounterSignedHandoffs: boolean;
   @Field(() => Date, { nullable: true, description: 'what the merchant promised the customer' }) promisedDeliveryAt: Date | null;
-  @Field(() => Date, { nullable: true, description: 'delivery time if delivered, else the carrier estimate, else the promised date' }) estimatedDeliveryAt: Date | null;
+  @Field(() => Date, { nullable: true, description: 'delivery time if delivered; else the estimate kept up to date on every accepted scan (see estimateBasis), else the promised date' }) estimatedDeliveryAt: Date | null;
+  @Field(() => EstimateBasisEnum, { nullable: true, description: 'what estimatedDeliveryAt rests on; null when delivered or when nothing is known' }) estimateBasis: EstimateBasis | null;
+  @Field(() => Int, { nullable: true, description: 'deliveries of the lane (LANE_HISTORY) or carrier (CARRIER_HISTORY) behind the estimate' }) estimateSampleSize: number | null;
+  @Field(() => Date, { nullable: true, description: "the carrier's own estimate, as it gave it (it wins while it is not in the past)" }) carrierEstimatedDeliveryAt: Date | null;
   @Field(() => Date, { nullable: true, description: 'occurredAt of the (uncorrected) delivery' }) deliveredAt: Date | null;
   @Field({ description: 'delivered after the promised date, or not delivered and the promised date has passed' }) late: boolean;
   @Field(() => Date, { nullable: true, description: 'occurredAt of the latest event' }) lastEventAt: Date | null;
