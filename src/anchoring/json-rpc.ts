@@ -63,11 +63,20 @@ const isRpcAnswer = (v: unknown): boolean => typeof v === 'object' && v !== null
  * HTTP 429 or 5xx, a body that is not JSON-RPC) means this endpoint failed the request.
  */
 async function post(url: string, body: string, timeoutMs: number): Promise<Answer> {
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    return { ok: false, reason: describeFailure(err, timeoutMs) };
+  const deadline = Date.now() + timeoutMs;
+  let res: Response | undefined;
+  // A kept-alive connection the endpoint closed while idle fails the request sent on it before any
+  // answer (the endpoint's keep-alive timeout and ours racing): that request is sent once more on a
+  // new connection, within the same time bound. Every call the ledger makes may be repeated (reads,
+  // and eth_sendRawTransaction of the same signed transaction, which the node recognises by its hash).
+  for (let attempt = 1; !res; attempt++) {
+    try {
+      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
+    } catch (err) {
+      const reason = describeFailure(err, timeoutMs);
+      if (attempt === 1 && reason === 'closed the connection' && Date.now() < deadline) continue;
+      return { ok: false, reason };
+    }
   }
   let text: string;
   try {
