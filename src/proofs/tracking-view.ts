@@ -1,7 +1,7 @@
 /**
  * The JSON of the public tracking page, `GET /api/track/<token>` (issue 12): what a share link's
  * holder sees, and everything a browser needs to verify the journey without trusting the service.
- * Types only (no runtime imports), so the front end can import this file.
+ * Types and one constant (no runtime imports), so the front end can import this file.
  *
  * Times are ISO 8601 in UTC (`…Z`); the page converts them to the visitor's zone. Fields marked
  * "ledger statement" are what the ledger says; the bundle in `verification` proves the rest.
@@ -10,6 +10,12 @@ import type { ProofBundleV3 } from './pod-bundle';
 import type { TrustFile } from './trust-root';
 
 export const TRACKING_VIEW_FORMAT = 'custody-track/1';
+
+/**
+ * Scans made at the recipient's door: without the personal-data grant the view gives no position
+ * for them and the page draws none (the service and the page both read this one list).
+ */
+export const AT_THE_DOOR: ReadonlySet<string> = new Set(['DELIVERED', 'DELIVERY_ATTEMPTED']);
 
 /** Colours `#rrggbb`, lower-case. Any field may be null: the page then uses its own default. */
 export interface TrackingBrand {

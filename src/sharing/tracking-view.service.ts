@@ -9,7 +9,7 @@ import { ShipmentsService } from '../shipments/shipments.service';
 import { ProofBundleService } from '../proofs/proof-bundle.service';
 import { TrustRootService } from '../proofs/trust-root.service';
 import { POD_FORMAT_V3, type ProofBundleV3 } from '../proofs/pod-bundle';
-import { TRACKING_VIEW_FORMAT, type TrackingBrand, type TrackingEvent, type TrackingView } from '../proofs/tracking-view';
+import { AT_THE_DOOR, TRACKING_VIEW_FORMAT, type TrackingBrand, type TrackingEvent, type TrackingView } from '../proofs/tracking-view';
 import { ShareLinksService } from './share-links.service';
 import { publicRpcUrl } from '../web/web-pages';
 
@@ -41,7 +41,6 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** GET /api/track/<token>: the public tracking page's JSON (src/proofs/tracking-view.ts). */
 /** Scans made at the recipient's address: delivery and delivery attempts. */
-const AT_THE_DOOR = new Set(['DELIVERED', 'DELIVERY_ATTEMPTED']);
 
 @Injectable()
 export class TrackingViewService {

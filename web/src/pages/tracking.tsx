@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, getJson } from '../api';
-import type { TrackingEvent, TrackingView } from '../../../src/proofs/tracking-view';
+import { AT_THE_DOOR, type TrackingEvent, type TrackingView } from '../../../src/proofs/tracking-view';
 import { RouteMap } from '../components/route-map';
 import { Problem } from '../components/layout';
 import { dateTime, day, shortHash, visitorTimeZone, words } from '../format';
@@ -30,7 +30,6 @@ function brandStyle(view: TrackingView): Record<string, string> {
 }
 
 /** Scans made at the recipient's address. */
-const AT_THE_DOOR = new Set(['DELIVERED', 'DELIVERY_ATTEMPTED']);
 
 const STATUS_LINE: Record<string, string> = {
   PRE_TRANSIT: 'Label created, waiting for the carrier',
