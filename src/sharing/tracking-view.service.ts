@@ -35,12 +35,31 @@ export function publicBundle(bundle: ProofBundleV3, grantsPersonalData: boolean)
   };
 }
 
-const brandOf = (org: Organization): TrackingBrand => ({ organization: org.slug, name: org.displayName ?? org.name, logoUrl: org.logoUrl, brandColor: org.brandColor, accentColor: org.accentColor });
+interface Named {
+  name: string;
+  displayName: string | null;
+  kind: string;
+  suspendedAt: Date | null;
+}
+
+/**
+ * The name a public page gives an organization. Its self-set displayName only for a carrier or a
+ * merchant in good standing: a hub or locker that held the parcel could otherwise write any text
+ * (a payment lure) onto another merchant's page, and a suspended organization's own words and
+ * logo are not shown. Everyone else: the registered name, which the platform admin sets.
+ */
+function publicName(org: Named): string {
+  return (org.kind === 'CARRIER' || org.kind === 'MERCHANT') && !org.suspendedAt ? (org.displayName ?? org.name) : org.name;
+}
+
+const brandOf = (org: Organization): TrackingBrand =>
+  org.suspendedAt
+    ? { organization: org.slug, name: org.name, logoUrl: null, brandColor: null, accentColor: null }
+    : { organization: org.slug, name: publicName(org), logoUrl: org.logoUrl, brandColor: org.brandColor, accentColor: org.accentColor };
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** GET /api/track/<token>: the public tracking page's JSON (src/proofs/tracking-view.ts). */
-/** Scans made at the recipient's address: delivery and delivery attempts. */
 
 @Injectable()
 export class TrackingViewService {
@@ -68,11 +87,12 @@ export class TrackingViewService {
     const built = (await this.bundles.build(link.trackingNumber, link.carrier, SYSTEM_SCOPE, POD_FORMAT_V3, db)) as ProofBundleV3;
     const anchored = built.state !== null;
     const d = shipment.destination;
+    let outForDelivery = false;
     return {
       format: TRACKING_VIEW_FORMAT,
       generatedAt: new Date().toISOString(),
       brand: brandOf(shipment.merchant ?? shipment.carrier),
-      carrier: shipment.carrier.displayName ?? shipment.carrier.name,
+      carrier: publicName(shipment.carrier),
       carrierSlug: shipment.carrier.slug,
       trackingNumber: shipment.trackingNumber,
       status: shipment.status,
@@ -82,9 +102,13 @@ export class TrackingViewService {
       deliveredAt: iso(shipment.deliveredAt),
       timeline: rows.map((r) => {
         const org = custodians.get(r.custodian);
-        // without the grant no position of a scan made at the recipient's door (the bundle's signed
-        // fields still carry it: the signature covers it; README, "The tracking page and Verify")
-        const atDoor = !grant && AT_THE_DOOR.has(r.event_type);
+        // without the grant no position of a scan that may have been made at the recipient's door: the
+        // delivery and attempt scans, and every scan after the first OUT_FOR_DELIVERY (an EXCEPTION or
+        // a correction on the doorstep; the OUT_FOR_DELIVERY itself is scanned where the van is loaded).
+        // The bundle's signed fields still carry them: the signature covers them (README, "The tracking
+        // page and Verify").
+        const atDoor = !grant && (outForDelivery || AT_THE_DOOR.has(r.event_type));
+        if (r.event_type === 'OUT_FOR_DELIVERY') outForDelivery = true;
         const located = !atDoor && !(r.lat_e6 === 0 && r.lon_e6 === 0 && Number(r.accuracy_m) === 0);
         return {
           eventId: r.event_id,
@@ -94,7 +118,7 @@ export class TrackingViewService {
           latitude: located ? r.lat_e6 / 1e6 : null,
           longitude: located ? r.lon_e6 / 1e6 : null,
           accuracyM: located ? Number(r.accuracy_m) : null,
-          custodian: org ? (org.displayName ?? org.name) : r.custodian,
+          custodian: org ? publicName(org) : r.custodian,
           custodianSlug: r.custodian,
           batchStatus: BATCH_STATUS[r.status],
           txHash: r.status === 'ANCHORED' || r.status === 'FINAL' ? r.batch_tx_hash : null,

@@ -26,6 +26,7 @@ export class TrackingController {
     res.setHeader('cache-control', 'no-store');
     res.setHeader('referrer-policy', 'no-referrer');
     res.setHeader('x-robots-tag', 'noindex');
+    res.setHeader('x-content-type-options', 'nosniff');
     res.setHeader('content-type', 'application/json; charset=utf-8');
     try {
       res.status(200).end(JSON.stringify(await this.views.view(token)));
