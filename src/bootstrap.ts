@@ -116,6 +116,8 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   // every answer of the proof route is uncacheable unless the route itself says otherwise (FINAL
   // proofs with PROOF_HTTP_CACHE_SECONDS): refusals by the rate limit or the guard included
   // operations first: every request timed (refusals too), probes and scrapes never rate-limited
+  // which proxies' X-Forwarded-For names the client (req.ip): the rate limit and the logs count by it
+  app.set('trust proxy', config.trustProxy);
   if (jsonLog) app.use(requestLogger(jsonLog));
   const metrics = new LedgerMetrics(runtime, app.get(CustodyIngestionService));
   app.use(metrics.middleware());

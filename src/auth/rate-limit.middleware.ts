@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import ipaddr from 'ipaddr.js';
 import { sendError } from '../common/http-errors';
 import type { ApiKeysService } from './api-keys.service';
 import type { AuthedRequest } from './decorators';
@@ -28,8 +29,21 @@ async function identify(req: HttpRequest, keys: ApiKeysService): Promise<string>
       return principal.keyId ? `key:${principal.keyId}` : 'key:bootstrap-admin';
     }
   }
-  // the socket's address (Express' req.ip; no proxy is trusted, so X-Forwarded-For is ignored)
-  return `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+  // the client's address: Express' req.ip, which is the socket's unless TRUST_PROXY names the proxy it came through
+  return `ip:${addressKey(req.ip ?? req.socket.remoteAddress ?? 'unknown')}`;
+}
+
+/**
+ * The budget an address counts under: an IPv4 address (IPv4-mapped IPv6 included) itself, an IPv6
+ * address its /64, the smallest network a subscriber is given; counting each IPv6 address on its
+ * own would hand one visitor 2^64 budgets.
+ */
+export function addressKey(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.process(address);
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
+  return `${parts.join(':')}::/64`;
 }
 
 /**

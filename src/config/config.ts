@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Wallet, isAddress, getAddress } from 'ethers';
+import ipaddr from 'ipaddr.js';
 
 /**
  * Server-side limits set on every PostgreSQL connection the service opens, so no replica can
@@ -78,6 +79,12 @@ export interface AppConfig {
   rateLimitPerMinute: number;
   /** custody events per minute per API key (or address) that recordCustodyEvents accepts for checking; bursts up to the same number */
   rateLimitEventsPerMinute: number;
+  /**
+   * Which proxies' X-Forwarded-For is believed for the client's address (Express' `trust proxy`):
+   * false (none, the default), a hop count, or addresses, CIDR ranges and the names loopback,
+   * linklocal, uniquelocal
+   */
+  trustProxy: false | number | string[];
   /** how long an API key's row (with its organization's suspension) is reused before it is read again; 0: read on every request */
   apiKeyCacheMs: number;
   /** Cache-Control max-age (s) of GET /inclusion-proofs/<eventId> for events in FINAL batches; 0: never cached (no-store) */
@@ -234,6 +241,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push('REDIS_KEY_PREFIX needs REDIS_URL (without it the rate-limit buckets are in the database)');
   }
 
+  let trustProxy: false | number | string[] = false;
+  if (env.TRUST_PROXY !== undefined && env.TRUST_PROXY !== '' && env.TRUST_PROXY !== 'false') {
+    const raw = env.TRUST_PROXY.trim();
+    if (/^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 20) trustProxy = Number(raw);
+    else {
+      const entries = raw.split(',').map((e) => e.trim());
+      const valid = (e: string): boolean => ['loopback', 'linklocal', 'uniquelocal'].includes(e) || ipaddr.isValid(e) || (() => {
+        try {
+          ipaddr.parseCIDR(e);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      const bad = entries.filter((e) => !valid(e));
+      if (bad.length) problems.push(`TRUST_PROXY must be the number of proxies in front of the service (1 to 20), or the addresses of the proxies: IP addresses, CIDR ranges (10.0.0.0/8) and the names loopback, linklocal, uniquelocal, comma-separated; not "${bad.join('", "')}" (unset: no proxy is trusted, X-Forwarded-For is ignored)`);
+      else trustProxy = entries;
+    }
+  }
+
   const publicChainRpcUrl = env.PUBLIC_CHAIN_RPC_URL || null;
   if (publicChainRpcUrl !== null && (!/^https?:\/\/[^\s/?#]+/.test(publicChainRpcUrl) || !URL.canParse(publicChainRpcUrl) || publicChainRpcUrl.includes(','))) {
     problems.push('PUBLIC_CHAIN_RPC_URL must be one http(s):// JSON-RPC URL that browsers may reach (it is published to every visitor of a shared tracking page)');
@@ -276,6 +303,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     maxClockSkewMs: int('MAX_CLOCK_SKEW_MS', 300_000, 0, 86_400_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     rateLimitEventsPerMinute: int('RATE_LIMIT_EVENTS_PER_MINUTE', 60_000, 1, 10_000_000),
+    trustProxy,
     apiKeyCacheMs: int('API_KEY_CACHE_MS', 10_000, 0, 300_000),
     proofHttpCacheSeconds: int('PROOF_HTTP_CACHE_SECONDS', 0, 0, 31_536_000),
     mapTiles,
