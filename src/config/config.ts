@@ -85,6 +85,8 @@ export interface AppConfig {
    * linklocal, uniquelocal
    */
   trustProxy: false | number | string[];
+  /** how long a public tracking view is kept per shipment and grant (0: built on every request); the link itself is checked every time */
+  trackViewCacheMs: number;
   /** how long an API key's row (with its organization's suspension) is reused before it is read again; 0: read on every request */
   apiKeyCacheMs: number;
   /** Cache-Control max-age (s) of GET /inclusion-proofs/<eventId> for events in FINAL batches; 0: never cached (no-store) */
@@ -304,6 +306,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     rateLimitEventsPerMinute: int('RATE_LIMIT_EVENTS_PER_MINUTE', 60_000, 1, 10_000_000),
     trustProxy,
+    trackViewCacheMs: int('TRACK_VIEW_CACHE_MS', 5_000, 0, 300_000),
     apiKeyCacheMs: int('API_KEY_CACHE_MS', 10_000, 0, 300_000),
     proofHttpCacheSeconds: int('PROOF_HTTP_CACHE_SECONDS', 0, 0, 31_536_000),
     mapTiles,

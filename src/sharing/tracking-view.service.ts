@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { Inject, Injectable } from '@nestjs/common';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
@@ -10,7 +11,8 @@ import { ProofBundleService } from '../proofs/proof-bundle.service';
 import { TrustRootService } from '../proofs/trust-root.service';
 import { POD_FORMAT_V3, type ProofBundleV3 } from '../proofs/pod-bundle';
 import { AT_THE_DOOR, TRACKING_VIEW_FORMAT, type TrackingBrand, type TrackingEvent, type TrackingView } from '../proofs/tracking-view';
-import { ShareLinksService } from './share-links.service';
+import type { DataSource } from 'typeorm';
+import { ShareLinksService, type OpenedShareLink } from './share-links.service';
 import { publicRpcUrl } from '../web/web-pages';
 
 type Row = CustodyEventRow & { batch_tx_hash: string | null };
@@ -70,12 +72,36 @@ export class TrackingViewService {
     private readonly organizations: OrganizationsService,
     private readonly bundles: ProofBundleService,
     private readonly trust: TrustRootService,
-  ) {}
+  ) {
+    this.built = new LRUCache({ max: 10_000, ttl: Math.max(1, runtime.config.trackViewCacheMs) });
+  }
 
-  /** Read from the primary: a revocation takes effect at once, never after a standby's lag. */
+  /**
+   * Views built in the last TRACK_VIEW_CACHE_MS, per shipment and grant: one link's holder
+   * reloading the page (or a script doing it 20 times a second) costs one link lookup per request
+   * and one build per period, not a build each time.
+   */
+  private readonly built: LRUCache<string, Promise<TrackingView>>;
+
+  /**
+   * Read from the primary: a revocation takes effect at once, never after a standby's lag (the link
+   * is checked on every request; only the view of a valid link is kept).
+   */
   async view(token: string): Promise<TrackingView> {
     const db = this.runtime.dataSource;
     const link = await this.links.open(token, db);
+    if (this.runtime.config.trackViewCacheMs === 0) return this.build(link, db);
+    const key = `${link.shipmentId}:${link.grantsPersonalData}`;
+    let view = this.built.get(key);
+    if (!view) {
+      view = this.build(link, db);
+      this.built.set(key, view);
+      view.catch(() => this.built.delete(key));
+    }
+    return view;
+  }
+
+  private async build(link: OpenedShareLink, db: DataSource): Promise<TrackingView> {
     const grant = link.grantsPersonalData;
     const shipment = await this.shipments.find(link.trackingNumber, link.carrier, SYSTEM_SCOPE, db);
     const rows = await sqlRows<Row>(

@@ -46,6 +46,8 @@ export async function startTestLedger(env: Record<string, string> = {}, adjust: 
     ANCHORER_INTERVAL_MS: '100',
     RATE_LIMIT_PER_MINUTE: '1000000',
     RATE_LIMIT_EVENTS_PER_MINUTE: '10000000',
+    // tests read a view right after changing what it shows; the cache has its own test (tracking-view-cache)
+    TRACK_VIEW_CACHE_MS: '0',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } : { PGLITE_IN_MEMORY: '1' }),
     ...env,
   }));
