@@ -1,0 +1,226 @@
+import { LiveUpdatesService } from '../../src/live/live-updates.service';
+import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
+import { ended, receivedCount, subscribe, wsClient } from '../support/subscriptions';
+import { eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
+import type { CustodySigningDomain } from '../../src/signing/custody-signing';
+import type { Wallet } from 'ethers';
+import type { Client } from 'graphql-ws';
+
+/**
+ * Issue 13, live updates: GraphQL subscriptions over graphql-ws on the same server and path as
+ * /graphql, over a real WebSocket, on one ledger (PGlite without DATABASE_URL, else PostgreSQL).
+ * The attacks first: no, bad or revoked keys; another carrier's shipment; another tenant's
+ * incidents; oversized, too complex and too many subscriptions. Two replicas: subscriptions-replicas.e2e.spec.ts.
+ */
+const SHIPMENT_UPDATED = `subscription($n: String!, $c: String!) { shipmentUpdated(trackingNumber: $n, carrier: $c) { shipment { trackingNumber status } event { eventId eventType status } } }`;
+const BATCH_ANCHORED = `subscription { batchAnchored { seq status leafCount } }`;
+const INCIDENT_RAISED = `subscription($f: IncidentFilterInput) { incidentRaised(filter: $f) { trackingNumber carrier finding { code severity eventIds } } }`;
+
+interface ShipmentUpdate {
+  shipmentUpdated: { shipment: { trackingNumber: string; status: string }; event: { eventId: string; eventType: string; status: string } };
+}
+interface IncidentRaised {
+  incidentRaised: { trackingNumber: string; carrier: string; finding: { code: string; severity: string; eventIds: string[] } };
+}
+
+describe('GraphQL subscriptions over graphql-ws (issue 13)', () => {
+  let t: TestLedger;
+  let domain: CustodySigningDomain;
+  const devices = new Map<string, Wallet>();
+  const keys = new Map<string, { key: string; id: string }>();
+  const clients: Client[] = [];
+  let n = 0;
+
+  const client = (key: string | null): Client => {
+    const c = wsClient(t, key);
+    clients.push(c);
+    return c;
+  };
+  const live = () => t.ledger.app.get(LiveUpdatesService);
+  /** subscriptions start asynchronously: wait until the server holds `count` of them */
+  const serverHolds = (count: number) => eventually(async () => (live().subscriberCount() >= count ? true : undefined), 30_000, `${count} subscriptions on the server`);
+
+  async function createKey(organization: string | null, role: string): Promise<{ key: string; id: string }> {
+    const d = await mustGql<{ createApiKey: { key: string; apiKey: { id: string } } }>(t, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }`, {
+      i: { organization, role, manageKeys: false, label: `${role} of ${organization}` },
+    });
+    return { key: d.createApiKey.key, id: d.createApiKey.apiKey.id };
+  }
+
+  /** A new shipment of `carrier` for `merchant`, picked up in Berlin. */
+  async function newShipment(carrier: string, merchant: string): Promise<string> {
+    const trackingNumber = `LIVE${String(++n).padStart(4, '0')}`;
+    await createShipment(t, trackingNumber, carrier, merchant);
+    const [r] = await record(t, [await signEvent(domain, devices.get(carrier)!, eventFields({ trackingNumber, carrier, custodian: carrier, eventType: 'PICKED_UP', occurredAt: BigInt(Date.now() - 600_000) }))]);
+    expect(r.outcome).toBe('ACCEPTED');
+    return trackingNumber;
+  }
+
+  /** An IN_TRANSIT scan in New York one minute after the Berlin pick-up: an IMPOSSIBLE_SPEED (HIGH) finding. */
+  async function teleport(carrier: string, trackingNumber: string): Promise<string> {
+    const fields = eventFields({ trackingNumber, carrier, custodian: carrier, eventType: 'IN_TRANSIT', occurredAt: BigInt(Date.now() - 540_000), latE6: 40_712_776, lonE6: -74_005_974 });
+    const [r] = await record(t, [await signEvent(domain, devices.get(carrier)!, fields)]);
+    expect(r.outcome).toBe('ACCEPTED');
+    return fields.eventId;
+  }
+
+  beforeAll(async () => {
+    t = await startTestLedger({ SUBSCRIPTIONS_PER_CONNECTION: '3', WS_CONNECTIONS_PER_KEY: '4', MAX_QUERY_BYTES: '2048' });
+    domain = await fetchDomain(t);
+    for (const [slug, kind] of [['live-post', 'CARRIER'], ['rival-post', 'CARRIER'], ['shop-a', 'MERCHANT'], ['shop-b', 'MERCHANT']] as const) {
+      await registerOrganization(t, slug, kind);
+      if (kind === 'CARRIER') devices.set(slug, await registerKey(t, slug));
+      keys.set(slug, await createKey(slug, kind));
+    }
+    for (const carrier of ['live-post', 'rival-post']) {
+      for (const merchant of ['shop-a', 'shop-b']) {
+        await mustGql(t, `mutation($i: RegisterCarrierContractInput!) { registerCarrierContract(input: $i) { id } }`, { i: { carrier, merchant } });
+      }
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of clients) await c.dispose();
+    await t?.stop();
+  });
+
+  describe('attacks', () => {
+    it('refuses a connection without a key, with a made-up key and with a revoked key (4401 UNAUTHENTICATED)', async () => {
+      const revoked = await createKey('live-post', 'CARRIER');
+      await mustGql(t, `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: revoked.id });
+      for (const key of [null, 'cl_000000000000_' + '0'.repeat(48), 'not-a-key', revoked.key]) {
+        const got = await ended(subscribe(client(key), BATCH_ANCHORED), `refusal of ${key}`);
+        expect(got.closed?.code).toBe(4401);
+        expect(got.closed?.reason).toMatch(/^UNAUTHENTICATED: /);
+        expect(got.data).toEqual([]);
+      }
+    });
+
+    it('checks the key again at every subscription start: a key revoked on an open connection starts nothing more', async () => {
+      const k = await createKey('live-post', 'CARRIER');
+      const c = client(k.key);
+      const first = subscribe(c, BATCH_ANCHORED);
+      await serverHolds(1);
+      await mustGql(t, `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: k.id });
+      const second = await ended(subscribe(c, BATCH_ANCHORED), 'refused start');
+      expect(second.errors.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
+      first.stop();
+    });
+
+    it("gives a carrier subscribing to another carrier's shipment the answer for a shipment that does not exist, and nothing of it", async () => {
+      const theirs = await newShipment('rival-post', 'shop-a');
+      const intruder = client(keys.get('live-post')!.key);
+      const stranger = await ended(subscribe<ShipmentUpdate>(intruder, SHIPMENT_UPDATED, { n: theirs, c: 'rival-post' }), 'stranger refused');
+      const missing = await ended(subscribe<ShipmentUpdate>(intruder, SHIPMENT_UPDATED, { n: 'NO-SUCH-PARCEL', c: 'rival-post' }), 'missing refused');
+      const query = await t.gql(`query($n: String!, $c: String!) { shipment(trackingNumber: $n, carrier: $c) { id } }`, { n: theirs, c: 'rival-post' }, keys.get('live-post')!.key);
+      expect(stranger.errors.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
+      expect(stranger.errors[0].message).toBe(`carrier "rival-post" has no shipment "${theirs}"`);
+      expect(stranger.errors[0].message).toBe(query.errors![0].message);
+      expect(missing.errors[0].message).toBe(`carrier "rival-post" has no shipment "NO-SUCH-PARCEL"`);
+      // the rightful carrier is answered on the same shipment (the refusal is about the caller)
+      const owner = subscribe<ShipmentUpdate>(client(keys.get('rival-post')!.key), SHIPMENT_UPDATED, { n: theirs, c: 'rival-post' });
+      await serverHolds(1);
+      const eventId = await teleport('rival-post', theirs);
+      const [update] = await receivedCount(owner, 1, "the owner's update");
+      expect(update.shipmentUpdated.event).toEqual({ eventId, eventType: 'IN_TRANSIT', status: 'PENDING' });
+      expect(stranger.data).toEqual([]);
+      owner.stop();
+    });
+
+    it("does not leak another tenant's incidents to a merchant's incidentRaised", async () => {
+      const mine = await newShipment('live-post', 'shop-a');
+      const theirs = await newShipment('live-post', 'shop-b');
+      const shopA = subscribe<IncidentRaised>(client(keys.get('shop-a')!.key), INCIDENT_RAISED, { f: { minSeverity: 'HIGH' } });
+      const shopB = subscribe<IncidentRaised>(client(keys.get('shop-b')!.key), INCIDENT_RAISED, { f: { minSeverity: 'HIGH' } });
+      await serverHolds(2);
+      const theirEvent = await teleport('live-post', theirs); // shop-b's incident first
+      const myEvent = await teleport('live-post', mine);
+      const [own] = await receivedCount(shopA, 1, "shop-a's own incident");
+      expect(own.incidentRaised).toMatchObject({ trackingNumber: mine, carrier: 'live-post', finding: { code: 'IMPOSSIBLE_SPEED', severity: 'HIGH' } });
+      expect(own.incidentRaised.finding.eventIds).toContain(myEvent);
+      const [other] = await receivedCount(shopB, 1, "shop-b's own incident");
+      expect(other.incidentRaised.trackingNumber).toBe(theirs);
+      expect(other.incidentRaised.finding.eventIds).toContain(theirEvent);
+      // shop-b's incident was raised before shop-a's: had it leaked, shop-a would have it first
+      expect(shopA.data.map((d) => d.incidentRaised.trackingNumber)).toEqual([mine]);
+      shopA.stop();
+      shopB.stop();
+    });
+
+    it('refuses an oversized subscription document (QUERY_TOO_LARGE) and one with too many aliases (TOO_MANY_ALIASES)', async () => {
+      const c = client(keys.get('live-post')!.key);
+      const large = await ended(subscribe(c, `subscription { batchAnchored { seq ${' '.repeat(3000)} } }`), 'oversized');
+      expect(large.errors.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_LARGE']);
+      const aliases = `subscription { ${Array.from({ length: 31 }, (_, i) => `a${i}: batchAnchored { seq }`).join(' ')} }`;
+      const many = await ended(subscribe(c, aliases), 'aliases');
+      expect(many.errors.map((e) => e.extensions?.code)).toEqual(['TOO_MANY_ALIASES']);
+    });
+
+    it('refuses more subscriptions on one connection than SUBSCRIPTIONS_PER_CONNECTION (TOO_MANY_SUBSCRIPTIONS)', async () => {
+      const c = client(keys.get('shop-a')!.key);
+      const before = live().subscriberCount();
+      const open = [subscribe(c, BATCH_ANCHORED), subscribe(c, BATCH_ANCHORED), subscribe(c, BATCH_ANCHORED)];
+      await serverHolds(before + 3);
+      const fourth = await ended(subscribe(c, BATCH_ANCHORED), 'fourth subscription');
+      expect(fourth.errors.map((e) => e.extensions?.code)).toEqual(['TOO_MANY_SUBSCRIPTIONS']);
+      expect(open.every((s) => !s.done)).toBe(true);
+      for (const s of open) s.stop();
+    });
+
+    it('refuses more connections of one key than WS_CONNECTIONS_PER_KEY (4429 TOO_MANY_CONNECTIONS)', async () => {
+      const k = await createKey('shop-b', 'MERCHANT');
+      const open = Array.from({ length: 4 }, () => subscribe(client(k.key), BATCH_ANCHORED));
+      await eventually(async () => (live().connectionsOf(k.id) === 4 ? true : undefined), 30_000, 'four connections');
+      const fifth = await ended(subscribe(client(k.key), BATCH_ANCHORED), 'fifth connection');
+      expect(fifth.closed?.code).toBe(4429);
+      expect(fifth.closed?.reason).toMatch(/^TOO_MANY_CONNECTIONS: /);
+      expect(open.every((s) => !s.done)).toBe(true);
+      for (const s of open) s.stop();
+    });
+  });
+
+  describe('updates', () => {
+    it('shipmentUpdated: the carrier and the merchant receive each new event with its status; another merchant is refused', async () => {
+      const trackingNumber = await newShipment('live-post', 'shop-a');
+      const carrier = subscribe<ShipmentUpdate>(client(keys.get('live-post')!.key), SHIPMENT_UPDATED, { n: trackingNumber, c: 'live-post' });
+      const merchant = subscribe<ShipmentUpdate>(client(keys.get('shop-a')!.key), SHIPMENT_UPDATED, { n: trackingNumber, c: 'live-post' });
+      const other = await ended(subscribe<ShipmentUpdate>(client(keys.get('shop-b')!.key), SHIPMENT_UPDATED, { n: trackingNumber, c: 'live-post' }), 'other merchant');
+      expect(other.errors.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
+      await serverHolds(2);
+      const fields = eventFields({ trackingNumber, carrier: 'live-post', custodian: 'live-post', eventType: 'ARRIVED_AT_FACILITY', occurredAt: BigInt(Date.now() - 300_000) });
+      await record(t, [await signEvent(domain, devices.get('live-post')!, fields)]);
+      for (const got of [carrier, merchant]) {
+        const [u] = await receivedCount(got, 1, 'the update');
+        expect(u.shipmentUpdated).toEqual({ shipment: { trackingNumber, status: 'IN_TRANSIT' }, event: { eventId: fields.eventId, eventType: 'ARRIVED_AT_FACILITY', status: 'PENDING' } });
+      }
+      carrier.stop();
+      merchant.stop();
+    });
+
+    it('batchAnchored: a subscriber receives the batch once it is anchored', async () => {
+      const got = subscribe<{ batchAnchored: { seq: string; status: string; leafCount: number } }>(client(keys.get('shop-b')!.key), BATCH_ANCHORED);
+      await serverHolds(1);
+      await newShipment('live-post', 'shop-b');
+      const sealed = await mustGql<{ sealBatch: { seq: string; leafCount: number } }>(t, `mutation { sealBatch { seq leafCount } }`);
+      const [b] = await receivedCount(got, 1, 'batchAnchored');
+      expect(b.batchAnchored.seq).toBe(sealed.sealBatch.seq);
+      expect(b.batchAnchored.leafCount).toBe(sealed.sealBatch.leafCount);
+      expect(['ANCHORED', 'FINAL']).toContain(b.batchAnchored.status);
+      got.stop();
+    });
+
+    it('incidentRaised filters by carrier and code', async () => {
+      const got = subscribe<IncidentRaised>(client(keys.get('shop-a')!.key), INCIDENT_RAISED, { f: { carrier: 'rival-post', codes: ['IMPOSSIBLE_SPEED'] } });
+      await serverHolds(1);
+      const other = await newShipment('live-post', 'shop-a');
+      await teleport('live-post', other); // another carrier: filtered out
+      const wanted = await newShipment('rival-post', 'shop-a');
+      const eventId = await teleport('rival-post', wanted);
+      const [i] = await receivedCount(got, 1, 'the filtered incident');
+      expect(i.incidentRaised).toEqual({ trackingNumber: wanted, carrier: 'rival-post', finding: expect.objectContaining({ code: 'IMPOSSIBLE_SPEED', severity: 'HIGH' }) });
+      expect(i.incidentRaised.finding.eventIds).toContain(eventId);
+      expect(got.data).toHaveLength(1);
+      got.stop();
+    });
+  });
+});
