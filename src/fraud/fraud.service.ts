@@ -44,7 +44,7 @@ export class FraudService {
 
   async incidents(filter: IncidentFilter, scope: Scope): Promise<Array<{ shipment: Shipment; finding: Finding }>> {
     if (!Number.isInteger(filter.scanLimit) || filter.scanLimit < 1 || filter.scanLimit > 2000) throw new LedgerError('VALIDATION_FAILED', 'scanLimit must be from 1 to 2000', 'scanLimit');
-    if (filter.staleAfterHours !== undefined && filter.staleAfterHours !== null && !(filter.staleAfterHours > 0)) throw new LedgerError('VALIDATION_FAILED', 'staleAfterHours must be positive', 'staleAfterHours');
+    FraudService.checkFilter(filter);
     const page = await this.shipments.list({ first: 100, filter: { carrier: filter.carrier, merchant: filter.merchant }, after: null }, scope, filter.scanLimit);
     const models = page.edges.map((e) => e.node);
     const events = await this.events.forShipments(models.map((s) => s.id), scope);
@@ -59,6 +59,31 @@ export class FraudService {
       }
     }
     return out.sort((a, b) => RANK[b.finding.severity] - RANK[a.finding.severity]);
+  }
+
+  /**
+   * Live updates' hook (incidentRaised): the findings on a shipment that involve one of the events
+   * just recorded (so they did not exist before), as `scope` reads the shipment, filtered like
+   * `incidents`. Nothing when the scope cannot read the shipment.
+   */
+  async raisedBy(shipmentId: string, newEventIds: readonly string[], filter: Omit<IncidentFilter, 'scanLimit'>, scope: Scope): Promise<Array<{ shipment: Shipment; finding: Finding }>> {
+    const shipment = await this.shipments.findById(shipmentId, scope);
+    if (!shipment) return [];
+    if (filter.carrier && shipment.carrier.slug !== filter.carrier) return [];
+    if (filter.merchant && shipment.merchant?.slug !== filter.merchant) return [];
+    const rows = (await this.events.forShipments([shipment.id], scope)).get(shipment.id) ?? [];
+    const fresh = new Set(newEventIds.map((id) => id.toLowerCase()));
+    const policy = filter.staleAfterHours ? { staleAfterHours: filter.staleAfterHours } : undefined;
+    return (await this.findingsFor(shipment, rows, policy))
+      .filter((f) => f.eventIds.some((id) => fresh.has(id.toLowerCase())))
+      .filter((f) => !filter.minSeverity || RANK[f.severity] >= RANK[filter.minSeverity])
+      .filter((f) => !filter.codes?.length || filter.codes.includes(f.code))
+      .map((finding) => ({ shipment, finding }));
+  }
+
+  /** The checks `incidents` makes on a filter, for a subscription's filter too. */
+  static checkFilter(filter: Pick<IncidentFilter, 'staleAfterHours'>): void {
+    if (filter.staleAfterHours !== undefined && filter.staleAfterHours !== null && !(filter.staleAfterHours > 0)) throw new LedgerError('VALIDATION_FAILED', 'staleAfterHours must be positive', 'staleAfterHours');
   }
 
   private detect(shipment: Shipment, rows: CustodyEventRow[], keys: Map<string, KeyWindow>, policy?: Partial<DetectorPolicy>): Finding[] {

@@ -37,7 +37,7 @@ describe('subscriptions across two replicas on one PostgreSQL (issue 13)', () =>
     const domain = await fetchDomain(b);
     await registerOrganization(b, 'replica-post', 'CARRIER');
     const device = await registerKey(b, 'replica-post');
-    const key = await mustGql<{ createApiKey: { key: string } }>(b, `mutation { createApiKey(input: { organization: "replica-post", role: CARRIER, label: "live", manageKeys: false }) { key } }`);
+    const key = await mustGql<{ createApiKey: { key: string } }>(b, `mutation { createApiKey(input: { organization: "replica-post", role: "CARRIER", label: "live", manageKeys: false }) { key } }`);
     await createShipment(b, 'REPL0001', 'replica-post');
     const client = wsClient(a, key.createApiKey.key);
     clients.push(client);
@@ -49,7 +49,7 @@ describe('subscriptions across two replicas on one PostgreSQL (issue 13)', () =>
     await eventually(async () => (a.ledger.app.get(LiveUpdatesService).subscriberCount() === 2 ? true : undefined), 30_000, 'two subscriptions on A');
 
     const first = eventFields({ trackingNumber: 'REPL0001', carrier: 'replica-post', custodian: 'replica-post', eventType: 'PICKED_UP', occurredAt: BigInt(Date.now() - 120_000) });
-    const second = eventFields({ trackingNumber: 'REPL0001', carrier: 'replica-post', custodian: 'replica-post', eventType: 'IN_TRANSIT', occurredAt: BigInt(Date.now() - 60_000) });
+    const second = eventFields({ trackingNumber: 'REPL0001', carrier: 'replica-post', custodian: 'replica-post', eventType: 'ARRIVED_AT_FACILITY', occurredAt: BigInt(Date.now() - 60_000) });
     const results = await record(b, [await signEvent(domain, device, first), await signEvent(domain, device, second)], TEST_ADMIN_KEY);
     expect(results.map((r) => r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED']);
     const got = await receivedCount(updates, 2, 'two updates on A');
