@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { HARDHAT_DEV_PRIVATE_KEY } from '../../src/anchoring/embedded-chain';
 import { LiveUpdatesService } from '../../src/live/live-updates.service';
 import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
-import { receivedCount, subscribe, wsClient } from '../support/subscriptions';
+import { ended, receivedCount, subscribe, wsClient } from '../support/subscriptions';
+import { sqlRows } from '../../src/database/data-source';
 import { TEST_ADMIN_KEY, dropSchema, eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import type { Client } from 'graphql-ws';
 
@@ -20,6 +21,11 @@ describe('subscriptions across two replicas on one PostgreSQL (issue 13)', () =>
   let a: TestLedger;
   let b: TestLedger;
   const clients: Client[] = [];
+  let carrierKey = '';
+  let bClosed = false;
+  /** the LISTEN connections of this schema's replicas, as PostgreSQL sees them */
+  const listeners = async (): Promise<number> =>
+    Number((await sqlRows<{ n: string }>(a.ledger.runtime.dataSource, `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'custody-ledger-live' AND query = $1`, [`LISTEN "custody_live_${schema}"`]))[0].n);
 
   beforeAll(async () => {
     a = await startTestLedger({ DATABASE_URL, DATABASE_SCHEMA: schema });
@@ -28,7 +34,7 @@ describe('subscriptions across two replicas on one PostgreSQL (issue 13)', () =>
 
   afterAll(async () => {
     for (const c of clients) await c.dispose();
-    await b?.ledger.close();
+    if (!bClosed) await b?.ledger.close();
     await a?.ledger.close();
     await dropSchema(DATABASE_URL, schema);
   });
@@ -39,7 +45,8 @@ describe('subscriptions across two replicas on one PostgreSQL (issue 13)', () =>
     const device = await registerKey(b, 'replica-post');
     const key = await mustGql<{ createApiKey: { key: string } }>(b, `mutation { createApiKey(input: { organization: "replica-post", role: "CARRIER", label: "live", manageKeys: false }) { key } }`);
     await createShipment(b, 'REPL0001', 'replica-post');
-    const client = wsClient(a, key.createApiKey.key);
+    carrierKey = key.createApiKey.key;
+    const client = wsClient(a, carrierKey);
     clients.push(client);
     const updates = subscribe<{ shipmentUpdated: { event: { eventId: string; status: string } } }>(
       client,
@@ -62,4 +69,33 @@ describe('subscriptions across two replicas on one PostgreSQL (issue 13)', () =>
     const [anchored] = await receivedCount(batches, 1, 'batchAnchored on A');
     expect(anchored.batchAnchored).toEqual({ seq: sealed.sealBatch.seq, leafCount: 2 });
   }, 120_000);
+
+  it('a replica whose LISTEN connection was cut reconnects and hears the next events', async () => {
+    expect(await listeners()).toBe(2);
+    const cut = await sqlRows<{ ok: boolean }>(a.ledger.runtime.dataSource, `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'custody-ledger-live' AND query = $1`, [`LISTEN "custody_live_${schema}"`]);
+    expect(cut.map((r) => r.ok)).toEqual([true, true]);
+    await eventually(async () => ((await listeners()) === 2 ? true : undefined), 30_000, 'both replicas listening again');
+    const client = wsClient(a, carrierKey);
+    clients.push(client);
+    const updates = subscribe<{ shipmentUpdated: { event: { eventId: string } } }>(client, `subscription { shipmentUpdated(trackingNumber: "REPL0001", carrier: "replica-post") { event { eventId } } }`);
+    await eventually(async () => (a.ledger.app.get(LiveUpdatesService).subscriberCount() >= 3 ? true : undefined), 30_000, 'the subscription on A');
+    const domain = await fetchDomain(b);
+    const device = await registerKey(b, 'replica-post');
+    const next = eventFields({ trackingNumber: 'REPL0001', carrier: 'replica-post', custodian: 'replica-post', eventType: 'DEPARTED_FACILITY', occurredAt: BigInt(Date.now() - 30_000) });
+    expect((await record(b, [await signEvent(domain, device, next)]))[0].outcome).toBe('ACCEPTED');
+    const [u] = await receivedCount(updates, 1, 'the update after reconnecting');
+    expect(u.shipmentUpdated.event.eventId).toBe(next.eventId);
+  }, 120_000);
+
+  it('closing a replica closes its WebSocket connections with 1001 (going away) and ends its LISTEN', async () => {
+    const client = wsClient(b, carrierKey);
+    clients.push(client);
+    const got = subscribe(client, `subscription { batchAnchored { seq } }`);
+    await eventually(async () => (b.ledger.app.get(LiveUpdatesService).subscriberCount() === 1 ? true : undefined), 30_000, 'the subscription on B');
+    bClosed = true;
+    await b.ledger.close();
+    const closed = await ended(got, 'the close');
+    expect(closed.closed?.code).toBe(1001);
+    await eventually(async () => ((await listeners()) === 1 ? true : undefined), 30_000, "B's LISTEN connection gone");
+  }, 60_000);
 });
