@@ -112,6 +112,19 @@ describe('GraphQL subscriptions over graphql-ws (issue 13)', () => {
       first.stop();
     });
 
+    it('ends an open subscription once its key is revoked: the next update closes the connection (4401) and delivers nothing', async () => {
+      const k = await createKey('live-post', 'CARRIER');
+      const trackingNumber = await newShipment('live-post', 'shop-a');
+      const got = subscribe<ShipmentUpdate>(client(k.key), SHIPMENT_UPDATED, { n: trackingNumber, c: 'live-post' });
+      await serverHolds(1);
+      await mustGql(t, `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: k.id });
+      await teleport('live-post', trackingNumber);
+      const closed = await ended(got, 'the revoked subscription to end');
+      expect(closed.closed?.code).toBe(4401);
+      expect(closed.closed?.reason).toMatch(/^UNAUTHENTICATED: /);
+      expect(closed.data).toEqual([]);
+    });
+
     it("gives a carrier subscribing to another carrier's shipment the answer for a shipment that does not exist, and nothing of it", async () => {
       const theirs = await newShipment('rival-post', 'shop-a');
       const intruder = client(keys.get('live-post')!.key);
