@@ -47,6 +47,7 @@ export interface SubscriptionServerParts {
 /**
  * GraphQL subscriptions over graphql-ws on the HTTP server's `/graphql` (the WebSocket upgrade
  * never passes Express, so the HTTP middleware does not see it; the same checks run here):
+ * - the handshake: one token of the client address' request budget (HTTP 429 when over);
  * - connecting: the API key from `connectionParams.authorization` ("Bearer <key>"), authenticated
  *   by the API key service (unknown or revoked: close 4401; suspended organization: 4403), one
  *   token of the key's request budget, and at most WS_CONNECTIONS_PER_KEY connections per key
@@ -55,7 +56,8 @@ export interface SubscriptionServerParts {
  *   most SUBSCRIPTIONS_PER_CONNECTION open (TOO_MANY_SUBSCRIPTIONS), the document's size and
  *   tokens (QUERY_TOO_LARGE), GraphQL's validation with the depth/alias/cost rule, the input
  *   checks, and subscriptions only (queries and mutations go over HTTP);
- * - then the resolver, behind the same guard (roles) as every operation.
+ * - then the resolver, behind the same guard (roles) as every operation;
+ * - before each update is sent: the key once more (revoked: close 4401; suspended: 4403).
  * Closing disposes the server: every socket is closed with 1001 (going away).
  */
 export function startSubscriptionServer(httpServer: Server, parts: SubscriptionServerParts): { close(): Promise<void> } {
@@ -68,7 +70,17 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    // the HTTP rate limit never sees an upgrade: every WebSocket handshake takes one token of its
+    // address' budget here (the key is known only after the handshake, and is charged then)
+    limits.request(`ip:${req.socket.remoteAddress ?? 'unknown'}`).then(
+      (wait) => {
+        if (wait === 0) wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+        else {
+          socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${Math.ceil(wait / 1000)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        }
+      },
+      () => socket.destroy(),
+    );
   };
   httpServer.on('upgrade', onUpgrade);
 
@@ -85,6 +97,8 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
   const disposable: Disposable = useServer<Record<string, unknown>, Extra>(
     {
       schema,
+      // an unexpected failure closes the socket with 4500 and this generic reason, never the error's text
+      isProd: true,
       onConnect: async (ctx) => {
         const socket = ctx.extra.socket;
         const token = bearer(ctx.connectionParams);
@@ -155,7 +169,18 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
         // the guard finds the authenticated key on the request, as on HTTP
         return { schema, document, operationName: payload.operationName, variableValues: variables, contextValue: { req: { headers: {}, principal } } };
       },
-      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) } : undefined),
+      onNext: async (ctx, _id, _payload, _args, result) => {
+        // before every delivery: a key revoked (or an organization suspended) since the start ends
+        // its connections at the next update (the key's row is cached at most API_KEY_CACHE_MS)
+        const state = ctx.extra.state;
+        const principal = state ? await authenticate(state.token) : null;
+        if (principal instanceof GraphQLError) {
+          const suspended = principal.extensions.code === 'ORGANIZATION_SUSPENDED';
+          ctx.extra.socket.close(suspended ? CLOSE_SUSPENDED : CLOSE_UNAUTHENTICATED, suspended ? 'ORGANIZATION_SUSPENDED: the organization of this API key is suspended' : 'UNAUTHENTICATED: the API key is not valid any more (revoked)');
+          throw new Error('the API key does not work any more');
+        }
+        return result.errors ? { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) } : undefined;
+      },
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e.toJSON(), e)),
       onComplete: (ctx, id) => {
         ctx.extra.state?.subscriptions.delete(id);

@@ -5,6 +5,7 @@ import { eventually, startTestLedger, type TestLedger } from '../support/test-le
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
 import type { Wallet } from 'ethers';
 import type { Client } from 'graphql-ws';
+import WebSocket from 'ws';
 
 /**
  * Issue 13, live updates: GraphQL subscriptions over graphql-ws on the same server and path as
@@ -241,4 +242,53 @@ describe('GraphQL subscriptions over graphql-ws (issue 13)', () => {
       got.stop();
     });
   });
+});
+
+describe('rate limits on WebSocket handshakes and subscription starts (issue 13)', () => {
+  let t: TestLedger;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    t = await startTestLedger({ RATE_LIMIT_PER_MINUTE: '4' });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of clients) await c.dispose();
+    await t?.stop();
+  });
+
+  it("a key's subscription starts take its request budget (RATE_LIMITED), and handshakes their address' budget (HTTP 429)", async () => {
+    await registerOrganization(t, 'budget-shop', 'MERCHANT');
+    const created = await mustGql<{ createApiKey: { key: string } }>(t, `mutation { createApiKey(input: { organization: "budget-shop", role: "MERCHANT", label: "budget", manageKeys: false }) { key } }`);
+    const c = wsClient(t, created.createApiKey.key);
+    clients.push(c);
+    // a budget of 4: the connection takes one, so at most 3 starts, and one is refused within 10
+    const starts: Array<ReturnType<typeof subscribe>> = [];
+    let refused: ReturnType<typeof subscribe> | undefined;
+    for (let i = 0; i < 10 && !refused; i++) {
+      const s = subscribe(c, BATCH_ANCHORED);
+      starts.push(s);
+      await eventually(async () => (s.done || t.ledger.app.get(LiveUpdatesService).subscriberCount() === starts.length ? true : undefined), 30_000, `start ${i + 1}`);
+      if (s.done) refused = s;
+    }
+    expect(refused?.errors.map((e) => e.extensions?.code)).toEqual(['RATE_LIMITED']);
+    expect(starts.length).toBeGreaterThanOrEqual(4);
+    // handshakes from this address: one was taken above; one is refused with 429 within 10 more
+    const statuses: number[] = [];
+    for (let i = 0; i < 10 && !statuses.includes(429); i++) {
+      statuses.push(
+        await new Promise<number>((resolve) => {
+          const ws = new WebSocket(t.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+          ws.on('upgrade', (res) => {
+            resolve(res.statusCode ?? 0);
+            ws.close();
+          });
+          ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+          ws.on('error', () => undefined);
+        }),
+      );
+    }
+    expect(statuses[statuses.length - 1]).toBe(429);
+    expect(statuses.slice(0, 3)).toEqual([101, 101, 101]);
+  }, 120_000);
 });
