@@ -63,22 +63,24 @@ export class FraudService {
 
   /**
    * Live updates' hook (incidentRaised): the findings on a shipment that involve one of the events
-   * just recorded (so they did not exist before), as `scope` reads the shipment, filtered like
-   * `incidents`. Nothing when the scope cannot read the shipment.
+   * just recorded (so they did not exist before), as `scope` reads the shipment; null when the
+   * scope cannot read it. Filter them with `matchesFilter`.
    */
-  async raisedBy(shipmentId: string, newEventIds: readonly string[], filter: Omit<IncidentFilter, 'scanLimit'>, scope: Scope): Promise<Array<{ shipment: Shipment; finding: Finding }>> {
+  async raisedBy(shipmentId: string, newEventIds: readonly string[], staleAfterHours: number | null | undefined, scope: Scope): Promise<{ shipment: Shipment; findings: Finding[] } | null> {
     const shipment = await this.shipments.findById(shipmentId, scope);
-    if (!shipment) return [];
-    if (filter.carrier && shipment.carrier.slug !== filter.carrier) return [];
-    if (filter.merchant && shipment.merchant?.slug !== filter.merchant) return [];
+    if (!shipment) return null;
     const rows = (await this.events.forShipments([shipment.id], scope)).get(shipment.id) ?? [];
     const fresh = new Set(newEventIds.map((id) => id.toLowerCase()));
-    const policy = filter.staleAfterHours ? { staleAfterHours: filter.staleAfterHours } : undefined;
-    return (await this.findingsFor(shipment, rows, policy))
-      .filter((f) => f.eventIds.some((id) => fresh.has(id.toLowerCase())))
-      .filter((f) => !filter.minSeverity || RANK[f.severity] >= RANK[filter.minSeverity])
-      .filter((f) => !filter.codes?.length || filter.codes.includes(f.code))
-      .map((finding) => ({ shipment, finding }));
+    const findings = await this.findingsFor(shipment, rows, staleAfterHours ? { staleAfterHours } : undefined);
+    return { shipment, findings: findings.filter((f) => f.eventIds.some((id) => fresh.has(id.toLowerCase()))) };
+  }
+
+  /** `incidents`' filter on one finding of one shipment (staleAfterHours is the detectors' policy, not a filter). */
+  static matchesFilter(shipment: Shipment, finding: Finding, filter: Omit<IncidentFilter, 'scanLimit'>): boolean {
+    if (filter.carrier && shipment.carrier.slug !== filter.carrier) return false;
+    if (filter.merchant && shipment.merchant?.slug !== filter.merchant) return false;
+    if (filter.minSeverity && RANK[finding.severity] < RANK[filter.minSeverity]) return false;
+    return !filter.codes?.length || filter.codes.includes(finding.code);
   }
 
   /** The checks `incidents` makes on a filter, for a subscription's filter too. */

@@ -13,7 +13,7 @@ import { FraudService } from '../fraud/fraud.service';
 import { ShipmentsService } from '../shipments/shipments.service';
 import { liveFeed } from './live-feed';
 import { ShipmentUpdate } from './live-updates.models';
-import { LiveUpdatesService } from './live-updates.service';
+import { LiveUpdatesService, type LiveNotice } from './live-updates.service';
 
 /**
  * GraphQL subscriptions (served over graphql-ws, subscription-server.ts). Each is scoped exactly
@@ -22,6 +22,21 @@ import { LiveUpdatesService } from './live-updates.service';
  */
 @Resolver()
 export class LiveUpdatesResolver {
+  /**
+   * Work shared by the subscribers of one notice (the same object reaches every listener of this
+   * replica): the anchored batch, and the fresh findings per scope and detector policy. So the cost
+   * of a notice grows with the distinct organizations subscribed, not with their subscriptions.
+   */
+  private readonly shared = new WeakMap<LiveNotice, Map<string, Promise<unknown>>>();
+
+  private once<T>(notice: LiveNotice, key: string, compute: () => Promise<T>): Promise<T> {
+    let byKey = this.shared.get(notice);
+    if (!byKey) this.shared.set(notice, (byKey = new Map()));
+    let result = byKey.get(key) as Promise<T> | undefined;
+    if (!result) byKey.set(key, (result = compute()));
+    return result;
+  }
+
   constructor(
     @Inject(RUNTIME) private readonly runtime: Runtime,
     private readonly live: LiveUpdatesService,
@@ -58,7 +73,7 @@ export class LiveUpdatesResolver {
   batchAnchored(): AsyncIterableIterator<Batch> {
     return liveFeed(this.live, (n) => n.k === 'batch', async (n) => {
       if (n.k !== 'batch') return [];
-      const rows = await sqlRows<BatchRow>(this.runtime.dataSource, `SELECT * FROM anchor_batches WHERE seq = $1`, [n.seq]);
+      const rows = await this.once(n, 'batch', () => sqlRows<BatchRow>(this.runtime.dataSource, `SELECT * FROM anchor_batches WHERE seq = $1`, [n.seq]));
       return rows.map(toBatch);
     });
   }
@@ -73,8 +88,11 @@ export class LiveUpdatesResolver {
     FraudService.checkFilter(f);
     return liveFeed(this.live, (n) => n.k === 'events', async (n) => {
       if (n.k !== 'events') return [];
-      const raised = await this.fraud.raisedBy(n.s, n.e, f, caller);
-      return raised.map(({ shipment, finding }) => ({ trackingNumber: shipment.trackingNumber, carrier: shipment.carrier.slug, shipmentStatus: shipment.status, finding }));
+      const scopeKey = `${caller.role}:${caller.organizationId ?? '-'}:${caller.organizationKind ?? '-'}:${f.staleAfterHours ?? '-'}`;
+      const raised = await this.once(n, scopeKey, () => this.fraud.raisedBy(n.s, n.e, f.staleAfterHours, caller));
+      if (!raised) return [];
+      const { shipment } = raised;
+      return raised.findings.filter((finding) => FraudService.matchesFilter(shipment, finding, f)).map((finding) => ({ trackingNumber: shipment.trackingNumber, carrier: shipment.carrier.slug, shipmentStatus: shipment.status, finding }));
     });
   }
 }
