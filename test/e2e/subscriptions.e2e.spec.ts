@@ -126,6 +126,32 @@ describe('GraphQL subscriptions over graphql-ws (issue 13)', () => {
       expect(closed.data).toEqual([]);
     });
 
+    it("a suspended organization's key: its open subscription is closed (4403) at the next update, and it cannot connect", async () => {
+      const trackingNumber = await newShipment('live-post', 'shop-b');
+      const got = subscribe<ShipmentUpdate>(client(keys.get('shop-b')!.key), SHIPMENT_UPDATED, { n: trackingNumber, c: 'live-post' });
+      await serverHolds(1);
+      await mustGql(t, `mutation { suspendOrganization(slug: "shop-b", reason: "subscription test") { slug } }`);
+      try {
+        await teleport('live-post', trackingNumber);
+        const closed = await ended(got, 'the suspended subscription to end');
+        expect(closed.closed).toEqual({ code: 4403, reason: expect.stringMatching(/^ORGANIZATION_SUSPENDED: /) });
+        expect(closed.data).toEqual([]);
+        const again = await ended(subscribe(client(keys.get('shop-b')!.key), BATCH_ANCHORED), 'refused connection');
+        expect(again.closed?.code).toBe(4403);
+      } finally {
+        await mustGql(t, `mutation { reinstateOrganization(slug: "shop-b") { slug } }`);
+      }
+    });
+
+    it('serves only subscriptions over WebSocket: a query or a mutation is refused (BAD_REQUEST)', async () => {
+      const c = client(keys.get('live-post')!.key);
+      for (const query of ['{ custodySigningSpec { version } }', 'mutation { sealBatch { seq } }']) {
+        const got = await ended(subscribe(c, query), query);
+        expect(got.errors.map((e) => e.extensions?.code)).toEqual(['BAD_REQUEST']);
+        expect(got.data).toEqual([]);
+      }
+    });
+
     it("gives a carrier subscribing to another carrier's shipment the answer for a shipment that does not exist, and nothing of it", async () => {
       const theirs = await newShipment('rival-post', 'shop-a');
       const intruder = client(keys.get('live-post')!.key);
