@@ -18,6 +18,8 @@ import type { LiveUpdatesService } from './live-updates.service';
 export const CLOSE_UNAUTHENTICATED = 4401;
 export const CLOSE_SUSPENDED = 4403;
 export const CLOSE_TOO_MANY_CONNECTIONS = 4429;
+/** How long shutdown waits for clients to answer the 1001 close frame before cutting them. */
+const CLOSE_GRACE_MS = 1_000;
 
 /** What one connection carries between graphql-ws' callbacks. */
 interface ConnectionState {
@@ -192,7 +194,16 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
   return {
     close: async () => {
       httpServer.off('upgrade', onUpgrade);
-      await disposable.dispose();
+      const sockets = [...wss.clients];
+      const closed = Promise.all(sockets.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((resolve) => ws.once('close', resolve)))));
+      // 1001 to every client; resolves once every connection has closed
+      const disposed = disposable.dispose();
+      // a client that does not answer the close frame is cut after CLOSE_GRACE_MS (ws would wait 30 s)
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+      clearTimeout(timer);
+      for (const ws of sockets) if (ws.readyState !== ws.CLOSED) ws.terminate();
+      await disposed;
     },
   };
 }

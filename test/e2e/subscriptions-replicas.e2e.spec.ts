@@ -6,6 +6,7 @@ import { ended, receivedCount, subscribe, wsClient } from '../support/subscripti
 import { sqlRows } from '../../src/database/data-source';
 import { TEST_ADMIN_KEY, dropSchema, eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import type { Client } from 'graphql-ws';
+import WebSocket from 'ws';
 
 /**
  * Issue 13, "tests subscribe over a real WebSocket and receive the updates of events recorded
@@ -92,8 +93,19 @@ describe('subscriptions across two replicas on one PostgreSQL (issue 13)', () =>
     clients.push(client);
     const got = subscribe(client, `subscription { batchAnchored { seq } }`);
     await eventually(async () => (b.ledger.app.get(LiveUpdatesService).subscriberCount() === 1 ? true : undefined), 30_000, 'the subscription on B');
+    // and a client that stops reading: it never answers the close frame (ws alone would wait 30 s for it)
+    const stuck = new WebSocket(b.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    await new Promise<void>((resolve, reject) => {
+      stuck.once('open', () => stuck.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${carrierKey}` } })));
+      stuck.once('message', () => resolve()); // connection_ack
+      stuck.once('error', reject);
+    });
+    (stuck as unknown as { _socket: { pause(): void } })._socket.pause();
     bClosed = true;
-    await b.ledger.close();
+    const closing = b.ledger.close().then(() => 'closed' as const);
+    let timer: NodeJS.Timeout | undefined;
+    expect(await Promise.race([closing, new Promise<'waiting'>((resolve) => (timer = setTimeout(() => resolve('waiting'), 20_000)))])).toBe('closed');
+    clearTimeout(timer);
     const closed = await ended(got, 'the close');
     expect(closed.closed?.code).toBe(1001);
     await eventually(async () => ((await listeners()) === 1 ? true : undefined), 30_000, "B's LISTEN connection gone");
