@@ -242,6 +242,36 @@ describe('GraphQL subscriptions over graphql-ws (issue 13)', () => {
       merchant.stop();
     });
 
+    it("shipmentUpdated for a hub: refused before it holds the parcel; then only the events from its custody on (not a late scan from before it)", async () => {
+      await registerOrganization(t, 'live-hub', 'HUB');
+      const hubDevice = await registerKey(t, 'live-hub');
+      const hubKey = await createKey('live-hub', 'CARRIER');
+      const carrierDevice = devices.get('live-post')!;
+      const base = Date.now() - 3_600_000;
+      const trackingNumber = `LIVE${String(++n).padStart(4, '0')}`;
+      await createShipment(t, trackingNumber, 'live-post', 'shop-a');
+      const sign = (signer: Wallet, eventType: string, custodian: string, minutes: number, counter?: Wallet) =>
+        signEvent(domain, signer, eventFields({ trackingNumber, carrier: 'live-post', eventType, custodian, occurredAt: BigInt(base + minutes * 60_000) }), counter);
+      expect((await record(t, [await sign(carrierDevice, 'PICKED_UP', 'live-post', 0)]))[0].outcome).toBe('ACCEPTED');
+      const early = await ended(subscribe(client(hubKey.key), SHIPMENT_UPDATED, { n: trackingNumber, c: 'live-post' }), 'the hub refused');
+      expect(early.errors.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
+      expect((await record(t, [await sign(hubDevice, 'HANDOFF', 'live-hub', 20, carrierDevice)]))[0].outcome).toBe('ACCEPTED');
+      const hub = subscribe<ShipmentUpdate>(client(hubKey.key), SHIPMENT_UPDATED, { n: trackingNumber, c: 'live-post' });
+      const carrier = subscribe<ShipmentUpdate>(client(keys.get('live-post')!.key), SHIPMENT_UPDATED, { n: trackingNumber, c: 'live-post' });
+      await serverHolds(2);
+      const late = await sign(carrierDevice, 'DEPARTED_FACILITY', 'live-post', 10); // before the hub's custody, arriving late
+      const back = await sign(carrierDevice, 'HANDOFF', 'live-post', 40, hubDevice);
+      const results = await record(t, [late, back]);
+      expect(results.map((r) => r.error?.code ?? r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED']);
+      const carrierGot = await receivedCount(carrier, 2, "the carrier's two updates");
+      expect(carrierGot.map((u) => u.shipmentUpdated.event.eventId)).toEqual([late.eventId, back.eventId]);
+      const [hubGot] = await receivedCount(hub, 1, "the hub's update");
+      expect(hubGot.shipmentUpdated.event.eventId).toBe(back.eventId);
+      expect(hub.data).toHaveLength(1); // the carrier received both, in order: the late one reached the hub first or never
+      hub.stop();
+      carrier.stop();
+    });
+
     it('batchAnchored: a subscriber receives the batch once it is anchored', async () => {
       const got = subscribe<{ batchAnchored: { seq: string; status: string; leafCount: number } }>(client(keys.get('shop-b')!.key), BATCH_ANCHORED);
       await serverHolds(1);
