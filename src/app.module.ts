@@ -46,9 +46,11 @@ import { TrackingViewService } from './sharing/tracking-view.service';
 import { TrackingController } from './sharing/tracking.controller';
 import { AnalyticsResolver } from './analytics/analytics.resolver';
 import { AnalyticsService } from './analytics/analytics.service';
+import { LiveUpdatesResolver } from './live/live-updates.resolver';
+import { LiveUpdatesService } from './live/live-updates.service';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
-export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, AuditRunsResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver, ShareLinksResolver, AnalyticsResolver];
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, AuditRunsResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver, ShareLinksResolver, AnalyticsResolver, LiveUpdatesResolver];
 
 @Module({})
 export class AppModule {
@@ -96,6 +98,7 @@ export class AppModule {
         DelegationsService,
         ShareLinksService,
         TrackingViewService,
+        LiveUpdatesService,
       ],
       controllers: [ProofsController, TrackingController, WebController],
     };

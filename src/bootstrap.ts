@@ -25,6 +25,9 @@ import { ApiKeysService } from './auth/api-keys.service';
 import { MemoryRateLimitStore, PostgresRateLimitStore, RateLimits, RedisRateLimitStore, type RateLimitStore } from './auth/rate-limiter';
 import { rateLimitMiddleware } from './auth/rate-limit.middleware';
 import { queryDocumentGuard } from './common/query-limits';
+import { GraphQLSchemaHost } from '@nestjs/graphql';
+import { LiveUpdatesService } from './live/live-updates.service';
+import { startSubscriptionServer } from './live/subscription-server';
 
 export interface RunningLedger {
   app: NestExpressApplication;
@@ -137,6 +140,14 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   app.useBodyParser('json', { limit: config.maxBodyBytes });
   app.use('/graphql', queryDocumentGuard({ maxBytes: config.maxQueryBytes, maxTokens: config.maxQueryTokens }));
   await app.listen(config.port, config.host);
+  // subscriptions over graphql-ws on the same server and path (the upgrade does not pass Express)
+  const subscriptions = startSubscriptionServer(app.getHttpServer() as import('node:http').Server, {
+    config,
+    schema: app.get(GraphQLSchemaHost).schema,
+    keys: app.get(ApiKeysService),
+    limits,
+    live: app.get(LiveUpdatesService),
+  });
   // idle keep-alive connections outlive a typical load balancer's (60 s), so clients never reuse a closed one
   const server = app.getHttpServer() as import('node:http').Server;
   server.keepAliveTimeout = 65_000;
@@ -152,6 +163,8 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
     contractAddress: chain.contractAddress,
     adminKeyGenerated: admin.generated,
     close: async () => {
+      // WebSocket clients are told 1001 (going away) before the HTTP server stops and LISTEN ends
+      await subscriptions.close();
       await app.close();
       await limits.close();
       chain.close();

@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { LiveUpdatesService } from '../live/live-updates.service';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
 import { SealerService } from '../batching/sealer.service';
@@ -75,6 +76,7 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
   constructor(
     @Inject(RUNTIME) private readonly runtime: Runtime,
     sealer: SealerService,
+    @Optional() private readonly live?: LiveUpdatesService,
   ) {
     this.lease = new LeaderLease(runtime.dataSource, 'anchorer', runtime.config.leaderLeaseMs);
     sealer.onSealed(() => this.nudge());
@@ -337,6 +339,7 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
       [seq, at.txHash, at.blockNumber, at.blockHash, chain.chainId.toString(), chain.contractAddress, blockTime],
     );
     this.logger.log(`anchored batch ${seq} in block ${at.blockNumber} (tx ${at.txHash})`);
+    await this.live?.batchAnchored(seq);
     const anchored = { seq, tx_hash: at.txHash, block_number: String(at.blockNumber), block_hash: at.blockHash, status: 'ANCHORED', next_attempt_at: null } as OpenBatch;
     await this.checkFinality(anchored, await chain.blockNumber());
   }

@@ -17,6 +17,8 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'ORGANIZATION_SUSPENDED':
       return 403;
     case 'RATE_LIMITED':
+    case 'TOO_MANY_SUBSCRIPTIONS':
+    case 'TOO_MANY_CONNECTIONS':
       return 429;
     case 'NOT_FOUND':
     case 'UNKNOWN_CARRIER':
@@ -65,7 +67,7 @@ export function httpStatusOf(code: ErrorCode): number {
 }
 
 /** GraphQL's own request errors (parse, validation, variable coercion) keep their codes. */
-const GRAPHQL_CODES = new Set(['INPUT_TOO_DEEP', 'QUERY_TOO_DEEP', 'QUERY_TOO_COMPLEX', 'TOO_MANY_ALIASES', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
+const GRAPHQL_CODES = new Set(['QUERY_TOO_LARGE', 'INPUT_TOO_DEEP', 'QUERY_TOO_DEEP', 'QUERY_TOO_COMPLEX', 'TOO_MANY_ALIASES', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
 
 /** graphql-js's suggestions name schema fields, types and enum values ("Did you mean …?"). */
 const SUGGESTION = / ?Did you mean [^?]*\?/g;

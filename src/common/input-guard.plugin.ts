@@ -31,6 +31,12 @@ function checkValue(root: unknown, rootPath: string): void {
   }
 }
 
+/** The text checks of a request (its document's strings, its variables' strings and depth), for the WebSocket path too. */
+export function checkOperationInput(document: DocumentNode, variables: Record<string, unknown>): void {
+  checkDocument(document);
+  checkValue(variables, 'variables');
+}
+
 function checkDocument(document: DocumentNode): void {
   visit(document, {
     StringValue(node) {
@@ -80,7 +86,8 @@ function rateLimited(err: RateLimitedError): GraphQLError {
 
 /**
  * Refuses, before any resolver runs, what no resolver can handle: text PostgreSQL cannot store
- * (in the query or its variables) and subscriptions (this API has none). Both are client errors
+ * (in the query or its variables) and subscriptions over HTTP (they are served over WebSocket,
+ * live/subscription-server.ts). Both are client errors
  * with a code, never an internal error. Then charges the custody events the operation would
  * record to the caller's event budget (RATE_LIMITED, nothing recorded, when they are over it).
  */
@@ -89,10 +96,10 @@ export const inputGuardPlugin: ApolloServerPlugin = {
     return {
       async didResolveOperation(ctx: GraphQLRequestContext<Record<string, unknown>>) {
         if (ctx.operation?.operation === 'subscription') {
-          throw new GraphQLError('this API has no subscriptions; use queries (poll) instead', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+          throw new GraphQLError('subscriptions are served over WebSocket (the graphql-ws protocol, graphql-transport-ws) at this same path, not over HTTP POST', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
         }
-        if (ctx.document) checkDocument(ctx.document);
-        checkValue(ctx.request.variables ?? {}, 'variables');
+        if (ctx.document) checkOperationInput(ctx.document, ctx.request.variables ?? {});
+        else checkValue(ctx.request.variables ?? {}, 'variables');
         const limit = (ctx.contextValue as { req?: RateLimitedRequest }).req?.rateLimit;
         if (limit && ctx.document && ctx.operation) {
           await limit.events(eventsOf(ctx.document, ctx.operation, ctx.request.variables ?? {})).catch((err: unknown) => {

@@ -111,6 +111,10 @@ export interface AppConfig {
   /** a GraphQL query document's lexical tokens, counted before it is parsed */
   maxQueryTokens: number;
   maxBodyBytes: number;
+  /** SUBSCRIPTIONS_PER_CONNECTION: live subscriptions one WebSocket connection may hold at once */
+  subscriptionsPerConnection: number;
+  /** WS_CONNECTIONS_PER_KEY: WebSocket connections one API key may hold at once, per replica */
+  wsConnectionsPerKey: number;
   /** ids per new range of the partitioned custody_events and merkle_proofs (PARTITION_RANGE_EVENTS) */
   partitionRangeEvents: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
@@ -319,6 +323,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     maxQueryTokens: int('MAX_QUERY_TOKENS', 10_000, 100, 1_000_000),
     partitionRangeEvents: int('PARTITION_RANGE_EVENTS', 1_000_000, 1_000, 1_000_000_000_000),
     maxBodyBytes: int('MAX_BODY_BYTES', 4_194_304, 1024, 67_108_864),
+    subscriptionsPerConnection: int('SUBSCRIPTIONS_PER_CONNECTION', 20, 1, 1_000),
+    wsConnectionsPerKey: int('WS_CONNECTIONS_PER_KEY', 10, 1, 10_000),
     logLevel,
     logFormat,
     logFile,

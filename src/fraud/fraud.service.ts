@@ -44,7 +44,7 @@ export class FraudService {
 
   async incidents(filter: IncidentFilter, scope: Scope): Promise<Array<{ shipment: Shipment; finding: Finding }>> {
     if (!Number.isInteger(filter.scanLimit) || filter.scanLimit < 1 || filter.scanLimit > 2000) throw new LedgerError('VALIDATION_FAILED', 'scanLimit must be from 1 to 2000', 'scanLimit');
-    if (filter.staleAfterHours !== undefined && filter.staleAfterHours !== null && !(filter.staleAfterHours > 0)) throw new LedgerError('VALIDATION_FAILED', 'staleAfterHours must be positive', 'staleAfterHours');
+    FraudService.checkFilter(filter);
     const page = await this.shipments.list({ first: 100, filter: { carrier: filter.carrier, merchant: filter.merchant }, after: null }, scope, filter.scanLimit);
     const models = page.edges.map((e) => e.node);
     const events = await this.events.forShipments(models.map((s) => s.id), scope);
@@ -59,6 +59,33 @@ export class FraudService {
       }
     }
     return out.sort((a, b) => RANK[b.finding.severity] - RANK[a.finding.severity]);
+  }
+
+  /**
+   * Live updates' hook (incidentRaised): the findings on a shipment that involve one of the events
+   * just recorded (so they did not exist before), as `scope` reads the shipment; null when the
+   * scope cannot read it. Filter them with `matchesFilter`.
+   */
+  async raisedBy(shipmentId: string, newEventIds: readonly string[], staleAfterHours: number | null | undefined, scope: Scope): Promise<{ shipment: Shipment; findings: Finding[] } | null> {
+    const shipment = await this.shipments.findById(shipmentId, scope);
+    if (!shipment) return null;
+    const rows = (await this.events.forShipments([shipment.id], scope)).get(shipment.id) ?? [];
+    const fresh = new Set(newEventIds.map((id) => id.toLowerCase()));
+    const findings = await this.findingsFor(shipment, rows, staleAfterHours ? { staleAfterHours } : undefined);
+    return { shipment, findings: findings.filter((f) => f.eventIds.some((id) => fresh.has(id.toLowerCase()))) };
+  }
+
+  /** `incidents`' filter on one finding of one shipment (staleAfterHours is the detectors' policy, not a filter). */
+  static matchesFilter(shipment: Shipment, finding: Finding, filter: Omit<IncidentFilter, 'scanLimit'>): boolean {
+    if (filter.carrier && shipment.carrier.slug !== filter.carrier) return false;
+    if (filter.merchant && shipment.merchant?.slug !== filter.merchant) return false;
+    if (filter.minSeverity && RANK[finding.severity] < RANK[filter.minSeverity]) return false;
+    return !filter.codes?.length || filter.codes.includes(finding.code);
+  }
+
+  /** The checks `incidents` makes on a filter, for a subscription's filter too. */
+  static checkFilter(filter: Pick<IncidentFilter, 'staleAfterHours'>): void {
+    if (filter.staleAfterHours !== undefined && filter.staleAfterHours !== null && !(filter.staleAfterHours > 0)) throw new LedgerError('VALIDATION_FAILED', 'staleAfterHours must be positive', 'staleAfterHours');
   }
 
   private detect(shipment: Shipment, rows: CustodyEventRow[], keys: Map<string, KeyWindow>, policy?: Partial<DetectorPolicy>): Finding[] {

@@ -126,6 +126,13 @@ export class ShipmentsService {
     return (await this.toModels([entity]))[0];
   }
 
+  /** A shipment by id, or null when missing or outside the scope (live updates re-read what a notice names). */
+  async findById(id: string, scope: Scope, db: DataSource = this.runtime.dataSource): Promise<Shipment | null> {
+    const visible = shipmentScopeNamed(scope);
+    const entity = await db.getRepository(ShipmentEntity).createQueryBuilder('s').where('s.id = :id', { id }).andWhere(visible.where, visible.params).getOne();
+    return entity ? (await this.toModels([entity]))[0] : null;
+  }
+
   /** Organizations of a page of shipments in one query. */
   async toModels(entities: ShipmentEntity[]): Promise<Shipment[]> {
     const orgs = await this.organizations.byIds(entities.flatMap((e) => [e.carrierId, e.merchantId, e.currentCustodianId].filter((id): id is string => id !== null)));
