@@ -15,7 +15,7 @@ import WebSocket from 'ws';
  * what is recorded, sealed and anchored through B (PostgreSQL LISTEN/NOTIFY); PGlite has one
  * process and is covered by subscriptions.e2e.spec.ts.
  */
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'; // the chaos suite's PostgreSQL
 
 describe('subscriptions across two replicas on one PostgreSQL (issue 13)', () => {
   const schema = `t_${randomBytes(6).toString('hex')}`;
