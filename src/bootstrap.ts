@@ -28,6 +28,7 @@ import { queryDocumentGuard } from './common/query-limits';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { LiveUpdatesService } from './live/live-updates.service';
 import { startSubscriptionServer } from './live/subscription-server';
+import { HttpDrain } from './ops/shutdown';
 
 export interface RunningLedger {
   app: NestExpressApplication;
@@ -39,6 +40,13 @@ export interface RunningLedger {
   /** true when the admin key was generated here (and may be shown to the person starting it) */
   adminKeyGenerated: boolean;
   close(): Promise<void>;
+  /**
+   * SIGTERM/SIGINT: /health/ready answers 503, new connections are refused, no new seal or
+   * anchoring tick starts, in-flight requests get up to `timeoutMs` to finish, a seal or tick in
+   * progress finishes its transaction, then everything closes. Resolves with the number of requests
+   * cut off at the bound (0 when every one was answered).
+   */
+  shutdown(timeoutMs: number, log: (line: string) => void): Promise<number>;
 }
 
 const LEVELS: Record<AppConfig['logLevel'], LogLevel[]> = {
@@ -124,7 +132,8 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   if (jsonLog) app.use(requestLogger(jsonLog));
   const metrics = new LedgerMetrics(runtime, app.get(CustodyIngestionService));
   app.use(metrics.middleware());
-  const health = healthRoutes(runtime, { maxAnchorLagSeconds: config.readyMaxAnchorLagSeconds, maxPendingEvents: config.readyMaxPendingEvents });
+  let drain: HttpDrain | undefined;
+  const health = healthRoutes(runtime, { maxAnchorLagSeconds: config.readyMaxAnchorLagSeconds, maxPendingEvents: config.readyMaxPendingEvents }, () => drain?.draining ?? false);
   app.use('/health/live', health.live);
   app.use('/health/ready', health.ready);
   app.use('/metrics', metrics.handler());
@@ -151,9 +160,22 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   // idle keep-alive connections outlive a typical load balancer's (60 s), so clients never reuse a closed one
   const server = app.getHttpServer() as import('node:http').Server;
   server.keepAliveTimeout = 65_000;
+  drain = new HttpDrain(server);
+  const http = drain;
   const address = app.getHttpServer().address() as AddressInfo;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   logger.log(`database: ${config.database.kind === 'postgres' ? 'PostgreSQL' : `PGlite at ${config.database.dataDir ?? '(memory)'}`}`);
+  const close = async (): Promise<void> => {
+    // WebSocket clients are told 1001 (going away) before the HTTP server stops and LISTEN ends
+    await subscriptions.close();
+    await app.close();
+    await limits.close();
+    chain.close();
+    await reads.close();
+    await dataSource.destroy();
+    await embedded?.close();
+    jsonLog?.flush();
+  };
   logger.log(`rate-limit buckets: ${config.redis ? `Redis (REDIS_URL), keys prefixed ${config.redis.keyPrefix}` : config.database.kind === 'postgres' ? 'PostgreSQL' : 'this process'}`);
   return {
     app,
@@ -162,16 +184,18 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
     rpcUrl: chain.rpcUrl,
     contractAddress: chain.contractAddress,
     adminKeyGenerated: admin.generated,
-    close: async () => {
-      // WebSocket clients are told 1001 (going away) before the HTTP server stops and LISTEN ends
+    close,
+    shutdown: async (timeoutMs, log) => {
+      app.get(SealerService).stopTimer();
+      app.get(AnchorerService).stopTicks();
+      // subscribers are told 1001 (going away) first: a WebSocket is never "finished", so it is not waited for
       await subscriptions.close();
-      await app.close();
-      await limits.close();
-      chain.close();
-      await reads.close();
-      await dataSource.destroy();
-      await embedded?.close();
-      jsonLog?.flush();
+      log(`draining ${http.requests} request(s) in flight (at most SHUTDOWN_TIMEOUT_MS=${timeoutMs} ms); /health/ready answers 503, new connections are refused`);
+      const cutOff = await http.drain(timeoutMs);
+      if (cutOff > 0) log(`${cutOff} request(s) still in flight after SHUTDOWN_TIMEOUT_MS=${timeoutMs} ms; their connections are closed (a write they had begun rolls back with its transaction)`);
+      // the sealer and anchorer wait for a seal or tick in progress (one transaction each) before the pools close
+      await close();
+      return cutOff;
     },
   };
 }

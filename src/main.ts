@@ -31,12 +31,27 @@ async function main(): Promise<void> {
   if (ledger.adminKeyGenerated) lines.push(`  admin API key     ${ledger.runtime.adminApiKey}   (generated, kept in ${config.dataDir}/admin-api-key)`);
   else lines.push('  admin API key     from ADMIN_API_KEY');
   process.stdout.write(lines.join('\n') + '\n\n');
-  const stop = async (): Promise<void> => {
-    await ledger.close();
-    process.exit(0);
+  // SIGTERM/SIGINT: drain (in-flight requests, a seal or anchoring tick in progress), close, exit 0;
+  // a second signal while draining is only noted: the drain is bounded by SHUTDOWN_TIMEOUT_MS
+  const say = (line: string): void => void process.stderr.write(`shutdown: ${line}\n`);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return say(`${signal} received again; still draining (bounded by SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs} ms)`);
+    stopping = true;
+    say(`${signal} received`);
+    ledger
+      .shutdown(config.shutdownTimeoutMs, say)
+      .then(() => {
+        say('done, exiting');
+        process.exit(0);
+      })
+      .catch((err: Error) => {
+        say(`failed: ${err.stack ?? err.message}`);
+        process.exit(1);
+      });
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 main().catch((err: unknown) => {

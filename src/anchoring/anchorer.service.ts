@@ -64,6 +64,7 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
   private renewal: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private ticksStopped = false;
   private failures = 0;
   private pausedUntil = 0;
   private readonly lease: LeaderLease;
@@ -97,8 +98,17 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
     await this.lease.release().catch(() => undefined);
   }
 
+  /**
+   * Shutdown begins: no new tick starts, and a tick in progress stops after the batch it is on
+   * (onApplicationShutdown awaits it). The lease is still renewed meanwhile, so it is never lost mid-tick.
+   */
+  stopTicks(): void {
+    this.ticksStopped = true;
+    clearInterval(this.timer);
+  }
+
   nudge(): void {
-    if (this.running || this.stopped || Date.now() < this.pausedUntil) return;
+    if (this.running || this.stopped || this.ticksStopped || Date.now() < this.pausedUntil) return;
     const run: Promise<void> = this.guardedTick()
       .catch(() => undefined)
       .finally(() => {
@@ -204,7 +214,7 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
     await this.runtime.chain.ready();
     const head = await this.runtime.chain.blockNumber();
     for (const batch of open) {
-      if (this.stopped) return;
+      if (this.stopped || this.ticksStopped) return;
       this.working = batch.seq;
       this.counted = false;
       if (batch.status === 'ANCHORED') await this.checkFinality(batch, head);

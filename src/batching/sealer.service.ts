@@ -52,6 +52,12 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
     await this.running;
   }
 
+  /** Shutdown begins: no new timer seal starts; one in progress finishes its transaction (onApplicationShutdown awaits it). */
+  stopTimer(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
   onSealed(listener: (batch: SealedBatch) => void): void {
     this.listeners.push(listener);
   }

@@ -96,6 +96,8 @@ export interface AppConfig {
   /** GET /health/ready warns (stays 200) past these: the oldest sealed batch not on chain, the pending events */
   readyMaxAnchorLagSeconds: number;
   readyMaxPendingEvents: number;
+  /** SIGTERM/SIGINT: how long in-flight HTTP requests may run before their connections are closed */
+  shutdownTimeoutMs: number;
   /**
    * PUBLIC_CHAIN_RPC_URL: a JSON-RPC URL a visitor's browser may use to verify a shared tracking
    * page's bundle (it is published in GET /api/track/<token>); null: the embedded chain's own URL in
@@ -208,6 +210,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     }
     const contractAddress = env.ANCHOR_CONTRACT_ADDRESS ?? '';
     if (!isAddress(contractAddress)) problems.push('ANCHOR_CONTRACT_ADDRESS must be the CustodyAnchor address (required with CHAIN_RPC_URL; deploy with `npm run deploy`)');
+    // The scripts read CHAIN_RPC_URL too: a reader who exported it for them would otherwise meet two
+    // cryptic "required with CHAIN_RPC_URL" lines on the next `npm start` in that shell.
+    if (!env.ANCHOR_PRIVATE_KEY && !env.ANCHOR_CONTRACT_ADDRESS) {
+      problems.push('CHAIN_RPC_URL is set, so the service expects an external chain (with ANCHOR_PRIVATE_KEY and ANCHOR_CONTRACT_ADDRESS); if it was exported only for the scripts, `unset CHAIN_RPC_URL` to start on the embedded chain');
+    }
     chain = { kind: 'external', rpcUrls, privateKey, contractAddress: isAddress(contractAddress) ? getAddress(contractAddress) : contractAddress, rpcTimeoutMs: int('RPC_TIMEOUT_MS', 10_000, 100, 300_000) };
   } else {
     chain = { kind: 'embedded', host: env.EMBEDDED_CHAIN_HOST ?? '127.0.0.1', port: int('EMBEDDED_CHAIN_PORT', 8545, 0, 65535) };
@@ -316,6 +323,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     mapTiles,
     readyMaxAnchorLagSeconds: int('READY_MAX_ANCHOR_LAG_SECONDS', 900, 1, 604_800),
     readyMaxPendingEvents: int('READY_MAX_PENDING_EVENTS', 500_000, 1, 1_000_000_000),
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     publicChainRpcUrl,
     blockExplorerTxUrl,
     redis,

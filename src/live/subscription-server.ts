@@ -1,3 +1,4 @@
+import { addressKey } from '../auth/rate-limit.middleware';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
@@ -73,8 +74,9 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
       return;
     }
     // the HTTP rate limit never sees an upgrade: every WebSocket handshake takes one token of its
-    // address' budget here (the key is known only after the handshake, and is charged then)
-    limits.request(`ip:${req.socket.remoteAddress ?? 'unknown'}`).then(
+    // address' budget here (the key is known only after the handshake, and is charged then); the
+    // TCP peer's address, IPv6 by its /64: X-Forwarded-For is not read on an upgrade
+    limits.request(`ip:${addressKey(req.socket.remoteAddress ?? 'unknown')}`).then(
       (wait) => {
         if (wait === 0) wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
         else {
@@ -191,20 +193,24 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
     wss,
   );
 
+  let closing: Promise<void> | undefined;
   return {
-    close: async () => {
-      httpServer.off('upgrade', onUpgrade);
-      const sockets = [...wss.clients];
-      const closed = Promise.all(sockets.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((resolve) => ws.once('close', resolve)))));
-      // 1001 to every client; resolves once every connection has closed
-      const disposed = disposable.dispose();
-      // a client that does not answer the close frame is cut after CLOSE_GRACE_MS (ws would wait 30 s)
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
-      clearTimeout(timer);
-      for (const ws of sockets) if (ws.readyState !== ws.CLOSED) ws.terminate();
-      await disposed;
-    },
+    // once: graceful shutdown closes the subscriptions before draining HTTP, and close() again after
+    close: () => (closing ??= closeAll()),
   };
+
+  async function closeAll(): Promise<void> {
+    httpServer.off('upgrade', onUpgrade);
+    const sockets = [...wss.clients];
+    const closed = Promise.all(sockets.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((resolve) => ws.once('close', resolve)))));
+    // 1001 to every client; resolves once every connection has closed
+    const disposed = disposable.dispose();
+    // a client that does not answer the close frame is cut after CLOSE_GRACE_MS (ws would wait 30 s)
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    for (const ws of sockets) if (ws.readyState !== ws.CLOSED) ws.terminate();
+    await disposed;
+  }
 }
 

@@ -170,9 +170,13 @@ export interface HealthCheck {
  * the anchoring lag and the pending backlog are reported as `warn` and keep it ready: ingestion and
  * reads go on while anchoring waits, and taking every replica out of a load balancer because the
  * chain is slow would turn a delay of anchoring into an outage. Alert on the warns (and on
- * /metrics).
+ * /metrics). While the process drains for shutdown it answers 503 (check `shutdown`).
  */
-export function healthRoutes(runtime: Runtime, limits: { maxAnchorLagSeconds: number; maxPendingEvents: number }): { live: Middleware; ready: Middleware } {
+export function healthRoutes(
+  runtime: Runtime,
+  limits: { maxAnchorLagSeconds: number; maxPendingEvents: number },
+  draining: () => boolean = () => false,
+): { live: Middleware; ready: Middleware } {
   const send = (res: ServerResponse, status: number, body: unknown): void => {
     res.statusCode = status;
     res.setHeader('content-type', 'application/json; charset=utf-8');
@@ -181,6 +185,8 @@ export function healthRoutes(runtime: Runtime, limits: { maxAnchorLagSeconds: nu
   };
   const live: Middleware = (_req, res) => send(res, 200, { status: 'ok' });
   const ready: Middleware = (_req, res, next) => {
+    // shutting down: a load balancer takes this replica out while its last requests finish
+    if (draining()) return send(res, 503, { status: 'fail', checks: { shutdown: { status: 'fail', detail: 'this process is shutting down (SIGTERM/SIGINT): finishing its in-flight requests' } } });
     const run = async (): Promise<void> => {
       const checks: Record<string, HealthCheck> = {};
       let lag: Lag | null = null;

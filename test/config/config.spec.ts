@@ -37,6 +37,12 @@ describe('configuration', () => {
     expect(problems({ ESTIMATE_MIN_DELIVERIES: '0' })).toEqual([expect.stringContaining('ESTIMATE_MIN_DELIVERIES must be a whole number from 1')]);
   });
 
+  it('says how to get back to the embedded chain when CHAIN_RPC_URL alone is set (exported for the scripts)', () => {
+    expect(problems({ CHAIN_RPC_URL: 'http://127.0.0.1:8600' })).toContainEqual(expect.stringContaining('`unset CHAIN_RPC_URL` to start on the embedded chain'));
+    // with the rest of an external chain's settings it is no mistake, and the hint is not given
+    expect(problems({ ...EXTERNAL, ANCHOR_CONTRACT_ADDRESS: 'nope' }).join('\n')).not.toContain('unset CHAIN_RPC_URL');
+  });
+
   it('uses PostgreSQL and an external chain when configured', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/ledger', ...EXTERNAL, CONFIRMATIONS: '12' });
     expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/ledger', schema: 'public', timeouts: { lockMs: 5_000, statementMs: 120_000, idleInTransactionMs: 3_000 } });
