@@ -46,9 +46,11 @@ import { TrackingViewService } from './sharing/tracking-view.service';
 import { TrackingController } from './sharing/tracking.controller';
 import { AnalyticsResolver } from './analytics/analytics.resolver';
 import { AnalyticsService } from './analytics/analytics.service';
+import { WebhooksResolver } from './webhooks/webhooks.resolver';
+import { WebhooksService } from './webhooks/webhooks.service';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
-export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, AuditRunsResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver, ShareLinksResolver, AnalyticsResolver];
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, AuditRunsResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver, ShareLinksResolver, AnalyticsResolver, WebhooksResolver];
 
 @Module({})
 export class AppModule {
@@ -85,6 +87,7 @@ export class AppModule {
         OrganizationsService,
         ShipmentsService,
         AnalyticsService,
+        WebhooksService,
         CustodyIngestionService,
         CustodyQueryService,
         SealerService,

@@ -3,6 +3,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { QueryRunner } from 'typeorm';
 import { LedgerError, type ErrorCode } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
+import { WebhooksService } from '../webhooks/webhooks.service';
 import { inTransaction, isDeadlock, isUniqueViolation, sqlRows } from '../database/data-source';
 import { ZERO_HASH, custodyEventDigest, custodyLeaf, signaturesHash } from '../signing/custody-signing';
 import { SignaturePool } from '../signing/signature-verifier';
@@ -109,6 +110,7 @@ export class CustodyIngestionService implements OnApplicationShutdown {
   constructor(
     @Inject(RUNTIME) private readonly runtime: Runtime,
     private readonly sealer: SealerService,
+    private readonly webhooks: WebhooksService,
   ) {
     this.signatures = new SignaturePool(runtime.config.signatureWorkers);
   }
@@ -432,6 +434,7 @@ export class CustodyIngestionService implements OnApplicationShutdown {
     this.writeStats.rows += rows.length;
     this.writeStats.ms += performance.now() - started;
     await this.updateShipments(runner, [...touched], timelines, rows, places);
+    await this.webhooks.custodyEventsRecorded(runner, rows.map((r) => r.c.fields.eventId));
   }
 
   /**

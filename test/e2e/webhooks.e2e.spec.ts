@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
@@ -73,6 +76,9 @@ describe('webhooks', () => {
   let merchantKey: string;
   let otherKey: string;
   let n = 0;
+  const secrets: string[] = [];
+  const logDir = mkdtempSync(nodePath.join(os.tmpdir(), 'webhook-logs-'));
+  const logFile = nodePath.join(logDir, 'ledger.log');
 
   async function key(organization: string, role: string): Promise<string> {
     const d = await mustGql<{ createApiKey: { key: string } }>(t, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`, { i: { organization, role, label: `${role} ${organization}` } });
@@ -83,8 +89,10 @@ describe('webhooks', () => {
     if (out.errors) throw new Error(JSON.stringify(out.errors));
     return out.data!;
   }
-  async function endpoint(apiKey: string, path: string, eventTypes = ['custody.event.recorded']): Promise<Created['createWebhookEndpoint']> {
-    return (await as<Created>(apiKey, CREATE, { i: { url: receiver.url(path), eventTypes, description: `test ${path}` } })).createWebhookEndpoint;
+  async function endpoint(apiKey: string, path: string, eventTypes = ['shipment.event_recorded']): Promise<Created['createWebhookEndpoint']> {
+    const created = (await as<Created>(apiKey, CREATE, { i: { url: receiver.url(path), eventTypes, description: `test ${path}` } })).createWebhookEndpoint;
+    secrets.push(created.secret);
+    return created;
   }
   /** A new shipment of wh-carrier (merchant wh-merchant) with one recorded event. */
   async function shipmentWithEvent(): Promise<{ trackingNumber: string; eventId: string; leaf: string }> {
@@ -95,7 +103,7 @@ describe('webhooks', () => {
   async function recordEvent(trackingNumber: string, eventType: string, ago: number): Promise<{ eventId: string; leaf: string }> {
     const [r] = await record(t, [await signEvent(domain, device, eventFields({ trackingNumber, carrier: 'wh-carrier', custodian: 'wh-carrier', eventType, occurredAt: BigInt(Date.now() - ago) }))]);
     if (r.outcome !== 'ACCEPTED') throw new Error(JSON.stringify(r));
-    return { eventId: r.eventId, leaf: r.receipt!.leaf };
+    return { eventId: r.eventId!, leaf: r.receipt!.leaf };
   }
   async function deliveries(apiKey: string, id: string): Promise<Delivery[]> {
     return (await as<{ webhookDeliveries: Delivery[] }>(apiKey, DELIVERIES, { id })).webhookDeliveries;
@@ -103,7 +111,7 @@ describe('webhooks', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '8', WEBHOOK_DISABLE_AFTER_MS: '0', WEBHOOK_SECRET_GRACE_MS: '3600000' });
+    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '8', WEBHOOK_SECRET_GRACE_HOURS: '1', WEBHOOK_POLL_MS: '50', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', LOG_FILE: logFile });
     domain = await fetchDomain(t);
     await registerOrganization(t, 'wh-carrier', 'CARRIER');
     await registerOrganization(t, 'wh-merchant', 'MERCHANT');
@@ -118,6 +126,7 @@ describe('webhooks', () => {
   afterAll(async () => {
     await t?.stop();
     await receiver.stop();
+    rmSync(logDir, { recursive: true, force: true });
   });
 
   it('retries a receiver that fails five times with the same webhook-id, each signed, then delivers once', async () => {
@@ -133,8 +142,8 @@ describe('webhooks', () => {
     const hook = new Webhook(secret);
     for (const r of got) expect(hook.verify(r.body, headersOf(r))).toBeTruthy();
     const payload = JSON.parse(got[5].body) as { type: string; data: Record<string, unknown> };
-    expect(payload.type).toBe('custody.event.recorded');
-    expect(payload.data).toMatchObject({ eventId: ev.eventId, leaf: ev.leaf, status: 'PENDING', trackingNumber: ev.trackingNumber, carrier: 'wh-carrier', eventType: 'PICKED_UP' });
+    expect(payload.type).toBe('shipment.event_recorded');
+    expect(payload.data).toMatchObject({ receipt: { eventId: ev.eventId, leaf: ev.leaf, status: 'PENDING' }, trackingNumber: ev.trackingNumber, carrier: 'wh-carrier', eventType: 'PICKED_UP', custodian: 'wh-carrier' });
     expect(typeof payload.data.occurredAt).toBe('string');
     const log = await eventually(async () => {
       const d = await deliveries(carrierKey, e.id);
@@ -182,10 +191,10 @@ describe('webhooks', () => {
     const { endpoint: others } = await endpoint(otherKey, '/tenant-other');
     const ev = await shipmentWithEvent();
     await eventually(async () => (receiver.at('/tenant-carrier').length >= 1 && receiver.at('/tenant-merchant').length >= 1 ? true : undefined), 30_000, 'both deliveries');
-    expect(JSON.parse(receiver.at('/tenant-merchant')[0].body).data.eventId).toBe(ev.eventId);
+    expect(JSON.parse(receiver.at('/tenant-merchant')[0].body).data.receipt.eventId).toBe(ev.eventId);
     // the other carrier cannot read wh-carrier's shipment, so gets nothing of it
     expect(receiver.at('/tenant-other')).toHaveLength(0);
-    const refused = await t.gql(CREATE, { i: { url: receiver.url('/x'), eventTypes: ['custody.event.recorded'], organization: 'wh-carrier' } }, otherKey);
+    const refused = await t.gql(CREATE, { i: { url: receiver.url('/x'), eventTypes: ['shipment.event_recorded'], organization: 'wh-carrier' } }, otherKey);
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const listed = await as<{ webhookEndpoints: Array<{ id: string }> }>(otherKey, `{ webhookEndpoints { id } }`);
     expect(listed.webhookEndpoints.map((x) => x.id)).toEqual([others.id]);
@@ -208,7 +217,7 @@ describe('webhooks', () => {
     const first = await shipmentWithEvent();
     const second = await recordEvent(first.trackingNumber, 'IN_TRANSIT', 1_800_000);
     await eventually(async () => (receiver.at('/order').length >= 5 ? true : undefined), 60_000, 'five requests');
-    const ids = receiver.at('/order').map((r) => JSON.parse(r.body).data.eventId as string);
+    const ids = receiver.at('/order').map((r) => JSON.parse(r.body).data.receipt.eventId as string);
     expect(ids).toEqual([first.eventId, first.eventId, first.eventId, first.eventId, second.eventId]);
   }, 90_000);
 
@@ -231,13 +240,22 @@ describe('webhooks', () => {
     const answers = [
       await t.gql(`{ webhookEndpoints { id url eventTypes description enabled } }`, {}, carrierKey),
       await t.gql(DELIVERIES, { id: e.id }, carrierKey),
-      await t.gql(CREATE, { i: { url: 'not a url', eventTypes: ['custody.event.recorded'] } }, carrierKey),
+      await t.gql(CREATE, { i: { url: 'not a url', eventTypes: ['shipment.event_recorded'] } }, carrierKey),
       await t.gql(CREATE, { i: { url: receiver.url('/y'), eventTypes: ['no.such.type'] } }, carrierKey),
     ];
     const base = secret.slice('whsec_'.length);
     for (const a of answers) expect(JSON.stringify(a)).not.toContain(base);
-    expect(answers[2].errors?.[0]?.extensions?.code).toBe('VALIDATION_FAILED');
-    expect(answers[3].errors?.[0]?.extensions?.code).toBe('VALIDATION_FAILED');
+    expect(answers[2].errors?.[0]?.extensions?.code).toBe('INVALID_WEBHOOK_URL');
+    expect(answers[3].errors?.[0]?.extensions?.code).toBe('UNKNOWN_WEBHOOK_EVENT_TYPE');
+  });
+
+  it('logs the disabling of an endpoint, and never a secret', async () => {
+    const log = await eventually(async () => {
+      const text = readFileSync(logFile, 'utf8');
+      return /webhook endpoint [0-9a-f-]{36} disabled/.test(text) ? text : undefined;
+    }, 10_000, 'the warning');
+    expect(secrets.length).toBeGreaterThan(5);
+    for (const secret of secrets) expect(log).not.toContain(secret.slice('whsec_'.length));
   });
 });
 
@@ -247,7 +265,7 @@ describe('webhooks in production mode (SSRF)', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_ALLOWED_HOSTS: 'localhost' }, (c) => ({ ...c, production: true }));
+    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_POLL_MS: '50', WEBHOOK_ALLOWED_HOSTS: 'localhost' }, (c) => ({ ...c, production: true }));
     await registerOrganization(t, 'ssrf-carrier', 'CARRIER');
   }, 120_000);
 
@@ -272,13 +290,13 @@ describe('webhooks in production mode (SSRF)', () => {
     'http://example.com/hook',
   ])('refuses %s at registration', async (url) => {
     const before = await t.fingerprint();
-    const out = await t.gql(CREATE, { i: { url, eventTypes: ['custody.event.recorded'], organization: 'ssrf-carrier' } });
+    const out = await t.gql(CREATE, { i: { url, eventTypes: ['shipment.event_recorded'], organization: 'ssrf-carrier' } });
     expect(out.errors?.[0]?.extensions?.code).toBe('WEBHOOK_URL_REFUSED');
     expect(await t.fingerprint()).toEqual(before);
   });
 
   it('refuses a private address again at delivery time, when the allow-list no longer holds the host', async () => {
-    const created = await mustGql<Created>(t, CREATE, { i: { url: `http://localhost:${receiver.port}/late`, eventTypes: ['custody.event.recorded'], organization: 'ssrf-carrier' } });
+    const created = await mustGql<Created>(t, CREATE, { i: { url: `http://localhost:${receiver.port}/late`, eventTypes: ['shipment.event_recorded'], organization: 'ssrf-carrier' } });
     const id = created.createWebhookEndpoint.endpoint.id;
     // the host was allowed when registered; now it is not (as if its DNS name had been re-pointed at a private address)
     t.ledger.runtime.config.webhooks.allowedHosts = [];
