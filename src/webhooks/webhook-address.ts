@@ -33,20 +33,26 @@ export function isRefusedAddress(address: string): boolean {
 
 const hostOf = (url: URL): string => url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
 
+/** WEBHOOK_ALLOWED_HOSTS entries are a host (any port) or host:port. */
+function allowListed(url: URL, policy: AddressPolicy): boolean {
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return policy.allowedHosts.includes(url.hostname.toLowerCase()) || policy.allowedHosts.includes(`${url.hostname.toLowerCase()}:${port}`) || policy.allowedHosts.includes(hostOf(url));
+}
+
 /** Checks a URL at registration; the error never echoes more than the host. */
 export function checkWebhookUrl(raw: string, policy: AddressPolicy): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new LedgerError('VALIDATION_FAILED', 'url must be an absolute http(s):// URL', 'url');
+    throw new LedgerError('INVALID_WEBHOOK_URL', 'url must be an absolute http(s):// URL', 'url');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new LedgerError('VALIDATION_FAILED', 'url must be an http(s):// URL', 'url');
-  if (url.username || url.password) throw new LedgerError('VALIDATION_FAILED', 'url must not carry a user name or password: authenticate the deliveries by their signature', 'url');
-  if (raw.length > 2048) throw new LedgerError('VALIDATION_FAILED', 'url is longer than 2048 characters', 'url');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new LedgerError('INVALID_WEBHOOK_URL', 'url must be an http(s):// URL', 'url');
+  if (url.username || url.password) throw new LedgerError('INVALID_WEBHOOK_URL', 'url must not carry a user name or password: authenticate the deliveries by their signature', 'url');
+  if (raw.length > 2048) throw new LedgerError('INVALID_WEBHOOK_URL', 'url is longer than 2048 characters', 'url');
   if (!policy.production) return url;
   const host = hostOf(url);
-  if (policy.allowedHosts.includes(host)) return url;
+  if (allowListed(url, policy)) return url;
   if (url.protocol !== 'https:') throw new LedgerError('WEBHOOK_URL_REFUSED', `webhook URLs must use https:// in production (host ${host} is not on WEBHOOK_ALLOWED_HOSTS)`, 'url');
   if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || (isIP(host) !== 0 && isRefusedAddress(host))) {
     throw new LedgerError('WEBHOOK_URL_REFUSED', `webhook URL host ${host} is a private, loopback, link-local or metadata address: use a public address`, 'url');
@@ -66,7 +72,7 @@ export function guardedLookup(policy: AddressPolicy, url: URL): (hostname: strin
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
       const list = addresses as LookupAddress[];
-      if (policy.production && !policy.allowedHosts.includes(host)) {
+      if (policy.production && !allowListed(url, policy)) {
         const bad = list.find((a) => isRefusedAddress(a.address));
         if (bad) return callback(Object.assign(new Error(`WEBHOOK_URL_REFUSED: ${host} resolves to a private address`), { code: 'WEBHOOK_URL_REFUSED' }), []);
         if (url.protocol !== 'https:') return callback(Object.assign(new Error(`WEBHOOK_URL_REFUSED: http:// to ${host} in production`), { code: 'WEBHOOK_URL_REFUSED' }), []);
@@ -80,7 +86,7 @@ export function guardedLookup(policy: AddressPolicy, url: URL): (hostname: strin
 /** The delivery-time check of a literal address host (no lookup happens for those; names are checked by guardedLookup). */
 export function refusedAtDelivery(url: URL, policy: AddressPolicy): string | null {
   const host = hostOf(url);
-  if (!policy.production || policy.allowedHosts.includes(host)) return null;
+  if (!policy.production || allowListed(url, policy)) return null;
   if (isIP(host) === 0) return null; // a name: guardedLookup checks what it resolves to
   if (isRefusedAddress(host)) return `WEBHOOK_URL_REFUSED: ${host} is a private address`;
   if (url.protocol !== 'https:') return `WEBHOOK_URL_REFUSED: http:// to ${host} in production`;

@@ -5,7 +5,7 @@ export class WebhookEndpoint {
   @Field(() => ID) id: string;
   @Field({ description: 'slug of the organization whose events it receives' }) organization: string;
   @Field() url: string;
-  @Field(() => [String], { description: 'custody.event.recorded, batch.anchored' }) eventTypes: string[];
+  @Field(() => [String], { description: 'shipment.event_recorded, batch.anchored' }) eventTypes: string[];
   @Field() description: string;
   @Field({ description: 'false: disabled by disableWebhookEndpoint or automatically (see disabledReason)' }) enabled: boolean;
   @Field(() => String, { nullable: true, description: 'why it was disabled (automatic: after consecutive failed attempts); null when enabled' }) disabledReason: string | null;
@@ -24,7 +24,7 @@ export class CreatedWebhookEndpoint {
 @InputType()
 export class CreateWebhookEndpointInput {
   @Field({ description: 'https:// URL of the receiver (http:// and private addresses only outside production or for WEBHOOK_ALLOWED_HOSTS)' }) url: string;
-  @Field(() => [String], { description: 'event types to receive: custody.event.recorded, batch.anchored' }) eventTypes: string[];
+  @Field(() => [String], { description: 'event types to receive: shipment.event_recorded, batch.anchored' }) eventTypes: string[];
   @Field(() => String, { nullable: true }) description?: string | null;
   @Field(() => String, { nullable: true, description: "organization slug; only the platform admin may name one other than the key's own" }) organization?: string | null;
 }

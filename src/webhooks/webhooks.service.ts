@@ -15,6 +15,7 @@ import type { CreatedWebhookEndpoint, CreateWebhookEndpointInput, WebhookDeliver
 
 const MAX_ENDPOINTS_PER_ORGANIZATION = 20;
 const WORKERS = 4;
+const MAX_RETRY_DELAY_MS = 3_600_000;
 
 interface EndpointRow {
   id: string;
@@ -77,7 +78,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     await boss.start();
     await boss.createQueue(DELIVERY_QUEUE);
     for (let i = 0; i < WORKERS; i++) {
-      await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => this.deliver(job.data.deliveryId));
+      await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.runtime.config.webhooks.pollMs / 1000) }, async ([job]) => this.deliver(job.data.deliveryId));
     }
     this.boss = boss;
   }
@@ -102,13 +103,14 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     const rows = await sqlRows<{ id: string }>(
       runner,
       `INSERT INTO webhook_deliveries (endpoint_id, webhook_id, event_type, ordering_key, payload)
-       SELECT w.id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 'custody.event.recorded', e.shipment_id::text,
-              json_build_object('type', 'custody.event.recorded', 'timestamp', ${iso('now()')}, 'data', json_build_object(
-                'eventId', e.event_id, 'leaf', e.leaf, 'previousLeaf', e.previous_leaf, 'status', 'PENDING', 'trackingNumber', e.tracking_number,
-                'carrier', e.carrier, 'eventType', e.event_type, 'occurredAt', ${iso('to_timestamp(e.occurred_at_ms / 1000.0)')}, 'receivedAt', ${iso('e.received_at')}))::text
+       SELECT w.id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 'shipment.event_recorded', e.shipment_id::text,
+              json_build_object('type', 'shipment.event_recorded', 'timestamp', ${iso('now()')}, 'data', json_build_object(
+                'receipt', json_build_object('eventId', e.event_id, 'digest', e.digest, 'leaf', e.leaf, 'previousLeaf', e.previous_leaf, 'status', 'PENDING', 'receivedAt', ${iso('e.received_at')}),
+                'trackingNumber', e.tracking_number, 'carrier', e.carrier, 'eventType', e.event_type, 'custodian', e.custodian,
+                'occurredAt', ${iso('to_timestamp(e.occurred_at_ms / 1000.0)')}))::text
          FROM custody_events e
          JOIN shipments s ON s.id = e.shipment_id
-         JOIN webhook_endpoints w ON w.enabled AND w.deleted_at IS NULL AND 'custody.event.recorded' = ANY(w.event_types)
+         JOIN webhook_endpoints w ON w.enabled AND w.deleted_at IS NULL AND 'shipment.event_recorded' = ANY(w.event_types)
          JOIN organizations o ON o.id = w.organization_id
         WHERE e.event_id = ANY($1::text[])
           AND ${readableSql('o', 's')}
@@ -329,7 +331,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
           WHERE id = $1 RETURNING consecutive_failures, (extract(epoch FROM now() - failing_since) * 1000)::float8 AS failing_ms, enabled`,
         [endpointId, attemptedAt],
       );
-      if (ep.enabled && ep.consecutive_failures >= cfg.disableAfterFailures && ep.failing_ms >= cfg.disableAfterMs) {
+      if (ep.enabled && ep.consecutive_failures >= cfg.disableAfterFailures) {
         const reason = `${ep.consecutive_failures} consecutive delivery attempts failed (last: ${result.httpStatus !== null ? `HTTP ${result.httpStatus}` : result.error})`;
         await runner.query(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, disabled_at = now() WHERE id = $1`, [endpointId, reason]);
         await runner.query(`UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = $1`, [deliveryId]);
@@ -337,13 +339,13 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
         this.logger.warn(`webhook endpoint ${endpointId} disabled: ${reason}`);
         return;
       }
-      const delay = Math.min(cfg.retryBaseMs * 2 ** Math.min(attempt - 1, 40), cfg.retryMaxDelayMs);
+      const delay = retryDelayMs(cfg.retryBaseMs, attempt);
       const [d] = await sqlRows<{ give_up: boolean; next_at: Date }>(
         runner,
-        `SELECT now() + make_interval(secs => $2::double precision / 1000) > first_attempt_at + make_interval(secs => $3::double precision / 1000) AS give_up,
+        `SELECT now() + make_interval(secs => $2::double precision / 1000) > created_at + make_interval(secs => $3::double precision / 1000) AS give_up,
                 now() + make_interval(secs => $2::double precision / 1000) AS next_at
            FROM webhook_deliveries WHERE id = $1`,
-        [deliveryId, delay, cfg.retryWindowMs],
+        [deliveryId, delay, cfg.retryForMs],
       );
       if (d.give_up) {
         await runner.query(`UPDATE webhook_deliveries SET status = 'FAILED', finished_at = now(), claimed_until = NULL WHERE id = $1`, [deliveryId]);
@@ -398,6 +400,11 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
   }
 }
 
+/** The pause after failed attempt `attempt` (1, 2, …): base, 2×base, 4×base, … up to an hour. */
+export function retryDelayMs(baseMs: number, attempt: number): number {
+  return Math.min(baseMs * 2 ** Math.min(attempt - 1, 40), MAX_RETRY_DELAY_MS);
+}
+
 const iso = (expr: string): string => `to_char((${expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /** Endpoints of organization `o` that may read shipment `s`: the same rule as shipmentScopeSql (merchants their own; carriers, hubs and lockers what they carry or held). */
@@ -420,9 +427,9 @@ function asUuid(id: string): string {
 }
 
 function checkEventTypes(types: string[]): string[] {
-  if (types.length === 0) throw new LedgerError('VALIDATION_FAILED', `eventTypes must name at least one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes');
+  if (types.length === 0) throw new LedgerError('UNKNOWN_WEBHOOK_EVENT_TYPE', `eventTypes must name at least one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes');
   for (const t of types) {
-    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw new LedgerError('VALIDATION_FAILED', `unknown event type ${JSON.stringify(t.slice(0, 64))}: use ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes');
+    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw new LedgerError('UNKNOWN_WEBHOOK_EVENT_TYPE', `unknown event type ${JSON.stringify(t.slice(0, 64))}: use ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes');
   }
   return [...new Set(types)];
 }

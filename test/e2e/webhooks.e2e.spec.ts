@@ -215,7 +215,7 @@ describe('webhooks', () => {
     receiver.scripts.set('/order', [500, 500, 500]);
     await endpoint(carrierKey, '/order');
     const first = await shipmentWithEvent();
-    const second = await recordEvent(first.trackingNumber, 'IN_TRANSIT', 1_800_000);
+    const second = await recordEvent(first.trackingNumber, 'ARRIVED_AT_FACILITY', 1_800_000);
     await eventually(async () => (receiver.at('/order').length >= 5 ? true : undefined), 60_000, 'five requests');
     const ids = receiver.at('/order').map((r) => JSON.parse(r.body).data.receipt.eventId as string);
     expect(ids).toEqual([first.eventId, first.eventId, first.eventId, first.eventId, second.eventId]);
