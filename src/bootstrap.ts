@@ -16,6 +16,7 @@ import { custodySigningDomain, domainSeparator } from './signing/custody-signing
 import { AppModule } from './app.module';
 import { WEB_DIST } from './web/web-pages';
 import { LedgerMetrics, healthRoutes } from './ops/operations';
+import { WebhooksService } from './webhooks/webhooks.service';
 import { JsonNestLogger, createPino, requestLogger } from './ops/logging';
 import { CustodyIngestionService } from './custody/custody-ingestion.service';
 import type { Runtime } from './common/runtime';
@@ -117,7 +118,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   // proofs with PROOF_HTTP_CACHE_SECONDS): refusals by the rate limit or the guard included
   // operations first: every request timed (refusals too), probes and scrapes never rate-limited
   if (jsonLog) app.use(requestLogger(jsonLog));
-  const metrics = new LedgerMetrics(runtime, app.get(CustodyIngestionService));
+  const metrics = new LedgerMetrics(runtime, app.get(CustodyIngestionService), app.get(WebhooksService));
   app.use(metrics.middleware());
   const health = healthRoutes(runtime, { maxAnchorLagSeconds: config.readyMaxAnchorLagSeconds, maxPendingEvents: config.readyMaxPendingEvents });
   app.use('/health/live', health.live);

@@ -235,6 +235,15 @@ describe('webhooks', () => {
     expect(count).toBe(8);
   }, 90_000);
 
+  it('counts deliveries by outcome, the queue depth and the endpoints disabled in /metrics', async () => {
+    const text = await (await fetch(new URL('/metrics', t.url))).text();
+    const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    expect(value('custody_webhook_endpoints_disabled_total')).toBe(1);
+    expect(value('custody_webhook_deliveries_total{outcome="delivered"}')).toBeGreaterThanOrEqual(7);
+    expect(value('custody_webhook_deliveries_total{outcome="failed"}')).toBeGreaterThanOrEqual(16);
+    expect(value('custody_webhook_queue_depth')).toBeGreaterThanOrEqual(0);
+  });
+
   it('never shows a secret in a list, a delivery log or an error', async () => {
     const { secret, endpoint: e } = await endpoint(carrierKey, '/secretive');
     const answers = [
