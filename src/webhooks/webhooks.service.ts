@@ -121,6 +121,29 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     await enqueueDeliveries(this.queue(), runner, rows.map((r) => r.id), this.runtime.config.webhooks.timeoutMs);
   }
 
+  /**
+   * Outbox rows for a batch that just became ANCHORED in `runner`'s transaction, to every endpoint
+   * subscribed to batch.anchored (batches are public to every role). One ordering key for all
+   * batches: they arrive in anchoring order. After a reorg a batch can be announced again.
+   */
+  async batchAnchored(runner: QueryRunner, seq: string): Promise<void> {
+    const rows = await sqlRows<{ id: string }>(
+      runner,
+      `INSERT INTO webhook_deliveries (endpoint_id, webhook_id, event_type, ordering_key, payload)
+       SELECT w.id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 'batch.anchored', 'batches',
+              json_build_object('type', 'batch.anchored', 'timestamp', ${iso('now()')}, 'data', json_build_object(
+                'seq', b.seq::text, 'root', b.root, 'leafCount', b.leaf_count, 'txHash', b.tx_hash, 'blockNumber', b.block_number::text, 'blockHash', b.block_hash,
+                'chainId', b.chain_id::text, 'contractAddress', b.contract_address, 'anchoredAt', ${iso('b.anchored_at')}))::text
+         FROM anchor_batches b
+         JOIN webhook_endpoints w ON w.enabled AND w.deleted_at IS NULL AND 'batch.anchored' = ANY(w.event_types)
+        WHERE b.seq = $1::bigint
+        ORDER BY w.id
+       RETURNING id`,
+      [seq],
+    );
+    await enqueueDeliveries(this.queue(), runner, rows.map((r) => r.id), this.runtime.config.webhooks.timeoutMs);
+  }
+
   // ---- endpoints ----
 
   async create(input: CreateWebhookEndpointInput, caller: Principal): Promise<CreatedWebhookEndpoint> {

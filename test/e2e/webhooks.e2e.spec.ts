@@ -235,6 +235,20 @@ describe('webhooks', () => {
     expect(count).toBe(8);
   }, 90_000);
 
+  it('announces an anchored batch to the endpoints subscribed to batch.anchored, signed like the rest', async () => {
+    const { secret } = await endpoint(merchantKey, '/batches', ['batch.anchored']);
+    await shipmentWithEvent();
+    const sealed = await mustGql<{ sealBatch: { seq: string; root: string } }>(t, `mutation { sealBatch { seq root } }`);
+    const got = await eventually(async () => {
+      const all = receiver.at('/batches').map((r) => ({ r, body: JSON.parse(r.body) as { type: string; data: { seq: string; root: string; txHash: string } } }));
+      return all.find((x) => x.body.data.seq === sealed.sealBatch.seq);
+    }, 60_000, 'batch.anchored');
+    expect(got.body.type).toBe('batch.anchored');
+    expect(got.body.data.root).toBe(sealed.sealBatch.root);
+    expect(got.body.data.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(new Webhook(secret).verify(got.r.body, headersOf(got.r))).toBeTruthy();
+  }, 90_000);
+
   it('counts deliveries by outcome, the queue depth and the endpoints disabled in /metrics', async () => {
     const text = await (await fetch(new URL('/metrics', t.url))).text();
     const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
