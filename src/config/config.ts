@@ -120,8 +120,9 @@ export interface WebhookConfig {
   retryForMs: number;
   /** WEBHOOK_TIMEOUT_MS: one attempt (connect, send, answer) at most this long */
   timeoutMs: number;
-  /** WEBHOOK_DISABLE_AFTER_FAILURES: an endpoint is disabled after this many consecutive failed attempts */
+  /** WEBHOOK_DISABLE_AFTER_FAILURES and WEBHOOK_DISABLE_AFTER_HOURS: an endpoint is disabled after this many consecutive failed attempts spanning at least that long (a burst of failures in a short outage does not disable it) */
   disableAfterFailures: number;
+  disableAfterMs: number;
   /** WEBHOOK_SECRET_GRACE_HOURS: after a rotation the old secret keeps signing (a second signature) this long */
   secretGraceMs: number;
   /** WEBHOOK_POLL_MS: how often due deliveries are looked for */
@@ -317,6 +318,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       retryForMs: int('WEBHOOK_RETRY_FOR_HOURS', 48, 24, 720) * 3_600_000,
       timeoutMs: int('WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
       disableAfterFailures: int('WEBHOOK_DISABLE_AFTER_FAILURES', 20, 1, 1_000_000),
+      disableAfterMs: int('WEBHOOK_DISABLE_AFTER_HOURS', 24, 0, 720) * 3_600_000,
       secretGraceMs: int('WEBHOOK_SECRET_GRACE_HOURS', 24, 0, 720) * 3_600_000,
       pollMs: int('WEBHOOK_POLL_MS', 1_000, 10, 60_000),
       allowedHosts,

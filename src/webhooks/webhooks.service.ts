@@ -354,7 +354,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
           WHERE id = $1 RETURNING consecutive_failures, (extract(epoch FROM now() - failing_since) * 1000)::float8 AS failing_ms, enabled`,
         [endpointId, attemptedAt],
       );
-      if (ep.enabled && ep.consecutive_failures >= cfg.disableAfterFailures) {
+      if (ep.enabled && ep.consecutive_failures >= cfg.disableAfterFailures && ep.failing_ms >= cfg.disableAfterMs) {
         const reason = `${ep.consecutive_failures} consecutive delivery attempts failed (last: ${result.httpStatus !== null ? `HTTP ${result.httpStatus}` : result.error})`;
         await runner.query(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, disabled_at = now() WHERE id = $1`, [endpointId, reason]);
         await runner.query(`UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = $1`, [deliveryId]);

@@ -111,7 +111,7 @@ describe('webhooks', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '8', WEBHOOK_SECRET_GRACE_HOURS: '1', WEBHOOK_POLL_MS: '50', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', LOG_FILE: logFile });
+    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '8', WEBHOOK_DISABLE_AFTER_HOURS: '0', WEBHOOK_SECRET_GRACE_HOURS: '1', WEBHOOK_POLL_MS: '50', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', LOG_FILE: logFile });
     domain = await fetchDomain(t);
     await registerOrganization(t, 'wh-carrier', 'CARRIER');
     await registerOrganization(t, 'wh-merchant', 'MERCHANT');
