@@ -8,6 +8,7 @@ import { startTestLedger, eventually, type TestLedger } from '../support/test-le
 import { createShipment, eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
 import type { Wallet } from 'ethers';
+import { WebhooksService } from '../../src/webhooks/webhooks.service';
 
 /** A real HTTP receiver: each path answers from its own script of statuses (then 200). */
 interface Received {
@@ -248,6 +249,25 @@ describe('webhooks', () => {
     expect(got.body.data.txHash).toMatch(/^0x[0-9a-f]{64}$/);
     expect(new Webhook(secret).verify(got.r.body, headersOf(got.r))).toBeTruthy();
   }, 90_000);
+
+  it('keeps a delivery committed with its event while the queue is stopped, and sends it when the queue runs again', async () => {
+    const webhooks = t.ledger.app.get(WebhooksService);
+    const { secret, endpoint: e } = await endpoint(carrierKey, '/durable');
+    await webhooks.onApplicationShutdown();
+    const ev = await shipmentWithEvent();
+    // committed with the event: the outbox row and its pg-boss job, nothing sent yet
+    const [row] = await deliveries(carrierKey, e.id);
+    expect(row.status).toBe('PENDING');
+    expect(row.attempts).toHaveLength(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(receiver.at('/durable')).toHaveLength(0);
+    await webhooks.onApplicationBootstrap();
+    await eventually(async () => (receiver.at('/durable').length >= 1 ? true : undefined), 30_000, 'the delivery after the restart');
+    const [r] = receiver.at('/durable');
+    expect(r.headers['webhook-id']).toBe(row.webhookId);
+    expect(JSON.parse(r.body).data.receipt.eventId).toBe(ev.eventId);
+    expect(new Webhook(secret).verify(r.body, headersOf(r))).toBeTruthy();
+  }, 60_000);
 
   it('counts deliveries by outcome, the queue depth and the endpoints disabled in /metrics', async () => {
     const text = await (await fetch(new URL('/metrics', t.url))).text();
