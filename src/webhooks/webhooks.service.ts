@@ -61,7 +61,13 @@ interface AttemptResult {
 @Injectable()
 export class WebhooksService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Webhooks');
+  /** runs the workers; undefined once stopped */
   private boss: PgBoss | undefined;
+  /**
+   * inserts jobs (in the caller's transaction, through its own connection): kept after the workers
+   * stop, so events recorded while the service shuts down still get their deliveries queued
+   */
+  private sender: PgBoss | undefined;
   /** `/metrics`: deliveries by outcome, endpoints disabled automatically */
   readonly stats = { delivered: 0, failedAttempts: 0, givenUp: 0, endpointsDisabled: 0 };
 
@@ -81,6 +87,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
       await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.runtime.config.webhooks.pollMs / 1000) }, async ([job]) => this.deliver(job.data.deliveryId));
     }
     this.boss = boss;
+    this.sender = boss;
   }
 
   /** Stops taking jobs and waits for the ones in flight; unfinished jobs stay in the queue for the next start. */
@@ -91,8 +98,8 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private queue(): PgBoss {
-    if (!this.boss) throw new Error('the webhook queue is not running');
-    return this.boss;
+    if (!this.sender) throw new Error('the webhook queue was never started');
+    return this.sender;
   }
 
   // ---- the hooks: one call each, inside the transaction that writes the object ----
