@@ -48,9 +48,11 @@ import { AnalyticsResolver } from './analytics/analytics.resolver';
 import { AnalyticsService } from './analytics/analytics.service';
 import { LiveUpdatesResolver } from './live/live-updates.resolver';
 import { LiveUpdatesService } from './live/live-updates.service';
+import { WebhooksResolver } from './webhooks/webhooks.resolver';
+import { WebhooksService } from './webhooks/webhooks.service';
 
 /** Every resolver, in one list: the app and the schema printer (scripts/print-schema.ts) share it. */
-export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, AuditRunsResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver, ShareLinksResolver, AnalyticsResolver, LiveUpdatesResolver];
+export const RESOLVERS = [SigningSpecResolver, OrganizationsResolver, ShipmentsResolver, CustodyResolver, ProofsResolver, BatchesResolver, EpcisResolver, AuditResolver, AuditRunsResolver, ProofOfDeliveryResolver, FraudResolver, DisputesResolver, ApiKeysResolver, DelegationsResolver, ShareLinksResolver, AnalyticsResolver, LiveUpdatesResolver, WebhooksResolver];
 
 @Module({})
 export class AppModule {
@@ -87,6 +89,7 @@ export class AppModule {
         OrganizationsService,
         ShipmentsService,
         AnalyticsService,
+        WebhooksService,
         CustodyIngestionService,
         CustodyQueryService,
         SealerService,

@@ -16,6 +16,7 @@ import { custodySigningDomain, domainSeparator } from './signing/custody-signing
 import { AppModule } from './app.module';
 import { WEB_DIST } from './web/web-pages';
 import { LedgerMetrics, healthRoutes } from './ops/operations';
+import { WebhooksService } from './webhooks/webhooks.service';
 import { JsonNestLogger, createPino, requestLogger } from './ops/logging';
 import { CustodyIngestionService } from './custody/custody-ingestion.service';
 import type { Runtime } from './common/runtime';
@@ -130,7 +131,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
   // which proxies' X-Forwarded-For names the client (req.ip): the rate limit and the logs count by it
   app.set('trust proxy', config.trustProxy);
   if (jsonLog) app.use(requestLogger(jsonLog));
-  const metrics = new LedgerMetrics(runtime, app.get(CustodyIngestionService));
+  const metrics = new LedgerMetrics(runtime, app.get(CustodyIngestionService), app.get(WebhooksService));
   app.use(metrics.middleware());
   let drain: HttpDrain | undefined;
   const health = healthRoutes(runtime, { maxAnchorLagSeconds: config.readyMaxAnchorLagSeconds, maxPendingEvents: config.readyMaxPendingEvents }, () => drain?.draining ?? false);

@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { LiveUpdatesService } from '../live/live-updates.service';
+import type { QueryRunner } from 'typeorm';
 import { RUNTIME, type Runtime } from '../common/runtime';
-import { sqlRows } from '../database/data-source';
+import { inTransaction, sqlRows } from '../database/data-source';
+import { WebhooksService } from '../webhooks/webhooks.service';
 import { SealerService } from '../batching/sealer.service';
 import { GWEI, initialFees, replacementFees } from './anchor-fees';
 import type { AnchorLocation, FeeQuote } from './chain-client';
@@ -78,6 +80,7 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
     @Inject(RUNTIME) private readonly runtime: Runtime,
     sealer: SealerService,
     @Optional() private readonly live?: LiveUpdatesService,
+    @Optional() private readonly webhooks?: WebhooksService,
   ) {
     this.lease = new LeaderLease(runtime.dataSource, 'anchorer', runtime.config.leaderLeaseMs);
     sealer.onSealed(() => this.nudge());
@@ -186,10 +189,10 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
    * A fenced write: $1 is the tick's token. Zero rows while the lease is no longer ours is
    * LeaseLostError, which stops the tick at once.
    */
-  private async write<T = { seq: string }>(sql: string, params: unknown[]): Promise<T[]> {
+  private async write<T = { seq: string }>(sql: string, params: unknown[], runner?: QueryRunner): Promise<T[]> {
     const token = this.token;
     if (token === null) throw new Error('anchorer write outside a tick');
-    const rows = await sqlRows<T>(this.runtime.dataSource, sql, [token.toString(), ...params]);
+    const rows = await sqlRows<T>(runner ?? this.runtime.dataSource, sql, [token.toString(), ...params]);
     if (rows.length === 0) {
       const [{ live }] = await sqlRows<{ live: boolean }>(this.runtime.dataSource, `SELECT ${FENCE} AS live`, [token.toString()]);
       if (!live) throw new LeaseLostError('anchorer', token);
@@ -343,11 +346,15 @@ export class AnchorerService implements OnApplicationBootstrap, OnApplicationShu
     // anchored_at is the block's time, which is what the BatchAnchored log carries and a verifier compares;
     // anchor_seen_at is the ledger's own clock (the one received_at is on), for scan-to-anchor latency
     const blockTime = await chain.blockTime(at.blockHash);
-    await this.write(
-      `UPDATE anchor_batches SET status = 'ANCHORED', tx_hash = $3, block_number = $4, block_hash = $5, anchored_at = to_timestamp($8), anchor_seen_at = now(),
-              chain_id = $6, contract_address = $7, last_error = NULL, next_attempt_at = NULL WHERE seq = $2 AND ${FENCE} RETURNING seq`,
-      [seq, at.txHash, at.blockNumber, at.blockHash, chain.chainId.toString(), chain.contractAddress, blockTime],
-    );
+    await inTransaction(this.runtime.dataSource, async (runner) => {
+      await this.write(
+        `UPDATE anchor_batches SET status = 'ANCHORED', tx_hash = $3, block_number = $4, block_hash = $5, anchored_at = to_timestamp($8), anchor_seen_at = now(),
+                chain_id = $6, contract_address = $7, last_error = NULL, next_attempt_at = NULL WHERE seq = $2 AND ${FENCE} RETURNING seq`,
+        [seq, at.txHash, at.blockNumber, at.blockHash, chain.chainId.toString(), chain.contractAddress, blockTime],
+        runner,
+      );
+      await this.webhooks?.batchAnchored(runner, seq);
+    });
     this.logger.log(`anchored batch ${seq} in block ${at.blockNumber} (tx ${at.txHash})`);
     await this.live?.batchAnchored(seq);
     const anchored = { seq, tx_hash: at.txHash, block_number: String(at.blockNumber), block_hash: at.blockHash, status: 'ANCHORED', next_attempt_at: null } as OpenBatch;

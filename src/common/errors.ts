@@ -24,6 +24,9 @@ export const ERROR_CODES = {
   INVALID_LOGO_URL: 'logoUrl must be an https:// URL or a data:image/png, image/svg+xml or image/jpeg base64 URL of at most 64 KB',
   ORGANIZATION_SUSPENDED: 'the organization is suspended: its API keys do not work until the platform admin reinstates it',
   INVALID_PERIOD: 'the period is empty or reversed: `to` must be after `from`',
+  INVALID_WEBHOOK_URL: 'url must be an absolute http(s) URL without user name or password, at most 2048 characters',
+  UNKNOWN_WEBHOOK_EVENT_TYPE: 'eventTypes must name one or more of shipment.event_recorded, batch.anchored',
+  WEBHOOK_URL_REFUSED: 'in production a webhook URL must be https:// and its host must not be or resolve to a loopback, private, link-local, CGNAT or unique-local address (unless listed in WEBHOOK_ALLOWED_HOSTS)',
   PERIOD_TOO_LONG: 'the period spans more than 366 days: ask for a year or less at a time',
   // per-event rejections of recordCustodyEvents
   INVALID_FIELD: 'a signed field is malformed',

@@ -37,6 +37,9 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'CHAIN_UNAVAILABLE':
     case 'DATABASE_BUSY':
       return 503;
+    case 'INVALID_WEBHOOK_URL':
+    case 'UNKNOWN_WEBHOOK_EVENT_TYPE':
+    case 'WEBHOOK_URL_REFUSED':
     case 'TOO_MANY_EVENTS':
     case 'VALIDATION_FAILED':
     case 'INVALID_FIELD':

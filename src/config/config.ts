@@ -124,6 +124,26 @@ export interface AppConfig {
   logFormat: 'json' | 'text';
   /** LOG_FILE: append the logs to this file instead of stdout; null: stdout */
   logFile: string | null;
+  webhooks: WebhookConfig;
+}
+
+/** Webhook deliveries (README "Webhooks"). */
+export interface WebhookConfig {
+  /** WEBHOOK_RETRY_BASE_MS: the first retry's delay; each next one doubles, up to an hour */
+  retryBaseMs: number;
+  /** WEBHOOK_RETRY_FOR_HOURS: a delivery is given up (GAVE_UP) once its next attempt would fall this long after its creation */
+  retryForMs: number;
+  /** WEBHOOK_TIMEOUT_MS: one attempt (connect, send, answer) at most this long */
+  timeoutMs: number;
+  /** WEBHOOK_DISABLE_AFTER_FAILURES and WEBHOOK_DISABLE_AFTER_HOURS: an endpoint is disabled after this many consecutive failed attempts spanning at least that long (a burst of failures in a short outage does not disable it) */
+  disableAfterFailures: number;
+  disableAfterMs: number;
+  /** WEBHOOK_SECRET_GRACE_HOURS: after a rotation the old secret keeps signing (a second signature) this long */
+  secretGraceMs: number;
+  /** WEBHOOK_POLL_MS: how often due deliveries are looked for */
+  pollMs: number;
+  /** WEBHOOK_ALLOWED_HOSTS: host or host:port entries exempt from the private-address and https rules */
+  allowedHosts: string[];
 }
 
 export class ConfigError extends Error {
@@ -290,6 +310,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const logFormat = (env.LOG_FORMAT ?? (production ? 'json' : 'text')) as AppConfig['logFormat'];
   if (!['json', 'text'].includes(logFormat)) problems.push('LOG_FORMAT must be json or text');
   const logFile = env.LOG_FILE?.trim() || null;
+  const allowedHosts = (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
+  for (const h of allowedHosts) if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(h)) problems.push(`WEBHOOK_ALLOWED_HOSTS entries must be host or host:port (got "${h}")`);
 
   const config: AppConfig = {
     production,
@@ -336,6 +358,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     logLevel,
     logFormat,
     logFile,
+    webhooks: {
+      retryBaseMs: int('WEBHOOK_RETRY_BASE_MS', 5_000, 1, 3_600_000),
+      retryForMs: int('WEBHOOK_RETRY_FOR_HOURS', 48, 24, 720) * 3_600_000,
+      timeoutMs: int('WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      disableAfterFailures: int('WEBHOOK_DISABLE_AFTER_FAILURES', 20, 1, 1_000_000),
+      disableAfterMs: int('WEBHOOK_DISABLE_AFTER_HOURS', 24, 0, 720) * 3_600_000,
+      secretGraceMs: int('WEBHOOK_SECRET_GRACE_HOURS', 24, 0, 720) * 3_600_000,
+      pollMs: int('WEBHOOK_POLL_MS', 1_000, 10, 60_000),
+      allowedHosts,
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

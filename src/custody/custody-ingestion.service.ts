@@ -4,6 +4,7 @@ import type { QueryRunner } from 'typeorm';
 import { LedgerError, type ErrorCode } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { LiveUpdatesService } from '../live/live-updates.service';
+import { WebhooksService } from '../webhooks/webhooks.service';
 import { inTransaction, isDeadlock, isUniqueViolation, sqlRows } from '../database/data-source';
 import { ZERO_HASH, custodyEventDigest, custodyLeaf, signaturesHash } from '../signing/custody-signing';
 import { SignaturePool } from '../signing/signature-verifier';
@@ -111,6 +112,7 @@ export class CustodyIngestionService implements OnApplicationShutdown {
     @Inject(RUNTIME) private readonly runtime: Runtime,
     private readonly sealer: SealerService,
     private readonly live: LiveUpdatesService,
+    private readonly webhooks: WebhooksService,
   ) {
     this.signatures = new SignaturePool(runtime.config.signatureWorkers);
   }
@@ -436,6 +438,7 @@ export class CustodyIngestionService implements OnApplicationShutdown {
     await this.updateShipments(runner, [...touched], timelines, rows, places);
     // announced in this transaction: subscribers hear of the events once they are committed
     await this.live.eventsRecorded(runner, rows.map((r) => ({ shipmentId: r.shipment.id, eventId: r.c.fields.eventId })));
+    await this.webhooks.custodyEventsRecorded(runner, rows.map((r) => r.c.fields.eventId));
   }
 
   /**

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Runtime } from '../common/runtime';
 import { sqlRows } from '../database/data-source';
 import type { CustodyIngestionService } from '../custody/custody-ingestion.service';
+import type { WebhooksService } from '../webhooks/webhooks.service';
 
 type Next = (err?: unknown) => void;
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
@@ -58,7 +59,7 @@ export class LedgerMetrics {
   readonly registry = new Registry();
   private readonly http: Histogram<'method' | 'route' | 'status'>;
 
-  constructor(runtime: Runtime, ingestion: CustodyIngestionService) {
+  constructor(runtime: Runtime, ingestion: CustodyIngestionService, webhooks?: WebhooksService) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry, prefix: 'custody_' });
     this.http = new Histogram({
@@ -129,6 +130,7 @@ export class LedgerMetrics {
     rpcCounter('custody_rpc_requests_total', 'JSON-RPC requests to the anchor chain', () => rpc.requests);
     rpcCounter('custody_rpc_endpoint_failures_total', 'JSON-RPC requests one endpoint failed (the next endpoint was tried)', () => rpc.endpointFailures);
     rpcCounter('custody_rpc_errors_total', 'JSON-RPC requests every endpoint failed', () => rpc.failedRequests);
+    if (webhooks) webhookMetrics(registry, webhooks);
   }
 
   /** Times every request; first in the chain, so refusals by the rate limit are counted too. */
@@ -219,4 +221,37 @@ export function healthRoutes(
     run().catch(next);
   };
   return { live, ready };
+}
+
+/** The webhook series: queue depth (deliveries not yet delivered nor given up), attempts by outcome, endpoints disabled automatically. */
+function webhookMetrics(registry: Registry, webhooks: WebhooksService): void {
+  new Gauge({
+    name: 'custody_webhook_queue_depth',
+    help: 'webhook deliveries waiting to be delivered (PENDING: due, waiting for a retry, or behind an earlier delivery of the same shipment)',
+    registers: [registry],
+    async collect() {
+      this.set(await webhooks.queueDepth().catch(() => 0));
+    },
+  });
+  new Counter({
+    name: 'custody_webhook_deliveries_total',
+    help: 'webhook delivery attempts by outcome: delivered (2xx), failed (retried later), given_up (retry window over)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ outcome: 'delivered' }, webhooks.stats.delivered);
+      this.inc({ outcome: 'failed' }, webhooks.stats.failedAttempts);
+      this.inc({ outcome: 'given_up' }, webhooks.stats.givenUp);
+    },
+  });
+  new Counter({
+    name: 'custody_webhook_endpoints_disabled_total',
+    help: 'webhook endpoints disabled automatically after consecutive failed attempts',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(webhooks.stats.endpointsDisabled);
+    },
+  });
 }

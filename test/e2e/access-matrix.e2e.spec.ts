@@ -268,6 +268,11 @@ describe('access matrix: every operation × every caller', () => {
   const visibleMainIds = (caller: Caller): string[] =>
     caller === 'CARRIER(hub)' ? mainIds().slice(1) : ['CARRIER(other)', 'MERCHANT(other)'].includes(caller) ? [] : mainIds();
   const seesPersonalData = (caller: Caller): boolean => ['ADMIN', 'CARRIER(own)', 'MERCHANT(own)', 'DISPUTE_ANALYST'].includes(caller);
+  /** A fresh endpoint of the carrier; the earlier ones are deleted first (at most 20 per organization). */
+  async function carrierEndpoint(): Promise<string> {
+    await sqlRows(t.ledger.runtime.dataSource, `UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL`);
+    return (await mustGql<{ createWebhookEndpoint: { endpoint: { id: string } } }>(t, `mutation { createWebhookEndpoint(input: { organization: "${CARRIER}", url: "http://127.0.0.1:9/hook", eventTypes: ["batch.anchored"] }) { endpoint { id } } }`)).createWebhookEndpoint.endpoint.id;
+  }
   const byTracking = (query: string, field: string) => (auth: Auth, p: { n: string }) => gqlOutcome(query, { n: p.n, c: CARRIER }, auth, field);
   /** createShipment of a new tracking number for `carrier`, naming MERCHANT. */
   const createShipmentFor = (carrier: string) => ({
@@ -598,6 +603,61 @@ describe('access matrix: every operation × every caller', () => {
         return { p: { id: missingId }, hiddenId: p.id, missingId };
       },
       check: (data, _c, p) => expect(data).toEqual({ id: p.id, active: false }),
+    }),
+    // webhooks (issue 13): an endpoint of the carrier, made by the admin; a hub, other carrier or merchant gets NOT_FOUND
+    op({
+      field: 'createWebhookEndpoint',
+      name: "createWebhookEndpoint(for the carrier)",
+      mutation: true,
+      expect: [OK, OK, F, F, F, F, F, F],
+      call: (auth) => gqlOutcome(`mutation { createWebhookEndpoint(input: { organization: "${CARRIER}", url: "http://127.0.0.1:9/hook", eventTypes: ["batch.anchored"] }) { endpoint { organization } } }`, {}, auth, 'createWebhookEndpoint'),
+      check: (data) => expect(data).toEqual({ endpoint: { organization: CARRIER } }),
+    }),
+    op({
+      field: 'webhookEndpoints',
+      name: 'webhookEndpoints',
+      expect: [OK, OK, OK, OK, OK, OK, F, F],
+      call: (auth) => gqlOutcome(`{ webhookEndpoints { id organization } }`, {}, auth, 'webhookEndpoints'),
+      check: (data, caller) => {
+        const orgs = new Set((data as Array<{ organization: string }>).map((e) => e.organization));
+        if (caller !== 'ADMIN' && caller !== 'CARRIER(own)') expect(orgs.has(CARRIER)).toBe(false);
+      },
+    }),
+    ...(['rotateWebhookSecret', 'disableWebhookEndpoint', 'enableWebhookEndpoint', 'deleteWebhookEndpoint', 'webhookDeliveries'] as const).map((field) =>
+      op({
+        field,
+        name: `${field}(the carrier's endpoint)`,
+        mutation: field !== 'webhookDeliveries',
+        expect: [OK, OK, N, N, N, N, F, F],
+        prepare: async () => ({ id: await carrierEndpoint() }),
+        call: (auth, p: { id: string }) =>
+          gqlOutcome(
+            field === 'webhookDeliveries' ? `query($id: ID!) { webhookDeliveries(endpointId: $id) { id } }` : field === 'rotateWebhookSecret' ? `mutation($id: ID!) { rotateWebhookSecret(id: $id) { endpoint { id } } }` : field === 'deleteWebhookEndpoint' ? `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }` : `mutation($id: ID!) { ${field}(id: $id) { id } }`,
+            { id: p.id },
+            auth,
+            field,
+          ),
+        missing: (p) => {
+          const missingId = randomUUID();
+          return { p: { id: missingId }, hiddenId: p.id, missingId };
+        },
+      }),
+    ),
+    op({
+      field: 'replayWebhookDelivery',
+      name: "replayWebhookDelivery(a delivery to the carrier's endpoint)",
+      mutation: true,
+      expect: [OK, OK, N, N, N, N, F, F],
+      prepare: async () => {
+        const id = await carrierEndpoint();
+        const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `INSERT INTO webhook_deliveries (endpoint_id, webhook_id, event_type, ordering_key, payload, status) VALUES ($1, 'msg_matrix', 'batch.anchored', 'batches', '{}', 'FAILED') RETURNING id`, [id]);
+        return { id: row.id };
+      },
+      call: (auth, p: { id: string }) => gqlOutcome(`mutation($id: ID!) { replayWebhookDelivery(id: $id) { id webhookId } }`, { id: p.id }, auth, 'replayWebhookDelivery'),
+      missing: (p) => {
+        const missingId = randomUUID();
+        return { p: { id: missingId }, hiddenId: p.id, missingId };
+      },
     }),
     op({
       field: 'updateOrganizationBranding',

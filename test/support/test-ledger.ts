@@ -25,7 +25,7 @@ export interface TestLedger {
   stop(): Promise<void>;
 }
 
-export const LEDGER_TABLES = ['organizations', 'signing_keys', 'shipments', 'custody_events', 'anchor_batches', 'anchor_transactions', 'merkle_proofs', 'batch_trees', 'chain_deployments', 'state_records', 'state_buckets', 'state_tops', 'carrier_contracts', 'custody_delegations'];
+export const LEDGER_TABLES = ['organizations', 'signing_keys', 'shipments', 'custody_events', 'anchor_batches', 'anchor_transactions', 'merkle_proofs', 'batch_trees', 'chain_deployments', 'state_records', 'state_buckets', 'state_tops', 'carrier_contracts', 'custody_delegations', 'webhook_endpoints', 'webhook_deliveries'];
 
 /**
  * A ledger on real parts: the PostgreSQL at DATABASE_URL (in a schema of its own, dropped at
@@ -80,7 +80,11 @@ export async function startTestLedger(env: Record<string, string> = {}, adjust: 
     },
     async stop() {
       await ledger.close();
-      if (databaseUrl && config.database.kind === 'postgres') await dropSchema(databaseUrl, config.database.schema);
+      if (databaseUrl && config.database.kind === 'postgres') {
+        await dropSchema(databaseUrl, config.database.schema);
+        // the webhook queue's pg-boss schema, beside the ledger's
+        await dropSchema(databaseUrl, `${config.database.schema}_pgboss`);
+      }
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -91,6 +95,8 @@ export async function dropSchema(databaseUrl: string, schema: string): Promise<v
   await client.connect();
   try {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    // pg-boss's queue of that ledger (src/webhooks/webhook-queue.ts)
+    await client.query(`DROP SCHEMA IF EXISTS ${schema}_boss CASCADE`);
   } finally {
     await client.end();
   }

@@ -1,0 +1,359 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { startTestLedger, eventually, type TestLedger } from '../support/test-ledger';
+import { createShipment, eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent } from '../support/factories';
+import type { CustodySigningDomain } from '../../src/signing/custody-signing';
+import type { Wallet } from 'ethers';
+import { WebhooksService } from '../../src/webhooks/webhooks.service';
+
+/** A real HTTP receiver: each path answers from its own script of statuses (then 200). */
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  at: number;
+}
+class Receiver {
+  readonly received: Received[] = [];
+  readonly scripts = new Map<string, number[]>();
+  private server!: Server;
+  port = 0;
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        const path = req.url ?? '/';
+        this.received.push({ path, headers: req.headers, body, at: Date.now() });
+        const script = this.scripts.get(path);
+        const status = script && script.length > 0 ? script.shift()! : path.startsWith('/down') ? 500 : 200;
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+  at(path: string): Received[] {
+    return this.received.filter((r) => r.path === path);
+  }
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+const headersOf = (r: Received): Record<string, string> => ({
+  'webhook-id': String(r.headers['webhook-id']),
+  'webhook-timestamp': String(r.headers['webhook-timestamp']),
+  'webhook-signature': String(r.headers['webhook-signature']),
+});
+
+const CREATE = `mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret endpoint { id url eventTypes enabled } } }`;
+const DELIVERIES = `query($id: ID!) { webhookDeliveries(endpointId: $id) { id webhookId eventType status attempts { attemptedAt httpStatus error durationMs } } }`;
+
+interface Created {
+  createWebhookEndpoint: { secret: string; endpoint: { id: string; url: string; eventTypes: string[]; enabled: boolean } };
+}
+interface Delivery {
+  id: string;
+  webhookId: string;
+  eventType: string;
+  status: string;
+  attempts: Array<{ attemptedAt: string; httpStatus: number | null; error: string | null; durationMs: number }>;
+}
+
+describe('webhooks', () => {
+  let t: TestLedger;
+  const receiver = new Receiver();
+  let domain: CustodySigningDomain;
+  let device: Wallet;
+  let carrierKey: string;
+  let merchantKey: string;
+  let otherKey: string;
+  let n = 0;
+  const secrets: string[] = [];
+  const logDir = mkdtempSync(nodePath.join(os.tmpdir(), 'webhook-logs-'));
+  const logFile = nodePath.join(logDir, 'ledger.log');
+
+  async function key(organization: string, role: string): Promise<string> {
+    const d = await mustGql<{ createApiKey: { key: string } }>(t, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`, { i: { organization, role, label: `${role} ${organization}` } });
+    return d.createApiKey.key;
+  }
+  async function as<T>(apiKey: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+    const out = await t.gql<T>(query, variables, apiKey);
+    if (out.errors) throw new Error(JSON.stringify(out.errors));
+    return out.data!;
+  }
+  async function endpoint(apiKey: string, path: string, eventTypes = ['shipment.event_recorded']): Promise<Created['createWebhookEndpoint']> {
+    const created = (await as<Created>(apiKey, CREATE, { i: { url: receiver.url(path), eventTypes, description: `test ${path}` } })).createWebhookEndpoint;
+    secrets.push(created.secret);
+    return created;
+  }
+  /** A new shipment of wh-carrier (merchant wh-merchant) with one recorded event. */
+  async function shipmentWithEvent(): Promise<{ trackingNumber: string; eventId: string; leaf: string }> {
+    const trackingNumber = `WH${String(++n).padStart(5, '0')}`;
+    await createShipment(t, trackingNumber, 'wh-carrier', 'wh-merchant');
+    return { trackingNumber, ...(await recordEvent(trackingNumber, 'PICKED_UP', 3_600_000)) };
+  }
+  async function recordEvent(trackingNumber: string, eventType: string, ago: number): Promise<{ eventId: string; leaf: string }> {
+    const [r] = await record(t, [await signEvent(domain, device, eventFields({ trackingNumber, carrier: 'wh-carrier', custodian: 'wh-carrier', eventType, occurredAt: BigInt(Date.now() - ago) }))]);
+    if (r.outcome !== 'ACCEPTED') throw new Error(JSON.stringify(r));
+    return { eventId: r.eventId!, leaf: r.receipt!.leaf };
+  }
+  async function deliveries(apiKey: string, id: string): Promise<Delivery[]> {
+    return (await as<{ webhookDeliveries: Delivery[] }>(apiKey, DELIVERIES, { id })).webhookDeliveries;
+  }
+
+  beforeAll(async () => {
+    await receiver.start();
+    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '8', WEBHOOK_DISABLE_AFTER_HOURS: '0', WEBHOOK_SECRET_GRACE_HOURS: '1', WEBHOOK_POLL_MS: '50', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', LOG_FILE: logFile });
+    domain = await fetchDomain(t);
+    await registerOrganization(t, 'wh-carrier', 'CARRIER');
+    await registerOrganization(t, 'wh-merchant', 'MERCHANT');
+    await registerOrganization(t, 'wh-other', 'CARRIER');
+    device = await registerKey(t, 'wh-carrier');
+    await registerKey(t, 'wh-other', newWallet());
+    carrierKey = await key('wh-carrier', 'CARRIER');
+    merchantKey = await key('wh-merchant', 'MERCHANT');
+    otherKey = await key('wh-other', 'CARRIER');
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.stop();
+    await receiver.stop();
+    rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it('retries a receiver that fails five times with the same webhook-id, each signed, then delivers once', async () => {
+    receiver.scripts.set('/fail5', [500, 500, 503, 500, 500]);
+    const { secret, endpoint: e } = await endpoint(carrierKey, '/fail5');
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/);
+    const ev = await shipmentWithEvent();
+    await eventually(async () => (receiver.at('/fail5').length >= 6 ? true : undefined), 60_000, 'six requests');
+    const got = receiver.at('/fail5');
+    expect(got).toHaveLength(6);
+    const ids = new Set(got.map((r) => r.headers['webhook-id']));
+    expect(ids.size).toBe(1);
+    const hook = new Webhook(secret);
+    for (const r of got) expect(hook.verify(r.body, headersOf(r))).toBeTruthy();
+    const payload = JSON.parse(got[5].body) as { type: string; data: Record<string, unknown> };
+    expect(payload.type).toBe('shipment.event_recorded');
+    expect(payload.data).toMatchObject({ receipt: { eventId: ev.eventId, leaf: ev.leaf, status: 'PENDING' }, trackingNumber: ev.trackingNumber, carrier: 'wh-carrier', eventType: 'PICKED_UP', custodian: 'wh-carrier' });
+    expect(typeof payload.data.occurredAt).toBe('string');
+    const log = await eventually(async () => {
+      const d = await deliveries(carrierKey, e.id);
+      return d[0]?.status === 'DELIVERED' ? d : undefined;
+    });
+    expect(log).toHaveLength(1);
+    expect(log[0].webhookId).toBe([...ids][0]);
+    expect(log[0].attempts.map((a) => a.httpStatus)).toEqual([500, 500, 503, 500, 500, 200]);
+  }, 90_000);
+
+  it('replays a delivery with the same webhook-id and a fresh signature', async () => {
+    const { secret, endpoint: e } = await endpoint(carrierKey, '/replay');
+    await shipmentWithEvent();
+    const [first] = await eventually(async () => {
+      const d = await deliveries(carrierKey, e.id);
+      return d[0]?.status === 'DELIVERED' ? d : undefined;
+    });
+    const replayed = await as<{ replayWebhookDelivery: { id: string; status: string } }>(carrierKey, `mutation($id: ID!) { replayWebhookDelivery(id: $id) { id status } }`, { id: first.id });
+    expect(replayed.replayWebhookDelivery.id).toBe(first.id);
+    await eventually(async () => (receiver.at('/replay').length >= 2 ? true : undefined), 30_000, 'the replay');
+    const got = receiver.at('/replay');
+    expect(got).toHaveLength(2);
+    expect(got[1].headers['webhook-id']).toBe(first.webhookId);
+    expect(new Webhook(secret).verify(got[1].body, headersOf(got[1]))).toBeTruthy();
+    expect(got[1].body).toBe(got[0].body);
+  }, 60_000);
+
+  it('signs with the rotated secret, and with the old one too during the grace period', async () => {
+    const { secret: oldSecret, endpoint: e } = await endpoint(carrierKey, '/rotate');
+    const rotated = await as<{ rotateWebhookSecret: { secret: string } }>(carrierKey, `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, { id: e.id });
+    const newSecret = rotated.rotateWebhookSecret.secret;
+    expect(newSecret).not.toBe(oldSecret);
+    await shipmentWithEvent();
+    await eventually(async () => (receiver.at('/rotate').length >= 1 ? true : undefined), 30_000, 'a delivery');
+    const [r] = receiver.at('/rotate');
+    expect(String(r.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(new Webhook(newSecret).verify(r.body, headersOf(r))).toBeTruthy();
+    expect(new Webhook(oldSecret).verify(r.body, headersOf(r))).toBeTruthy();
+    expect(() => new Webhook(`whsec_${Buffer.alloc(24, 7).toString('base64')}`).verify(r.body, headersOf(r))).toThrow();
+  }, 60_000);
+
+  it('keeps organizations apart: no registering, listing or reading another organization\'s endpoints or deliveries', async () => {
+    const { endpoint: mine } = await endpoint(carrierKey, '/tenant-carrier');
+    const { endpoint: merchants } = await endpoint(merchantKey, '/tenant-merchant');
+    const { endpoint: others } = await endpoint(otherKey, '/tenant-other');
+    const ev = await shipmentWithEvent();
+    await eventually(async () => (receiver.at('/tenant-carrier').length >= 1 && receiver.at('/tenant-merchant').length >= 1 ? true : undefined), 30_000, 'both deliveries');
+    expect(JSON.parse(receiver.at('/tenant-merchant')[0].body).data.receipt.eventId).toBe(ev.eventId);
+    // the other carrier cannot read wh-carrier's shipment, so gets nothing of it
+    expect(receiver.at('/tenant-other')).toHaveLength(0);
+    const refused = await t.gql(CREATE, { i: { url: receiver.url('/x'), eventTypes: ['shipment.event_recorded'], organization: 'wh-carrier' } }, otherKey);
+    expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const listed = await as<{ webhookEndpoints: Array<{ id: string }> }>(otherKey, `{ webhookEndpoints { id } }`);
+    expect(listed.webhookEndpoints.map((x) => x.id)).toEqual([others.id]);
+    for (const id of [mine.id, merchants.id]) {
+      const read = await t.gql(DELIVERIES, { id }, otherKey);
+      expect(read.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      const del = await t.gql(`mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`, { id }, otherKey);
+      expect(del.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      const rot = await t.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, { id }, otherKey);
+      expect(rot.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    }
+    const [d] = await deliveries(carrierKey, mine.id);
+    const replay = await t.gql(`mutation($id: ID!) { replayWebhookDelivery(id: $id) { id } }`, { id: d.id }, otherKey);
+    expect(replay.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  }, 60_000);
+
+  it('delivers a shipment\'s events to an endpoint in order, holding the later one until the earlier succeeded', async () => {
+    receiver.scripts.set('/order', [500, 500, 500]);
+    await endpoint(carrierKey, '/order');
+    const first = await shipmentWithEvent();
+    const second = await recordEvent(first.trackingNumber, 'ARRIVED_AT_FACILITY', 1_800_000);
+    await eventually(async () => (receiver.at('/order').length >= 5 ? true : undefined), 60_000, 'five requests');
+    const ids = receiver.at('/order').map((r) => JSON.parse(r.body).data.receipt.eventId as string);
+    expect(ids).toEqual([first.eventId, first.eventId, first.eventId, first.eventId, second.eventId]);
+  }, 90_000);
+
+  it('disables an endpoint that keeps failing, with a reason and time', async () => {
+    const { endpoint: e } = await endpoint(carrierKey, '/down-always');
+    await shipmentWithEvent();
+    const ep = await eventually(async () => {
+      const list = await as<{ webhookEndpoints: Array<{ id: string; enabled: boolean; disabledReason: string | null; disabledAt: string | null }> }>(carrierKey, `{ webhookEndpoints { id enabled disabledReason disabledAt } }`);
+      const found = list.webhookEndpoints.find((x) => x.id === e.id);
+      return found && !found.enabled ? found : undefined;
+    }, 60_000, 'disabled');
+    expect(ep.disabledReason).toMatch(/failed/);
+    expect(ep.disabledAt).not.toBeNull();
+    const count = receiver.at('/down-always').length;
+    expect(count).toBe(8);
+  }, 90_000);
+
+  it('announces an anchored batch to the endpoints subscribed to batch.anchored, signed like the rest', async () => {
+    const { secret } = await endpoint(merchantKey, '/batches', ['batch.anchored']);
+    await shipmentWithEvent();
+    const sealed = await mustGql<{ sealBatch: { seq: string; root: string } }>(t, `mutation { sealBatch { seq root } }`);
+    const got = await eventually(async () => {
+      const all = receiver.at('/batches').map((r) => ({ r, body: JSON.parse(r.body) as { type: string; data: { seq: string; root: string; txHash: string } } }));
+      return all.find((x) => x.body.data.seq === sealed.sealBatch.seq);
+    }, 60_000, 'batch.anchored');
+    expect(got.body.type).toBe('batch.anchored');
+    expect(got.body.data.root).toBe(sealed.sealBatch.root);
+    expect(got.body.data.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(new Webhook(secret).verify(got.r.body, headersOf(got.r))).toBeTruthy();
+  }, 90_000);
+
+  it('keeps a delivery committed with its event while the queue is stopped, and sends it when the queue runs again', async () => {
+    const webhooks = t.ledger.app.get(WebhooksService);
+    const { secret, endpoint: e } = await endpoint(carrierKey, '/durable');
+    await webhooks.onApplicationShutdown();
+    const ev = await shipmentWithEvent();
+    // committed with the event: the outbox row and its pg-boss job, nothing sent yet
+    const [row] = await deliveries(carrierKey, e.id);
+    expect(row.status).toBe('PENDING');
+    expect(row.attempts).toHaveLength(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(receiver.at('/durable')).toHaveLength(0);
+    await webhooks.onApplicationBootstrap();
+    await eventually(async () => (receiver.at('/durable').length >= 1 ? true : undefined), 30_000, 'the delivery after the restart');
+    const [r] = receiver.at('/durable');
+    expect(r.headers['webhook-id']).toBe(row.webhookId);
+    expect(JSON.parse(r.body).data.receipt.eventId).toBe(ev.eventId);
+    expect(new Webhook(secret).verify(r.body, headersOf(r))).toBeTruthy();
+  }, 60_000);
+
+  it('counts deliveries by outcome, the queue depth and the endpoints disabled in /metrics', async () => {
+    const text = await (await fetch(new URL('/metrics', t.url))).text();
+    const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    expect(value('custody_webhook_endpoints_disabled_total')).toBe(1);
+    expect(value('custody_webhook_deliveries_total{outcome="delivered"}')).toBeGreaterThanOrEqual(7);
+    expect(value('custody_webhook_deliveries_total{outcome="failed"}')).toBeGreaterThanOrEqual(16);
+    expect(value('custody_webhook_queue_depth')).toBeGreaterThanOrEqual(0);
+  });
+
+  it('never shows a secret in a list, a delivery log or an error', async () => {
+    const { secret, endpoint: e } = await endpoint(carrierKey, '/secretive');
+    const answers = [
+      await t.gql(`{ webhookEndpoints { id url eventTypes description enabled } }`, {}, carrierKey),
+      await t.gql(DELIVERIES, { id: e.id }, carrierKey),
+      await t.gql(CREATE, { i: { url: 'not a url', eventTypes: ['shipment.event_recorded'] } }, carrierKey),
+      await t.gql(CREATE, { i: { url: receiver.url('/y'), eventTypes: ['no.such.type'] } }, carrierKey),
+    ];
+    const base = secret.slice('whsec_'.length);
+    for (const a of answers) expect(JSON.stringify(a)).not.toContain(base);
+    expect(answers[2].errors?.[0]?.extensions?.code).toBe('INVALID_WEBHOOK_URL');
+    expect(answers[3].errors?.[0]?.extensions?.code).toBe('UNKNOWN_WEBHOOK_EVENT_TYPE');
+  });
+
+  it('logs the disabling of an endpoint, and never a secret', async () => {
+    const log = await eventually(async () => {
+      const text = readFileSync(logFile, 'utf8');
+      return /webhook endpoint [0-9a-f-]{36} disabled/.test(text) ? text : undefined;
+    }, 10_000, 'the warning');
+    expect(secrets.length).toBeGreaterThan(5);
+    for (const secret of secrets) expect(log).not.toContain(secret.slice('whsec_'.length));
+  });
+});
+
+describe('webhooks in production mode (SSRF)', () => {
+  let t: TestLedger;
+  const receiver = new Receiver();
+
+  beforeAll(async () => {
+    await receiver.start();
+    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_POLL_MS: '50', WEBHOOK_ALLOWED_HOSTS: 'localhost' }, (c) => ({ ...c, production: true }));
+    await registerOrganization(t, 'ssrf-carrier', 'CARRIER');
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.stop();
+    await receiver.stop();
+  });
+
+  it.each([
+    'http://127.0.0.1:8080/hook',
+    'https://127.0.0.1/hook',
+    'https://10.1.2.3/hook',
+    'https://192.168.0.1/hook',
+    'https://172.16.5.5/hook',
+    'https://169.254.169.254/latest/meta-data',
+    'https://100.64.0.1/hook',
+    'https://[::1]/hook',
+    'https://[fd00::1]/hook',
+    'https://[fe80::1]/hook',
+    'https://[::ffff:127.0.0.1]/hook',
+    'https://0.0.0.0/hook',
+    'http://example.com/hook',
+  ])('refuses %s at registration', async (url) => {
+    const before = await t.fingerprint();
+    const out = await t.gql(CREATE, { i: { url, eventTypes: ['shipment.event_recorded'], organization: 'ssrf-carrier' } });
+    expect(out.errors?.[0]?.extensions?.code).toBe('WEBHOOK_URL_REFUSED');
+    expect(await t.fingerprint()).toEqual(before);
+  });
+
+  it('refuses a private address again at delivery time, when the allow-list no longer holds the host', async () => {
+    const created = await mustGql<Created>(t, CREATE, { i: { url: `http://localhost:${receiver.port}/late`, eventTypes: ['shipment.event_recorded'], organization: 'ssrf-carrier' } });
+    const id = created.createWebhookEndpoint.endpoint.id;
+    // the host was allowed when registered; now it is not (as if its DNS name had been re-pointed at a private address)
+    t.ledger.runtime.config.webhooks.allowedHosts = [];
+    const domain = await fetchDomain(t);
+    const device = await registerKey(t, 'ssrf-carrier');
+    await createShipment(t, 'SSRF0001', 'ssrf-carrier');
+    const [r] = await record(t, [await signEvent(domain, device, eventFields({ trackingNumber: 'SSRF0001', carrier: 'ssrf-carrier', custodian: 'ssrf-carrier', eventType: 'PICKED_UP', occurredAt: BigInt(Date.now() - 60_000) }))]);
+    expect(r.outcome).toBe('ACCEPTED');
+    const attempts = await eventually(async () => {
+      const d = (await mustGql<{ webhookDeliveries: Delivery[] }>(t, DELIVERIES, { id })).webhookDeliveries;
+      return d[0]?.attempts.length ? d[0].attempts : undefined;
+    }, 30_000, 'an attempt');
+    expect(attempts[0].httpStatus).toBeNull();
+    expect(attempts[0].error).toMatch(/WEBHOOK_URL_REFUSED/);
+    expect(receiver.received).toHaveLength(0);
+  }, 60_000);
+});
