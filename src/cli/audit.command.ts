@@ -1,7 +1,6 @@
 import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
 import { getAddress, isAddress } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { deploymentBlock } from '../anchoring/chain-bootstrap';
@@ -10,63 +9,9 @@ import { LOG_RANGE } from '../anchoring/json-rpc';
 import { auditAnchors, type AuditReport } from '../audit/anchor-audit';
 import type { DatabaseConfig } from '../config/config';
 import { MIGRATIONS, createDataSource, sqlRows } from '../database/data-source';
+import { AUDIT_USAGE, type AuditOptions } from './commands';
 import { progressBar } from './progress';
 
-/**
- * `custody audit`: the anchor audit from outside the service, against the ledger's database and
- * any JSON-RPC node of the anchor chain (no key needed: views and logs only).
- * Exit codes: 0 no problems, 1 problems found, 2 usage or connection errors.
- */
-export function auditCommand(setExitCode: (code: number) => void): Command {
-  return new Command('audit')
-    .summary('check every anchored batch of a ledger against the chain')
-    .description(
-      'Recomputes every leaf, chain link, tree, proof and state commitment from the ledger\'s stored rows and compares\n' +
-        'each batch root with the CustodyAnchor contract and its BatchAnchored log. Reads only; needs no key.',
-    )
-    .option('--rpc <url>', 'JSON-RPC endpoint of the anchor chain (read only, no key needed); required')
-    .option('--database-url <url>', "the ledger's PostgreSQL (postgres:// or postgresql://)")
-    .option('--schema <name>', 'its schema (DATABASE_SCHEMA of the service; default public)')
-    .option('--data-dir <dir>', 'instead of --database-url: the DATA_DIR (or its pglite/ directory) of a STOPPED service on embedded PGlite; audited on a copy, the directory is never written')
-    .option('--contract <address>', "CustodyAnchor address (default: the ledger's latest deployment on that chain)")
-    .option('--from <seq>', 'audit only batches from this sequence number (inclusive)')
-    .option('--to <seq>', 'audit only batches up to this sequence number (inclusive)')
-    .option('--sealed-sla-minutes <n>', 'report batches sealed longer ago than this and not anchored (default 60)')
-    .option('--pending-sla-minutes <n>', 'report events pending longer than this (default 60)')
-    .option('--deployment-block <n>', "the contract's deployment block, where log scans start (default: from the ledger's deployment record if it deployed the contract, else 0)")
-    .option('--log-range <n>', 'at most this many blocks per eth_getLogs (default 5000; lower it for endpoints that refuse wider ranges)')
-    .option('--json', 'print the report as JSON (no progress bar)')
-    .addHelpText(
-      'after',
-      `
-A progress bar over the batches is drawn on stderr when it is a terminal (never with --json or into a pipe).
-An embedded ledger's chain lives inside its service process and keeps nothing after it stops: to audit a
-stopped embedded ledger, start it again (npm start in its directory) and pass --rpc of its chain.
-Exit status: 0 no problems, 1 problems found, 2 usage or connection error.`,
-    )
-    .action(async (options: AuditOptions) => setExitCode(await runAudit(options)));
-}
-
-/** One line for usage errors (`custody audit --help` has the rest). */
-export const AUDIT_USAGE =
-  'usage: custody audit --rpc <json-rpc url> (--database-url <postgres url> [--schema <name>] | --data-dir <dir>) [--from <seq>] [--to <seq>] [--json]\n' +
-  '       (custody audit --help lists every option)';
-
-/** The options as commander hands them over (every value a string, --json a flag). */
-export interface AuditOptions {
-  rpc?: string;
-  databaseUrl?: string;
-  schema?: string;
-  dataDir?: string;
-  contract?: string;
-  from?: string;
-  to?: string;
-  sealedSlaMinutes?: string;
-  pendingSlaMinutes?: string;
-  deploymentBlock?: string;
-  logRange?: string;
-  json?: boolean;
-}
 
 class UsageError extends Error {}
 class ConnectionError extends Error {}
@@ -308,6 +253,11 @@ export function formatReport(report: AuditReport, databaseLabel?: string): strin
   return lines.join('\n');
 }
 
+/**
+ * `custody audit`: the anchor audit from outside the service, against the ledger's database and
+ * any JSON-RPC node of the anchor chain (no key needed: views and logs only).
+ * Exit codes: 0 no problems, 1 problems found, 2 usage or connection errors.
+ */
 export async function runAudit(options: AuditOptions): Promise<number> {
   let args: AuditArgs;
   try {

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { AUDIT_USAGE, auditCommand } from './audit.command';
-import { VERIFY_USAGE, verifyCommand } from './verify.command';
+import { AUDIT_USAGE, VERIFY_USAGE, auditCommand, verifyCommand } from './commands';
 
 /**
  * `custody <command>`: tools for people who check the ledger from the outside, on commander.

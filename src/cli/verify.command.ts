@@ -1,59 +1,9 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
 import { verifyProofBundle, type LedgerStatement, type VerificationReport } from '../proofs/bundle-verifier';
 import { parseTrustFile, trustFromFlags, type TrustFile } from '../proofs/trust-root';
+import { VERIFY_USAGE, type VerifyOptions } from './commands';
 import { progressBar } from './progress';
-
-/** One line for usage errors (`custody verify --help` has the rest). */
-export const VERIFY_USAGE =
-  'usage: custody verify <bundle.json> --rpc <json-rpc url> (--trust <trust.json> | --contract <0x address> --chain-id <id>) [--json]\n' +
-  '       (several bundle files, or directories of them, also work; custody verify --help lists every option)';
-
-/** The options as commander hands them over (every value a string, --json a flag). */
-export interface VerifyOptions {
-  rpc?: string;
-  trust?: string;
-  contract?: string;
-  chainId?: string;
-  fromSeq?: string;
-  deploymentBlock?: string;
-  logRange?: string;
-  previous?: string;
-  json?: boolean;
-}
-
-export function verifyCommand(setExitCode: (code: number) => void): Command {
-  return new Command('verify')
-    .summary('verify proof-of-delivery bundles (exit 0 only if every one is VALID)')
-    .description(
-      'Verifies custody-pod/1, /2 or /3 proof-of-delivery bundles with nothing but the bundle, the anchor\n' +
-        'chain and a pinned trust root, and replays each custody chain: who held the parcel after each\n' +
-        'transfer, under which consent. Several files, or a directory (every *.json in it), are verified\n' +
-        'one after the other: one line per bundle and a summary.',
-    )
-    .argument('<bundle...>', 'bundle files (custody-pod/1, /2, /3), or directories of them')
-    .option('--rpc <url>', 'JSON-RPC endpoint of the anchor chain (any node; the verifier trusts only the pinned contract on it); required')
-    .option('--trust <file>', "the ledger's trust file (custody-trust/1), saved once from GET /trust.json")
-    .option('--contract <address>', 'pin one CustodyAnchor instead of a trust file ...')
-    .option('--chain-id <id>', '... on this chain id')
-    .option('--from-seq <seq>', 'with --contract: the first batch anchored on it (default 0)')
-    .option('--deployment-block <n>', 'with --contract: where to start looking for its logs (default 0)')
-    .option('--log-range <n>', 'at most this many blocks per eth_getLogs (default 5000; lower it for endpoints that refuse wider ranges)')
-    .option('--previous <file>', "an earlier bundle of the same shipment (one bundle only): if the ledger's states contradict each other, say so and print the transaction that proves it on chain")
-    .option('--json', 'print the full report as JSON (several bundles: an array of { file, report }; no progress bar)')
-    .addHelpText(
-      'after',
-      `
-Verdicts: VALID (exit 0); INVALID, STALE (the chain holds a later state: fetch a fresh bundle),
-UNPINNED (no trust root given: a forger's own contract would pass too), INCOMPLETE (not all anchored
-yet, or a transfer whose consent a /1 or /2 bundle cannot show): exit 1.
-Several bundles: exit 0 only if every one is VALID, else 1; a progress bar on stderr when it is a
-terminal (never with --json or into a pipe).
-Usage errors and unreadable files: exit 2.`,
-    )
-    .action(async (files: string[], options: VerifyOptions) => setExitCode(await runVerify(files, options)));
-}
 
 /** `custody verify`: exit 0 VALID (every bundle), 1 any other verdict, 2 usage. */
 export async function runVerify(args: string[], values: VerifyOptions): Promise<number> {
