@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { getAddress, isAddress } from 'ethers';
 import type { DataSource } from 'typeorm';
@@ -8,35 +9,9 @@ import { LOG_RANGE } from '../anchoring/json-rpc';
 import { auditAnchors, type AuditReport } from '../audit/anchor-audit';
 import type { DatabaseConfig } from '../config/config';
 import { MIGRATIONS, createDataSource, sqlRows } from '../database/data-source';
-import { parseArgs } from './main';
+import { AUDIT_USAGE, type AuditOptions } from './commands';
+import { progressBar } from './progress';
 
-/**
- * `custody audit`: the anchor audit from outside the service, against the ledger's database and
- * any JSON-RPC node of the anchor chain (no key needed: views and logs only).
- * Exit codes: 0 no problems, 1 problems found, 2 usage or connection errors.
- */
-export const AUDIT_USAGE = `usage: custody audit --rpc <json-rpc url> (--database-url <postgres url> [--schema <name>] | --data-dir <dir>)
-                     [--contract <address>] [--from <seq>] [--to <seq>]
-                     [--sealed-sla-minutes 60] [--pending-sla-minutes 60]
-                     [--deployment-block <n>] [--log-range 5000] [--json]
-
-  --rpc                  JSON-RPC endpoint of the anchor chain (read only, no key needed)
-  --database-url         the ledger's PostgreSQL (postgres:// or postgresql://)
-  --schema               its schema (DATABASE_SCHEMA of the service; default public)
-  --data-dir             instead of --database-url: the DATA_DIR (or its pglite/ directory) of a
-                         STOPPED service running on embedded PGlite
-  --contract             CustodyAnchor address (default: the ledger's latest deployment on that chain)
-  --from, --to           audit only these batch sequence numbers (inclusive)
-  --sealed-sla-minutes   report batches sealed longer ago than this and not anchored (default 60)
-  --pending-sla-minutes  report events pending longer than this (default 60)
-  --deployment-block     the contract's deployment block, where log scans start (default: from the
-                         ledger's deployment record if it deployed the contract, else 0)
-  --log-range            at most this many blocks per eth_getLogs (default 5000; lower it for
-                         endpoints that refuse wider ranges)
-  --json                 print the report as JSON
-exit status: 0 no problems, 1 problems found, 2 usage or connection error`;
-
-const OPTIONS = new Set(['rpc', 'database-url', 'schema', 'data-dir', 'contract', 'from', 'to', 'sealed-sla-minutes', 'pending-sla-minutes', 'deployment-block', 'log-range', 'json', 'help']);
 
 class UsageError extends Error {}
 class ConnectionError extends Error {}
@@ -91,34 +66,32 @@ interface AuditArgs {
   json: boolean;
 }
 
-function readArgs(argv: string[]): AuditArgs | 'help' {
-  const { positional, options } = parseArgs(argv);
-  if (options.has('help')) return 'help';
-  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
-  for (const name of options.keys()) if (!OPTIONS.has(name)) throw new UsageError(`unknown option --${name}`);
-  const text = (name: string): string | undefined => {
-    const value = options.get(name);
-    if (value === true) throw new UsageError(`--${name} needs a value`);
-    return value;
+/** commander's option key as the flag, e.g. logRange -> log-range */
+const flag = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+function readArgs(options: AuditOptions): AuditArgs {
+  const text = (name: keyof AuditOptions): string | undefined => {
+    const value = options[name];
+    return typeof value === 'string' ? value : undefined;
   };
-  const seqOf = (name: string): bigint | undefined => {
+  const seqOf = (name: 'from' | 'to'): bigint | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
-    if (!/^(0|[1-9][0-9]{0,19})$/.test(value) || BigInt(value) >= 1n << 64n) throw new UsageError(`--${name} must be a batch sequence number (a whole number ≥ 0), got "${value}"`);
+    if (!/^(0|[1-9][0-9]{0,19})$/.test(value) || BigInt(value) >= 1n << 64n) throw new UsageError(`--${flag(name)} must be a batch sequence number (a whole number ≥ 0), got "${value}"`);
     return BigInt(value);
   };
-  const blocksOf = (name: string, min: number): number | undefined => {
+  const blocksOf = (name: 'deploymentBlock' | 'logRange', min: number): number | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number of blocks${min > 0 ? ` from ${min}` : ''}, got "${value}"`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${flag(name)} must be a whole number of blocks${min > 0 ? ` from ${min}` : ''}, got "${value}"`);
     return n;
   };
-  const minutesOf = (name: string): number => {
+  const minutesOf = (name: 'sealedSlaMinutes' | 'pendingSlaMinutes'): number => {
     const value = text(name);
     if (value === undefined) return 60;
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new UsageError(`--${name} must be a whole number of minutes, got "${value}"`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new UsageError(`--${flag(name)} must be a whole number of minutes, got "${value}"`);
     return n;
   };
 
@@ -126,8 +99,8 @@ function readArgs(argv: string[]): AuditArgs | 'help' {
   if (!rpc) throw new UsageError('--rpc <json-rpc url> is required: the anchor chain to compare the ledger with');
   if (!/^https?:\/\//.test(rpc)) throw new UsageError(`--rpc must be an http(s):// JSON-RPC URL, got ${redactUrl(rpc)}`);
 
-  const databaseUrl = text('database-url');
-  const dataDir = text('data-dir');
+  const databaseUrl = text('databaseUrl');
+  const dataDir = text('dataDir');
   if (databaseUrl && dataDir) throw new UsageError('give either --database-url or --data-dir, not both');
   let database: DatabaseConfig;
   let databaseLabel: string;
@@ -138,7 +111,7 @@ function readArgs(argv: string[]): AuditArgs | 'help' {
     database = { kind: 'postgres', url: databaseUrl, schema };
     databaseLabel = `${redactUrl(databaseUrl)} (schema ${schema})`;
   } else if (dataDir) {
-    if (options.has('schema')) throw new UsageError('--schema applies to --database-url only');
+    if (options.schema !== undefined) throw new UsageError('--schema applies to --database-url only');
     database = { kind: 'pglite', dataDir: pgliteDir(dataDir) };
     databaseLabel = `PGlite at ${database.dataDir}`;
   } else {
@@ -157,11 +130,11 @@ function readArgs(argv: string[]): AuditArgs | 'help' {
     contract: contract === undefined ? undefined : getAddress(contract),
     fromSeq,
     toSeq,
-    sealedSlaMinutes: minutesOf('sealed-sla-minutes'),
-    pendingSlaMinutes: minutesOf('pending-sla-minutes'),
-    deploymentBlock: blocksOf('deployment-block', 0) ?? null,
-    logRange: blocksOf('log-range', 1) ?? LOG_RANGE,
-    json: options.get('json') === true,
+    sealedSlaMinutes: minutesOf('sealedSlaMinutes'),
+    pendingSlaMinutes: minutesOf('pendingSlaMinutes'),
+    deploymentBlock: blocksOf('deploymentBlock', 0) ?? null,
+    logRange: blocksOf('logRange', 1) ?? LOG_RANGE,
+    json: options.json === true,
   };
 }
 
@@ -206,19 +179,30 @@ async function openLedger(args: AuditArgs): Promise<DataSource> {
 
 async function connectChain(args: AuditArgs, dataSource: DataSource): Promise<ChainClient> {
   // the latest deployment; failing that, the contract of the latest anchored batch
-  const [latest] = await sqlRows<{ chain_id: string; contract_address: string }>(
+  const [latest] = await sqlRows<{ chain_id: string; contract_address: string; embedded: boolean }>(
     dataSource,
-    `(SELECT chain_id, contract_address, 1 AS pref, id::bigint AS ord FROM chain_deployments
-      UNION ALL SELECT chain_id, contract_address, 2, seq FROM anchor_batches WHERE chain_id IS NOT NULL AND contract_address IS NOT NULL)
+    `(SELECT chain_id, contract_address, embedded, 1 AS pref, id::bigint AS ord FROM chain_deployments
+      UNION ALL SELECT chain_id, contract_address, false, 2, seq FROM anchor_batches WHERE chain_id IS NOT NULL AND contract_address IS NOT NULL)
      ORDER BY pref, ord DESC LIMIT 1`,
   );
+  // an embedded ledger's chain ran inside its service process and ended with it: say what to do
+  const embeddedHint = (what: string): ConnectionError =>
+    new ConnectionError(
+      `${what}. This ledger anchors to the embedded chain of its service (chain ${latest.chain_id}, CustodyAnchor ${latest.contract_address}), ` +
+        `which lives inside the service process and keeps no state once it stops, so a stopped embedded ledger cannot be audited against it. ` +
+        `Either start the service with \`npm start\` in its directory (it starts its chain again and re-anchors every sealed batch; ` +
+        `its start-up banner prints the chain JSON-RPC URL) and pass that URL as --rpc, ` +
+        `or pass --rpc <url> of the chain the ledger anchors to`,
+    );
+  const embedded = !args.contract && latest?.embedded === true;
   const first = args.contract ?? latest?.contract_address;
   if (!first) throw new ConnectionError('the ledger records no CustodyAnchor deployment; pass --contract <address>');
   let chain: ChainClient;
   try {
     chain = await ChainClient.readOnly(args.rpc, first);
   } catch (err) {
-    throw new ConnectionError(`cannot reach the anchor chain at --rpc ${redactUrl(args.rpc)}: ${scrub(causeOf(err), [args.rpc])}`);
+    const message = `cannot reach the anchor chain at --rpc ${redactUrl(args.rpc)}: ${scrub(causeOf(err), [args.rpc])}`;
+    throw embedded ? embeddedHint(message) : new ConnectionError(message);
   }
   try {
     if (!args.contract && latest.chain_id !== chain.chainId.toString()) {
@@ -238,6 +222,7 @@ async function connectChain(args: AuditArgs, dataSource: DataSource): Promise<Ch
     } catch (err) {
       throw new ConnectionError(`cannot read from the anchor chain at --rpc ${redactUrl(args.rpc)}: ${scrub(causeOf(err), [args.rpc])}`);
     }
+    if (!code && embedded) throw embeddedHint(`there is no contract at ${chain.contractAddress} on chain ${chain.chainId} (--rpc ${redactUrl(args.rpc)})`);
     if (!code) throw new ConnectionError(`there is no contract at ${chain.contractAddress} on chain ${chain.chainId} (--rpc ${redactUrl(args.rpc)}): wrong chain, wrong --contract, or a restarted embedded chain that forgot its state`);
     chain.logScan = { fromBlock: await deploymentBlock(chain, dataSource, args.deploymentBlock), range: args.logRange };
     return chain;
@@ -245,41 +230,6 @@ async function connectChain(args: AuditArgs, dataSource: DataSource): Promise<Ch
     chain.close();
     throw err;
   }
-}
-
-/** `[#####.....] 12/40 batches` redrawn on a terminal; a line every 10% otherwise. */
-export function progressReporter(stream: NodeJS.WriteStream = process.stderr): { update(done: number, total: number): void; finish(): void } {
-  const tty = Boolean(stream.isTTY);
-  let lastTenth = -1;
-  let drawn = false;
-  let drawnAt = 0;
-  const bar = (done: number, total: number): string => {
-    const width = 30;
-    const filled = total === 0 ? width : Math.round((done / total) * width);
-    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} batches`;
-  };
-  return {
-    update(done, total) {
-      if (total === 0) return;
-      if (tty) {
-        // at most ten redraws a second, and always the first and the last
-        const now = Date.now();
-        if (drawn && done < total && now - drawnAt < 100) return;
-        stream.write(`\r${bar(done, total)}\x1b[K`);
-        drawn = true;
-        drawnAt = now;
-        return;
-      }
-      const tenth = Math.floor((done * 10) / total);
-      if (tenth > lastTenth) {
-        lastTenth = tenth;
-        stream.write(`${bar(done, total)}\n`);
-      }
-    },
-    finish() {
-      if (tty && drawn) stream.write('\n');
-    },
-  };
 }
 
 export function formatReport(report: AuditReport, databaseLabel?: string): string {
@@ -303,10 +253,15 @@ export function formatReport(report: AuditReport, databaseLabel?: string): strin
   return lines.join('\n');
 }
 
-export async function runAudit(argv: string[]): Promise<number> {
-  let args: AuditArgs | 'help';
+/**
+ * `custody audit`: the anchor audit from outside the service, against the ledger's database and
+ * any JSON-RPC node of the anchor chain (no key needed: views and logs only).
+ * Exit codes: 0 no problems, 1 problems found, 2 usage or connection errors.
+ */
+export async function runAudit(options: AuditOptions): Promise<number> {
+  let args: AuditArgs;
   try {
-    args = readArgs(argv);
+    args = readArgs(options);
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConnectionError) {
       process.stderr.write(`custody audit: ${err.message}\n${err instanceof UsageError ? `${AUDIT_USAGE}\n` : ''}`);
@@ -314,15 +269,15 @@ export async function runAudit(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (args === 'help') {
-    process.stdout.write(AUDIT_USAGE + '\n');
-    return 0;
-  }
   let dataSource: DataSource | undefined;
   let chain: ChainClient | undefined;
-  const progress = progressReporter();
+  let snapshot: string | undefined;
+  const progress = progressBar('batches', { json: args.json });
   try {
-    dataSource = await openLedger(args);
+    if (args.database.kind === 'pglite' && args.database.dataDir) {
+      snapshot = snapshotOf(args.database.dataDir);
+      dataSource = await openLedger({ ...args, database: { kind: 'pglite', dataDir: snapshot } });
+    } else dataSource = await openLedger(args);
     chain = await connectChain(args, dataSource);
     let report: AuditReport;
     try {
@@ -336,7 +291,7 @@ export async function runAudit(argv: string[]): Promise<number> {
     } catch (err) {
       throw new ConnectionError(`the audit stopped: ${scrub(causeOf(err), [args.rpc, args.database.kind === 'postgres' ? args.database.url : undefined])}`);
     } finally {
-      progress.finish();
+      progress.stop();
     }
     process.stdout.write((args.json ? JSON.stringify(report, null, 2) : formatReport(report, args.databaseLabel)) + '\n');
     return report.ok ? 0 : 1;
@@ -349,5 +304,24 @@ export async function runAudit(argv: string[]): Promise<number> {
   } finally {
     chain?.close();
     if (dataSource?.isInitialized) await dataSource.destroy();
+    if (snapshot) rmSync(path.dirname(snapshot), { recursive: true, force: true });
   }
+}
+
+/**
+ * A copy of a PGlite directory in a temporary directory, which the audit opens instead: opening
+ * PGlite writes to its directory (recovery, checkpoints) and takes no lock that another process
+ * would see, so the ledger's own directory is only ever read, never opened, whether or not a
+ * service still runs on it.
+ */
+function snapshotOf(dataDir: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'custody-audit-'));
+  const copy = path.join(dir, 'pglite');
+  try {
+    cpSync(dataDir, copy, { recursive: true });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new ConnectionError(`cannot copy the PGlite database at ${dataDir} to ${dir}: ${(err as Error).message}`);
+  }
+  return copy;
 }

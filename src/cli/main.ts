@@ -1,44 +1,62 @@
-/**
- * `custody <command>`: tools for people who check the ledger from the outside.
- *   custody verify <bundle.json> --rpc <url> --trust <trust.json>   verify a proof-of-delivery bundle (exit 0 only for VALID)
- *   custody audit --rpc <url> --database-url <url>      check every anchored batch against the chain
- */
-export const USAGE = `usage:
-  custody verify <bundle.json> --rpc <json-rpc url> (--trust <trust.json> | --contract <address> --chain-id <id>) [--json]   (custody verify --help)
-  custody audit --rpc <json-rpc url> --database-url <postgres url> [--from <seq>] [--to <seq>] [--json]`;
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { AUDIT_USAGE, VERIFY_USAGE, auditCommand, verifyCommand } from './commands';
 
+/**
+ * `custody <command>`: tools for people who check the ledger from the outside, on commander.
+ *   custody verify <bundle.json|dir>... --rpc <url> --trust <trust.json>   exit 0 only if every bundle is VALID
+ *   custody audit --rpc <url> (--database-url <url> | --data-dir <dir>)    check every anchored batch against the chain
+ * Exit codes: 0 success, 1 a verdict or audit finding, 2 usage or connection errors.
+ */
+export function buildProgram(setExitCode: (code: number) => void = () => undefined): Command {
+  const program = new Command('custody')
+    .description('Check a Custody Ledger from the outside: verify proof-of-delivery bundles, audit the anchors.')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'print help and exit 0')
+    .helpCommand('help [command]', 'print the help of a command')
+    // settings inherited by the subcommands added below
+    .exitOverride()
+    .showHelpAfterError('(run with --help for the options)')
+    .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'custody: ')) });
+  for (const [command, usage] of [
+    [verifyCommand(setExitCode), VERIFY_USAGE],
+    [auditCommand(setExitCode), AUDIT_USAGE],
+  ] as const) {
+    program.addCommand(
+      command
+        .copyInheritedSettings(program)
+        .showHelpAfterError(usage)
+        .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, `custody ${command.name()}: `)) }),
+    );
+  }
+  // `custody --help` lists every option of every command, not only the command names
+  program.addHelpText('after', () => program.commands.map((c) => `\n${c.helpInformation()}`).join(''));
+  return program;
+}
+
+/** Runs `custody` with these arguments (without node and the script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'verify':
-      return (await import('./verify.command')).runVerify(rest);
-    case 'audit':
-      return (await import('./audit.command')).runAudit(rest);
-    case undefined:
-    case '-h':
-    case '--help':
-    case 'help':
-      process.stdout.write(USAGE + '\n');
-      return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`custody: unknown command "${command}"\n${USAGE}\n`);
-      return 2;
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    // --help and --version end with exit code 0; every parse error (unknown flag or command,
+    // missing argument or option value) with commander's message naming it, and exit 2
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
   }
 }
 
-/** `--name value` options and positional arguments. */
-export function parseArgs(argv: string[]): { positional: string[]; options: Map<string, string | true> } {
-  const positional: string[] = [];
-  const options = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg.startsWith('--')) {
-      const next = argv[i + 1];
-      if (next !== undefined && !next.startsWith('--')) {
-        options.set(arg.slice(2), next);
-        i++;
-      } else options.set(arg.slice(2), true);
-    } else positional.push(arg);
+function packageVersion(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'custody-ledger' && pkg.version) return pkg.version;
+    }
+    if (path.dirname(dir) === dir) return 'unknown';
   }
-  return { positional, options };
 }

@@ -1,106 +1,138 @@
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { verifyProofBundle, type LedgerStatement, type VerificationReport } from '../proofs/bundle-verifier';
 import { parseTrustFile, trustFromFlags, type TrustFile } from '../proofs/trust-root';
+import { VERIFY_USAGE, type VerifyOptions } from './commands';
+import { progressBar } from './progress';
 
-export const VERIFY_USAGE = `usage: custody verify <bundle.json> --rpc <json-rpc url> (--trust <trust.json> | --contract <0x address> --chain-id <id>) [--json]
-
-Verifies a custody-pod/1, /2 or /3 proof-of-delivery bundle with nothing but the bundle, the anchor
-chain and a pinned trust root, and replays its custody chain: who held the parcel after each
-transfer, under which consent. Only VALID exits 0.
-
-  --rpc <url>              JSON-RPC endpoint of the anchor chain (any node; the verifier trusts only the pinned contract on it)
-  --trust <file>           the ledger's trust file (custody-trust/1), saved once from GET /trust.json
-  --contract <address>     pin one CustodyAnchor instead of a trust file ...
-  --chain-id <id>          ... on this chain id
-  --from-seq <seq>         with --contract: the first batch anchored on it (default 0)
-  --deployment-block <n>   with --contract: where to start looking for its logs (default 0)
-  --log-range <n>          at most this many blocks per eth_getLogs (default 5000; lower it for
-                           endpoints that refuse wider ranges)
-  --previous <file>        an earlier bundle of the same shipment: if the ledger's states contradict
-                           each other, say so and print the transaction that proves it on chain
-  --json                   print the full report as JSON
-  -h, --help               this text
-
-Verdicts: VALID (exit 0); INVALID, STALE (the chain holds a later state: fetch a fresh bundle),
-UNPINNED (no trust root given: a forger's own contract would pass too), INCOMPLETE (not all anchored
-yet, or a transfer whose consent a /1 or /2 bundle cannot show): exit 1.
-Usage errors: exit 2.`;
-
-/** `custody verify`: exit 0 VALID, 1 any other verdict, 2 usage. */
-export async function runVerify(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    process.stderr.write(`custody verify: ${(err as Error).message}\n${VERIFY_USAGE}\n`);
+/** `custody verify`: exit 0 VALID (every bundle), 1 any other verdict, 2 usage. */
+export async function runVerify(args: string[], values: VerifyOptions): Promise<number> {
+  const usage = (message: string): number => {
+    process.stderr.write(`custody verify: ${message}\n${VERIFY_USAGE}\n`);
     return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(VERIFY_USAGE + '\n');
-    return 0;
-  }
-  const file = positionals[0];
-  if (!file || !values.rpc) {
-    process.stderr.write(`custody verify: ${!file ? 'name the bundle file' : '--rpc is required'}\n${VERIFY_USAGE}\n`);
-    return 2;
-  }
+  };
+  if (!values.rpc) return usage('--rpc <json-rpc url> is required: the anchor chain the bundle claims');
+  const rpcUrl = values.rpc;
   let trust: TrustFile | null = null;
   try {
     if (values.trust) trust = parseTrustFile(JSON.parse(readFileSync(values.trust, 'utf8')));
-    else if (values.contract || values['chain-id']) {
-      if (!values.contract || !values['chain-id']) throw new Error('--contract and --chain-id go together');
-      trust = trustFromFlags(values['chain-id'], values.contract, values['from-seq'] ?? '0', values['deployment-block'] ? Number(values['deployment-block']) : null);
+    else if (values.contract || values.chainId) {
+      if (!values.contract || !values.chainId) throw new Error('--contract and --chain-id go together');
+      trust = trustFromFlags(values.chainId, values.contract, values.fromSeq ?? '0', values.deploymentBlock ? Number(values.deploymentBlock) : null);
     }
   } catch (err) {
-    process.stderr.write(`custody verify: the trust root is unusable: ${(err as Error).message}\n`);
-    return 2;
+    return usage(`the trust root is unusable: ${(err as Error).message}`);
   }
-  let bundle: unknown;
+  const logRange = values.logRange === undefined ? undefined : Number(values.logRange);
+  if (logRange !== undefined && (!/^\d+$/.test(values.logRange!) || !Number.isSafeInteger(logRange) || logRange < 1)) {
+    return usage(`--log-range must be a whole number of blocks from 1, got "${values.logRange}"`);
+  }
+  let files: string[];
   try {
-    bundle = JSON.parse(readFileSync(file, 'utf8'));
+    files = bundleFiles(args, [values.trust, values.previous]);
   } catch (err) {
-    process.stderr.write(`custody verify: cannot read ${file}: ${(err as Error).message}\n`);
-    return 2;
+    return usage((err as Error).message);
   }
-  let previous: unknown;
-  if (values.previous) {
+  const options = { rpcUrl, trust, logRange };
+  if (files.length === 1 && !(args.length === 1 && isDirectory(args[0]))) {
+    const [file] = files;
+    let bundle: unknown;
     try {
-      previous = JSON.parse(readFileSync(values.previous, 'utf8'));
+      bundle = JSON.parse(readFileSync(file, 'utf8'));
     } catch (err) {
-      process.stderr.write(`custody verify: cannot read ${values.previous}: ${(err as Error).message}\n`);
-      return 2;
+      return usage(`cannot read ${file}: ${(err as Error).message}`);
     }
+    let previous: unknown;
+    if (values.previous) {
+      try {
+        previous = JSON.parse(readFileSync(values.previous, 'utf8'));
+      } catch (err) {
+        return usage(`cannot read ${values.previous}: ${(err as Error).message}`);
+      }
+    }
+    const report = await verifyProofBundle(bundle, { ...options, previous });
+    process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(file, report));
+    return report.verdict === 'VALID' ? 0 : 1;
   }
-  const logRange = values['log-range'] === undefined ? undefined : Number(values['log-range']);
-  if (logRange !== undefined && (!/^\d+$/.test(values['log-range']!) || !Number.isSafeInteger(logRange) || logRange < 1)) {
-    process.stderr.write(`custody verify: --log-range must be a whole number of blocks from 1, got "${values['log-range']}"\n`);
-    return 2;
-  }
-  const report = await verifyProofBundle(bundle, { rpcUrl: values.rpc, trust, previous, logRange });
-  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(file, report));
-  return report.verdict === 'VALID' ? 0 : 1;
+  if (values.previous) return usage('--previous compares two states of one shipment: give it with one bundle, not several');
+  return verifyMany(files, options, values.json === true);
 }
 
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      rpc: { type: 'string' },
-      trust: { type: 'string' },
-      contract: { type: 'string' },
-      'chain-id': { type: 'string' },
-      'from-seq': { type: 'string' },
-      'deployment-block': { type: 'string' },
-      'log-range': { type: 'string' },
-      previous: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+/**
+ * Several bundles, one after the other: a line per bundle (its verdict, or why it could not be
+ * read) and a summary; with --json one array. Exit 0 only if every bundle is VALID, 1 if any
+ * verdict is not, 2 if any file could not be read.
+ */
+async function verifyMany(files: string[], options: { rpcUrl: string; trust: TrustFile | null; logRange?: number }, json: boolean): Promise<number> {
+  const progress = progressBar('bundles', { json });
+  const results: Array<{ file: string; report?: VerificationReport; error?: string }> = [];
+  const counts = new Map<string, number>();
+  const lines: string[] = [];
+  const width = Math.max(...files.map((f) => f.length));
+  try {
+    progress.update(0, files.length);
+    for (const file of files) {
+      let bundle: unknown;
+      let result: (typeof results)[number];
+      try {
+        bundle = JSON.parse(readFileSync(file, 'utf8'));
+        result = { file, report: await verifyProofBundle(bundle, options) };
+      } catch (err) {
+        result = { file, error: `cannot read it: ${(err as Error).message}` };
+      }
+      results.push(result);
+      const verdict = result.report?.verdict ?? 'UNREADABLE';
+      counts.set(verdict, (counts.get(verdict) ?? 0) + 1);
+      const why = result.error ?? firstReason(result.report!);
+      lines.push(`${verdict.padEnd(10)} ${file.padEnd(width)}${why ? `  ${why}` : ''}`);
+      progress.update(results.length, files.length);
+    }
+  } finally {
+    progress.stop();
+  }
+  if (json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+  else {
+    const summary = [...counts.entries()].map(([v, n]) => `${n} ${v}`).join(', ');
+    process.stdout.write(`${lines.join('\n')}\n\n${files.length} bundle(s): ${summary}\n`);
+  }
+  if (counts.has('UNREADABLE')) return 2;
+  return counts.get('VALID') === files.length ? 0 : 1;
+}
+
+/** Why a bundle is not VALID, in one short phrase. */
+function firstReason(report: VerificationReport): string {
+  if (report.verdict === 'VALID') return '';
+  const f = report.failures[0];
+  if (f) return `${f.check}${f.eventIndex !== null ? ` event #${f.eventIndex}` : ''}: ${short(f.message)}`;
+  if (!report.pinned) return 'no trust root: pass --trust <file> or --contract/--chain-id';
+  if (report.pendingEventIds.length) return `not anchored yet: ${report.pendingEventIds.length} event(s)`;
+  return short(report.limitations[0] ?? '');
+}
+
+/** The bundle files named: files as given, directories as every *.json in them (sorted), minus the trust and previous files. */
+function bundleFiles(args: string[], exclude: Array<string | undefined>): string[] {
+  const skip = new Set(exclude.filter((f): f is string => Boolean(f)).map((f) => path.resolve(f)));
+  const files: string[] = [];
+  for (const arg of args) {
+    if (isDirectory(arg)) {
+      const inside = readdirSync(arg)
+        .filter((name) => name.endsWith('.json'))
+        .sort()
+        .map((name) => path.join(arg, name))
+        .filter((file) => !skip.has(path.resolve(file)) && statSync(file).isFile());
+      if (inside.length === 0) throw new Error(`the directory ${arg} holds no .json bundle files`);
+      files.push(...inside);
+    } else files.push(arg);
+  }
+  return files;
+}
+
+function isDirectory(file: string): boolean {
+  try {
+    return statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** The report for people: what was proven, what failed, and what is only the ledger's word. */
