@@ -6,6 +6,7 @@ import { hexlify, randomBytes, type Wallet } from 'ethers';
 import { canonicalJson, dataHashOf, personalCommitment } from '../../src/custody/extra-data';
 import { CUSTODY_DELEGATION_TYPES, type DelegationFields } from '../../src/signing/delegation-signing';
 import { sqlRows } from '../../src/database/data-source';
+import { WebhooksService } from '../../src/webhooks/webhooks.service';
 import type { CustodyEventFields, CustodySigningDomain } from '../../src/signing/custody-signing';
 import { TEST_ADMIN_KEY, eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import { RECORD, eventFields, fetchDomain, mustGql, newEventId, newWallet, record, registerKey, registerOrganization, signEvent, type RecordResult, type SignedEventInput } from '../support/factories';
@@ -206,6 +207,10 @@ describe('access matrix: every operation × every caller', () => {
 
   beforeAll(async () => {
     t = await startTestLedger();
+    // the matrix checks who may call what, and that a refused call changes nothing: the webhook
+    // workers would change delivery rows in the background (attempts to the rows' endpoints), so
+    // they are stopped; deliveries are still written with their events (webhooks.e2e sends them)
+    await t.ledger.app.get(WebhooksService).onApplicationShutdown();
     baseUrl = t.url.replace(/\/graphql$/, '');
     domain = await fetchDomain(t);
     await registerOrganization(t, CARRIER, 'CARRIER', 'ACME Express');
