@@ -292,6 +292,62 @@ describe('webhooks', () => {
     expect(answers[3].errors?.[0]?.extensions?.code).toBe('UNKNOWN_WEBHOOK_EVENT_TYPE');
   });
 
+  // ---- the attacker's review of the merged webhooks (each failed before its fix) ----
+
+  it('keeps the events recorded while an endpoint is disabled, and sends them when it is enabled again', async () => {
+    const { secret, endpoint: e } = await endpoint(carrierKey, '/paused');
+    await as(carrierKey, `mutation($id: ID!) { disableWebhookEndpoint(id: $id) { id } }`, { id: e.id });
+    const ev = await shipmentWithEvent();
+    await as(carrierKey, `mutation($id: ID!) { enableWebhookEndpoint(id: $id) { id } }`, { id: e.id });
+    const [r] = await eventually(async () => (receiver.at('/paused').length >= 1 ? receiver.at('/paused') : undefined), 30_000, 'the delivery kept while disabled');
+    expect(JSON.parse(r.body).data.receipt.eventId).toBe(ev.eventId);
+    expect(new Webhook(secret).verify(r.body, headersOf(r))).toBeTruthy();
+  }, 60_000);
+
+  it('sends nothing to a hub about the events before it held the parcel', async () => {
+    await registerOrganization(t, 'wh-hub', 'HUB');
+    const hubDevice = await registerKey(t, 'wh-hub', newWallet());
+    const hubKey = await key('wh-hub', 'CARRIER');
+    await endpoint(hubKey, '/hub');
+    const trackingNumber = `WH${String(++n).padStart(5, '0')}`;
+    await createShipment(t, trackingNumber, 'wh-carrier', 'wh-merchant');
+    const at = (ago: number): bigint => BigInt(Date.now() - ago);
+    const results = await record(t, [
+      await signEvent(domain, device, eventFields({ trackingNumber, carrier: 'wh-carrier', custodian: 'wh-carrier', eventType: 'PICKED_UP', occurredAt: at(3_600_000) })),
+      await signEvent(domain, hubDevice, eventFields({ trackingNumber, carrier: 'wh-carrier', custodian: 'wh-hub', eventType: 'HANDOFF', occurredAt: at(1_800_000) }), device),
+    ]);
+    expect(results.map((r) => r.outcome)).toEqual(['ACCEPTED', 'ACCEPTED']);
+    await eventually(async () => (receiver.at('/hub').length >= 1 ? true : undefined), 30_000, 'the hub delivery');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const types = receiver.at('/hub').map((r) => (JSON.parse(r.body) as { data: { eventType: string } }).data.eventType);
+    expect(types).toEqual(['HANDOFF']);
+  }, 60_000);
+
+  it('gives a delivery that stayed PENDING after a failed bookkeeping step another attempt (it used to stall for good, and the shipment behind it)', async () => {
+    await endpoint(carrierKey, '/stall');
+    await shipmentWithEvent();
+    const [first] = await eventually(async () => (receiver.at('/stall').length >= 1 ? receiver.at('/stall') : undefined), 30_000, 'the first delivery');
+    // the state a failed recordAttempt leaves (the POST went out, the row was not updated): PENDING,
+    // still reserved; pg-boss' own retry of the job then arrives inside the reservation
+    const db = t.ledger.runtime.dataSource;
+    const [row] = await db.query(`UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() + interval '1 second' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
+    await t.ledger.app.get(WebhooksService).deliver(row.id);
+    const again = await eventually(async () => (receiver.at('/stall').length >= 2 ? receiver.at('/stall')[1] : undefined), 30_000, 'the attempt after the reservation');
+    expect(again.headers['webhook-id']).toBe(first.headers['webhook-id']);
+  }, 60_000);
+
+  it('sends nothing to a suspended organization', async () => {
+    await endpoint(merchantKey, '/suspended');
+    await mustGql(t, `mutation { suspendOrganization(slug: "wh-merchant", reason: "review") { slug } }`);
+    try {
+      await shipmentWithEvent();
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(receiver.at('/suspended')).toHaveLength(0);
+    } finally {
+      await mustGql(t, `mutation { reinstateOrganization(slug: "wh-merchant") { slug } }`);
+    }
+  }, 60_000);
+
   it('logs the disabling of an endpoint, and never a secret', async () => {
     const log = await eventually(async () => {
       const text = readFileSync(logFile, 'utf8');
