@@ -338,9 +338,12 @@ describe('webhooks', () => {
 
   it('sends nothing to a suspended organization', async () => {
     await endpoint(merchantKey, '/suspended');
+    const trackingNumber = `WH${String(++n).padStart(5, '0')}`;
+    await createShipment(t, trackingNumber, 'wh-carrier', 'wh-merchant');
     await mustGql(t, `mutation { suspendOrganization(slug: "wh-merchant", reason: "review") { slug } }`);
     try {
-      await shipmentWithEvent();
+      // the carrier goes on scanning the merchant's parcel
+      await recordEvent(trackingNumber, 'PICKED_UP', 3_600_000);
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect(receiver.at('/suspended')).toHaveLength(0);
     } finally {
