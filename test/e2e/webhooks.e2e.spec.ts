@@ -9,6 +9,7 @@ import { createShipment, eventFields, fetchDomain, mustGql, newWallet, record, r
 import type { CustodySigningDomain } from '../../src/signing/custody-signing';
 import type { Wallet } from 'ethers';
 import { WebhooksService } from '../../src/webhooks/webhooks.service';
+import { sqlRows } from '../../src/database/data-source';
 
 /** A real HTTP receiver: each path answers from its own script of statuses (then 200). */
 interface Received {
@@ -329,8 +330,7 @@ describe('webhooks', () => {
     const [first] = await eventually(async () => (receiver.at('/stall').length >= 1 ? receiver.at('/stall') : undefined), 30_000, 'the first delivery');
     // the state a failed recordAttempt leaves (the POST went out, the row was not updated): PENDING,
     // still reserved; pg-boss' own retry of the job then arrives inside the reservation
-    const db = t.ledger.runtime.dataSource;
-    const [row] = await db.query(`UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() + interval '1 second' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
+    const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() + interval '1 second' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
     await t.ledger.app.get(WebhooksService).deliver(row.id);
     const again = await eventually(async () => (receiver.at('/stall').length >= 2 ? receiver.at('/stall')[1] : undefined), 30_000, 'the attempt after the reservation');
     expect(again.headers['webhook-id']).toBe(first.headers['webhook-id']);
