@@ -117,10 +117,10 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
                 'occurredAt', ${iso('to_timestamp(e.occurred_at_ms / 1000.0)')}))::text
          FROM custody_events e
          JOIN shipments s ON s.id = e.shipment_id
-         JOIN webhook_endpoints w ON w.enabled AND w.deleted_at IS NULL AND 'shipment.event_recorded' = ANY(w.event_types)
-         JOIN organizations o ON o.id = w.organization_id
+         JOIN webhook_endpoints w ON w.deleted_at IS NULL AND 'shipment.event_recorded' = ANY(w.event_types)
+         JOIN organizations o ON o.id = w.organization_id AND o.suspended_at IS NULL
         WHERE e.event_id = ANY($1::text[])
-          AND ${readableSql('o', 's')}
+          AND ${readableSql('o', 's', 'e')}
         ORDER BY e.id, w.id
        RETURNING id`,
       [eventIds],
@@ -142,7 +142,8 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
                 'seq', b.seq::text, 'root', b.root, 'leafCount', b.leaf_count, 'txHash', b.tx_hash, 'blockNumber', b.block_number::text, 'blockHash', b.block_hash,
                 'chainId', b.chain_id::text, 'contractAddress', b.contract_address, 'anchoredAt', ${iso('b.anchored_at')}))::text
          FROM anchor_batches b
-         JOIN webhook_endpoints w ON w.enabled AND w.deleted_at IS NULL AND 'batch.anchored' = ANY(w.event_types)
+         JOIN webhook_endpoints w ON w.deleted_at IS NULL AND 'batch.anchored' = ANY(w.event_types)
+         JOIN organizations o ON o.id = w.organization_id AND o.suspended_at IS NULL
         WHERE b.seq = $1::bigint
         ORDER BY w.id
        RETURNING id`,
@@ -293,14 +294,15 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     const [claimed] = await sqlRows<{ id: string; webhook_id: string; payload: string; url: string; secret: string; previous_secret: string | null; previous_valid: boolean; endpoint_id: string }>(
       this.runtime.dataSource,
       `UPDATE webhook_deliveries d SET claimed_until = now() + make_interval(secs => $2::double precision / 1000), first_attempt_at = coalesce(d.first_attempt_at, now())
-         FROM webhook_endpoints w
+         FROM webhook_endpoints w, organizations o
         WHERE d.id = $1 AND w.id = d.endpoint_id AND w.enabled AND w.deleted_at IS NULL AND d.status = 'PENDING'
+          AND o.id = w.organization_id AND o.suspended_at IS NULL
           AND (d.claimed_until IS NULL OR d.claimed_until < now()) AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + interval '50 milliseconds')
           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)
        RETURNING d.id, d.webhook_id, d.payload, w.url, w.secret, w.previous_secret, coalesce(w.previous_secret_until > now(), false) AS previous_valid, w.id AS endpoint_id`,
       [deliveryId, timeoutMs + 30_000],
     );
-    if (!claimed) return;
+    if (!claimed) return this.requeueIfReserved(deliveryId);
     const secrets = claimed.previous_valid && claimed.previous_secret ? [claimed.secret, claimed.previous_secret] : [claimed.secret];
     const timestamp = Math.floor(Date.now() / 1000);
     const headers = {
@@ -313,6 +315,29 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     const attemptedAt = new Date();
     const result = await this.post(new URL(claimed.url), headers, claimed.payload, timeoutMs);
     await this.recordAttempt(claimed.id, claimed.endpoint_id, attemptedAt, result);
+  }
+
+  /**
+   * A job that found its delivery reserved by another attempt or not yet due. When that attempt's
+   * bookkeeping failed (a database error after the POST), no other job would ever come: the
+   * delivery, and every later one of its shipment, would stay PENDING for good. So the job is
+   * queued again for when the reservation ends or the attempt is due. Not for a delivery waiting
+   * its turn (the one before it queues it when it ends), nor for a disabled endpoint (enabling
+   * queues what waited).
+   */
+  private async requeueIfReserved(deliveryId: string): Promise<void> {
+    await inTransaction(this.runtime.dataSource, async (runner) => {
+      const [d] = await sqlRows<{ at: Date }>(
+        runner,
+        `SELECT greatest(d.claimed_until, d.next_attempt_at) + interval '100 milliseconds' AS at
+           FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+          WHERE d.id = $1 AND d.status = 'PENDING' AND w.enabled AND w.deleted_at IS NULL
+            AND greatest(d.claimed_until, d.next_attempt_at) > now()
+            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)`,
+        [deliveryId],
+      );
+      if (d) await enqueueDeliveries(this.queue(), runner, [deliveryId], this.runtime.config.webhooks.timeoutMs, new Date(d.at));
+    });
   }
 
   private post(url: URL, headers: Record<string, string>, body: string, timeoutMs: number): Promise<AttemptResult> {
@@ -437,10 +462,15 @@ export function retryDelayMs(baseMs: number, attempt: number): number {
 
 const iso = (expr: string): string => `to_char((${expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-/** Endpoints of organization `o` that may read shipment `s`: the same rule as shipmentScopeSql (merchants their own; carriers, hubs and lockers what they carry or held). */
-function readableSql(o: string, s: string): string {
+/**
+ * Endpoints of organization `o` that may read event `e` of shipment `s`: the same rule as
+ * eventScopeSql (merchants their shipments' events; the carrier all of its shipments'; a hub, a
+ * locker or another carrier the events from its first custody of the parcel on, never before).
+ */
+function readableSql(o: string, s: string, e: string): string {
   return `((${o}.kind = 'MERCHANT' AND ${s}.merchant_id = ${o}.id)
-        OR (${o}.kind IN ('CARRIER', 'HUB', 'LOCKER_OPERATOR') AND (${s}.carrier_id = ${o}.id OR EXISTS (SELECT 1 FROM custody_events x WHERE x.shipment_id = ${s}.id AND x.custodian_id = ${o}.id))))`;
+        OR (${o}.kind IN ('CARRIER', 'HUB', 'LOCKER_OPERATOR') AND (${s}.carrier_id = ${o}.id
+            OR ${e}.occurred_at_ms >= (SELECT min(x.occurred_at_ms) FROM custody_events x WHERE x.shipment_id = ${e}.shipment_id AND x.custodian_id = ${o}.id))))`;
 }
 
 function ownerSql(caller: Principal, params: unknown[]): string {
