@@ -314,7 +314,7 @@ export async function runAudit(options: AuditOptions): Promise<number> {
  * would see, so the ledger's own directory is only ever read, never opened, whether or not a
  * service still runs on it.
  */
-function snapshotOf(dataDir: string): string {
+export function snapshotOf(dataDir: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'custody-audit-'));
   const copy = path.join(dir, 'pglite');
   try {
