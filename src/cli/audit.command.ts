@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getAddress, isAddress } from 'ethers';
@@ -318,7 +318,10 @@ export function snapshotOf(dataDir: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'custody-audit-'));
   const copy = path.join(dir, 'pglite');
   try {
-    cpSync(dataDir, copy, { recursive: true });
+    // the directory itself and every link in it are followed: the copy holds real files only, so
+    // nothing PGlite writes in it can reach the ledger's directory through a symlink
+    cpSync(realpathSync(dataDir), copy, { recursive: true, dereference: true });
+    if (!lstatSync(copy).isDirectory()) throw new Error('the copy is not a directory');
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw new ConnectionError(`cannot copy the PGlite database at ${dataDir} to ${dir}: ${(err as Error).message}`);
