@@ -222,6 +222,27 @@ describe('GraphQL subscriptions over graphql-ws (issue 13)', () => {
       expect(open.every((s) => !s.done)).toBe(true);
       for (const s of open) s.stop();
     });
+
+    it('does not count a connection closed while it was being authenticated (attack: each such close used to keep one of the key\'s slots for good)', async () => {
+      const k = await createKey('shop-b', 'MERCHANT');
+      // connection_init, then the TCP connection cut at once, more times than the key has slots
+      for (let i = 0; i < 6; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(t.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+          ws.on('open', () => {
+            ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${k.key}` } }), () => ws.terminate());
+          });
+          ws.on('close', () => resolve());
+          ws.on('error', reject);
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(live().connectionsOf(k.id)).toBe(0);
+      const s = subscribe(client(k.key), BATCH_ANCHORED);
+      await eventually(async () => (live().connectionsOf(k.id) === 1 ? true : undefined), 30_000, 'a connection of the key');
+      expect(s.done).toBe(false);
+      s.stop();
+    });
   });
 
   describe('updates', () => {
