@@ -128,6 +128,9 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
           socket.close(CLOSE_TOO_MANY_CONNECTIONS, `RATE_LIMITED: too many requests for this API key; retry in ${Math.ceil(wait / 1000)} s`);
           return false;
         }
+        // the client may have gone while its key and budget were checked: its close has been seen
+        // already, so a slot counted now would never be given back
+        if (socket.readyState !== socket.OPEN) return false;
         const release = live.openConnection(principal.keyId ?? 'bootstrap-admin', config.wsConnectionsPerKey);
         if (!release) {
           socket.close(CLOSE_TOO_MANY_CONNECTIONS, `TOO_MANY_CONNECTIONS: at most ${config.wsConnectionsPerKey} WebSocket connections per API key (WS_CONNECTIONS_PER_KEY)`);
