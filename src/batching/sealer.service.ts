@@ -158,10 +158,27 @@ export class SealerService implements OnApplicationBootstrap, OnApplicationShutd
       this.logger.log(`sealed batch ${batch.seq}: ${batch.leafCount} events, root ${batch.root}`);
       for (const listener of this.listeners) listener(batch);
       // one empty range ahead of the newest id (new ids never lack a partition: the tail takes them)
-      await ensurePartitions(this.runtime.dataSource, this.runtime.config.partitionRangeEvents)
+      await this.maintainPartitions()
         .then((made) => made.length > 0 && this.logger.log(`made partition range(s) ${made.join(', ')} of custody_events and merkle_proofs`))
         .catch((err: Error) => this.logger.warn(`partition maintenance failed, will retry after the next batch: ${err.message}`));
     }
     return batch;
+  }
+
+  /**
+   * Partition maintenance locks both tables for a moment, behind the writers in flight; under a
+   * burst of ingestion it can meet DB_LOCK_TIMEOUT_MS (55P03). It is tried three times, a moment
+   * apart, before it waits for the next batch.
+   */
+  private async maintainPartitions(): Promise<string[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ensurePartitions(this.runtime.dataSource, this.runtime.config.partitionRangeEvents);
+      } catch (err) {
+        const code = (err as { code?: string; driverError?: { code?: string } }).code ?? (err as { driverError?: { code?: string } }).driverError?.code;
+        if (attempt >= 3 || code !== '55P03') throw err;
+        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+      }
+    }
   }
 }
