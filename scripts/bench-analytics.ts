@@ -12,14 +12,14 @@
  * plain `SELECT count(*)` over the shipments and over the visits as the machine's reference.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { loadConfig } from '../src/config/config';
 import { startLedger } from '../src/bootstrap';
 import { report } from './bench/report';
 import { DWELL_BUCKET_SQL, OUTCOME_SQL } from '../src/database/migrations/1764760000000-analytics';
+import { closeBenchLedger } from './bench/teardown';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -129,15 +129,7 @@ async function main(): Promise<void> {
     report({ row: 'carrierAnalytics, a year, all carriers (p50)', database, value: all.p50, unit: 'ms', limit: { value: countShipments.p50 + countVisits.p50, what: 'count(*) over shipments + visits' }, goal: { value: 300, higherIsBetter: false }, note: `p99 ${all.p99.toFixed(0)} ms over ${runs} runs through GraphQL; ${events.toLocaleString('en-US')} events' worth of facts` });
     report({ row: 'carrierAnalytics, a year, one carrier (p50)', database, value: one.p50, unit: 'ms', goal: { value: 300, higherIsBetter: false }, note: `p99 ${one.p99.toFixed(0)} ms; ${reference}` });
   } finally {
-    await ledger.close();
-    if (process.env.BENCH_KEEP_SCHEMA) console.log(`kept schema ${schema}`);
-    else if (process.env.DATABASE_URL) {
-      const client = new Client({ connectionString: process.env.DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await client.end();
-    }
-    rmSync(dataDir, { recursive: true, force: true });
+    await closeBenchLedger(ledger, schema, dataDir);
   }
 }
 

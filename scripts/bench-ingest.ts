@@ -8,7 +8,7 @@
  * Runs on PGlite in memory, or on DATABASE_URL (in a throw-away schema), with the embedded chain.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -28,6 +28,7 @@ import { sqlRows } from '../src/database/data-source';
 import { CustodyIngestionService } from '../src/custody/custody-ingestion.service';
 import { SealerService } from '../src/batching/sealer.service';
 import { report, step } from './bench/report';
+import { closeBenchLedger } from './bench/teardown';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -260,15 +261,7 @@ async function main(): Promise<void> {
       }
     });
   } finally {
-    await ledger.close();
-    if (process.env.BENCH_KEEP_SCHEMA) console.log(`kept schema ${schema}`);
-    else if (process.env.DATABASE_URL) {
-      const client = new Client({ connectionString: process.env.DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await client.end();
-    }
-    rmSync(dataDir, { recursive: true, force: true });
+    await closeBenchLedger(ledger, schema, dataDir);
   }
 }
 
