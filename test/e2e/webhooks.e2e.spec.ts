@@ -336,6 +336,19 @@ describe('webhooks', () => {
     expect(again.headers['webhook-id']).toBe(first.headers['webhook-id']);
   }, 60_000);
 
+  it('queues a job again when the reservation it met ended before it could queue itself (CI on PostgreSQL: the delivery stalled for good)', async () => {
+    await endpoint(carrierKey, '/stall-race');
+    await shipmentWithEvent();
+    const [first] = await eventually(async () => (receiver.at('/stall-race').length >= 1 ? receiver.at('/stall-race') : undefined), 30_000, 'the first delivery');
+    // a job's claim met the reservation of a failed bookkeeping step; by the time it looks for
+    // when to come back, the reservation has just ended: the state it then reads
+    const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() - interval '1 millisecond' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
+    const service = t.ledger.app.get(WebhooksService) as unknown as { requeueIfReserved(id: string): Promise<void> };
+    await service.requeueIfReserved(row.id);
+    const again = await eventually(async () => (receiver.at('/stall-race').length >= 2 ? receiver.at('/stall-race')[1] : undefined), 30_000, 'the attempt after the reservation ended');
+    expect(again.headers['webhook-id']).toBe(first.headers['webhook-id']);
+  }, 60_000);
+
   it('sends nothing to a suspended organization', async () => {
     await endpoint(merchantKey, '/suspended');
     const trackingNumber = `WH${String(++n).padStart(5, '0')}`;
