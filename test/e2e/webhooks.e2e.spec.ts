@@ -364,6 +364,23 @@ describe('webhooks', () => {
     }
   }, 60_000);
 
+  it('sends what waited for a suspended organization once it is reinstated', async () => {
+    const { endpoint: e } = await endpoint(merchantKey, '/reinstated');
+    await as(merchantKey, `mutation($id: ID!) { disableWebhookEndpoint(id: $id) { id } }`, { id: e.id });
+    const ev = await shipmentWithEvent();
+    await mustGql(t, `mutation { suspendOrganization(slug: "wh-merchant", reason: "review") { slug } }`);
+    try {
+      // enabled while suspended (by the platform admin): its job finds the organization suspended
+      await mustGql(t, `mutation($id: ID!) { enableWebhookEndpoint(id: $id) { id } }`, { id: e.id });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(receiver.at('/reinstated')).toHaveLength(0);
+    } finally {
+      await mustGql(t, `mutation { reinstateOrganization(slug: "wh-merchant") { slug } }`);
+    }
+    const [r] = await eventually(async () => (receiver.at('/reinstated').length >= 1 ? receiver.at('/reinstated') : undefined), 30_000, 'the delivery kept while suspended');
+    expect(JSON.parse(r.body).data.receipt.eventId).toBe(ev.eventId);
+  }, 60_000);
+
   it('logs the disabling of an endpoint, and never a secret', async () => {
     const log = await eventually(async () => {
       const text = readFileSync(logFile, 'utf8');
