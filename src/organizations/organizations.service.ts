@@ -3,6 +3,7 @@ import { getAddress, isAddress } from 'ethers';
 import { LedgerError } from '../common/errors';
 import { inTransaction, isUniqueViolation, sqlRows } from '../database/data-source';
 import { ApiKeysService } from '../auth/api-keys.service';
+import { WebhooksService } from '../webhooks/webhooks.service';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { SLUG_PATTERN } from '../custody/event-validation';
 import { OrganizationEntity } from './organization.entity';
@@ -23,6 +24,7 @@ export class OrganizationsService {
   constructor(
     @Inject(RUNTIME) private readonly runtime: Runtime,
     private readonly apiKeys: ApiKeysService,
+    private readonly webhooks: WebhooksService,
   ) {}
 
   private get organizations() {
@@ -227,7 +229,11 @@ export class OrganizationsService {
 
   async reinstate(slug: string): Promise<OrganizationEntity> {
     const org = await this.bySlug(slug, 'slug');
-    const [row] = await sqlRows(this.runtime.dataSource, `UPDATE organizations SET suspended_at = NULL, suspension_reason = NULL WHERE id = $1 AND suspended_at IS NOT NULL RETURNING id`, [org.id]);
+    const row = await inTransaction(this.runtime.dataSource, async (runner) => {
+      const [reinstated] = await sqlRows(runner, `UPDATE organizations SET suspended_at = NULL, suspension_reason = NULL WHERE id = $1 AND suspended_at IS NOT NULL RETURNING id`, [org.id]);
+      if (reinstated) await this.webhooks.organizationReinstated(runner, org.id);
+      return reinstated;
+    });
     this.apiKeys.forgetCachedKeys();
     if (!row) throw new LedgerError('VALIDATION_FAILED', `organization "${slug}" is not suspended: nothing to reinstate`, 'slug');
     return this.bySlug(slug, 'slug');

@@ -222,6 +222,21 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     });
   }
 
+  /**
+   * An organization reinstated: what waited for it while it was suspended (its jobs found it
+   * suspended and ended) goes out now, the oldest of each shipment first, to its enabled endpoints.
+   */
+  async organizationReinstated(runner: QueryRunner, organizationId: string): Promise<void> {
+    const heads = await sqlRows<{ id: string }>(
+      runner,
+      `SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+        WHERE w.organization_id = $1 AND w.enabled AND w.deleted_at IS NULL AND d.status = 'PENDING'
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)`,
+      [organizationId],
+    );
+    await enqueueDeliveries(this.queue(), runner, heads.map((h) => h.id), this.runtime.config.webhooks.timeoutMs);
+  }
+
   /** Deletes the endpoint, its pending deliveries and its log (soft for the endpoint row, so ids stay unique). */
   async delete(id: string, caller: Principal): Promise<boolean> {
     return inTransaction(this.runtime.dataSource, async (runner) => {
@@ -323,16 +338,16 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    * delivery, and every later one of its shipment, would stay PENDING for good. So the job is
    * queued again for when the reservation ends or the attempt is due. Not for a delivery waiting
    * its turn (the one before it queues it when it ends), nor for a disabled endpoint (enabling
-   * queues what waited).
+   * queues what waited, and reinstating an organization the same). The reservation may have ended
+   * between the claim and this look (a busy machine): then the job comes back at once.
    */
   private async requeueIfReserved(deliveryId: string): Promise<void> {
     await inTransaction(this.runtime.dataSource, async (runner) => {
       const [d] = await sqlRows<{ at: Date }>(
         runner,
-        `SELECT greatest(d.claimed_until, d.next_attempt_at) + interval '100 milliseconds' AS at
-           FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
-          WHERE d.id = $1 AND d.status = 'PENDING' AND w.enabled AND w.deleted_at IS NULL
-            AND greatest(d.claimed_until, d.next_attempt_at) > now()
+        `SELECT greatest(d.claimed_until, d.next_attempt_at, now()) + interval '100 milliseconds' AS at
+           FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id JOIN organizations o ON o.id = w.organization_id
+          WHERE d.id = $1 AND d.status = 'PENDING' AND w.enabled AND w.deleted_at IS NULL AND o.suspended_at IS NULL
             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)`,
         [deliveryId],
       );
