@@ -193,7 +193,7 @@ export async function startLedger(config: AppConfig): Promise<RunningLedger> {
       await subscriptions.close();
       log(`draining ${http.requests} request(s) in flight (at most SHUTDOWN_TIMEOUT_MS=${timeoutMs} ms); /health/ready answers 503, new connections are refused`);
       const cutOff = await http.drain(timeoutMs);
-      if (cutOff > 0) log(`${cutOff} request(s) still in flight after SHUTDOWN_TIMEOUT_MS=${timeoutMs} ms; their connections are closed (a write they had begun rolls back with its transaction)`);
+      if (cutOff > 0) log(`${cutOff} request(s) still in flight after SHUTDOWN_TIMEOUT_MS=${timeoutMs} ms; their connections are closed; a handler still running is not cancelled: its write commits or rolls back whole with its transaction, and its caller gets no answer`);
       // the sealer and anchorer wait for a seal or tick in progress (one transaction each) before the pools close
       await close();
       return cutOff;

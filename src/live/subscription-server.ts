@@ -184,7 +184,9 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
         if (principal instanceof GraphQLError) {
           const suspended = principal.extensions.code === 'ORGANIZATION_SUSPENDED';
           ctx.extra.socket.close(suspended ? CLOSE_SUSPENDED : CLOSE_UNAUTHENTICATED, suspended ? 'ORGANIZATION_SUSPENDED: the organization of this API key is suspended' : 'UNAUTHENTICATED: the API key is not valid any more (revoked)');
-          throw new Error('the API key does not work any more');
+          // nothing more goes out on a closing socket (graphql-ws sends only on an open one), and
+          // the close ends every subscription of the connection; a revocation is no internal error
+          return undefined;
         }
         return result.errors ? { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) } : undefined;
       },
