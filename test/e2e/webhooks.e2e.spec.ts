@@ -17,10 +17,13 @@ interface Received {
   headers: IncomingHttpHeaders;
   body: string;
   at: number;
+  answeredAt?: number;
 }
 class Receiver {
   readonly received: Received[] = [];
   readonly scripts = new Map<string, number[]>();
+  /** how long a path takes to answer, in ms (a slow receiver) */
+  readonly delays = new Map<string, number>();
   private server!: Server;
   port = 0;
   async start(): Promise<void> {
@@ -32,7 +35,11 @@ class Receiver {
         this.received.push({ path, headers: req.headers, body, at: Date.now() });
         const script = this.scripts.get(path);
         const status = script && script.length > 0 ? script.shift()! : path.startsWith('/down') ? 500 : 200;
-        res.writeHead(status).end();
+        const received = this.received[this.received.length - 1];
+        setTimeout(() => {
+          received.answeredAt = Date.now();
+          res.writeHead(status).end();
+        }, this.delays.get(path) ?? 0);
       });
     });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -380,6 +387,35 @@ describe('webhooks', () => {
     const [r] = await eventually(async () => (receiver.at('/reinstated').length >= 1 ? receiver.at('/reinstated') : undefined), 30_000, 'the delivery kept while suspended');
     expect(JSON.parse(r.body).data.receipt.eventId).toBe(ev.eventId);
   }, 60_000);
+
+  it("keeps one organization's slow receiver from holding up another organization's deliveries", async () => {
+    await registerOrganization(t, 'wh-slow', 'CARRIER');
+    await registerOrganization(t, 'wh-fast', 'MERCHANT');
+    const slowDevice = await registerKey(t, 'wh-slow', newWallet());
+    const admin = (q: string, v: Record<string, unknown>) => mustGql<Created>(t, q, v);
+    await admin(CREATE, { i: { organization: 'wh-slow', url: receiver.url('/slow'), eventTypes: ['shipment.event_recorded'] } });
+    receiver.delays.set('/slow', 2_000);
+    const scan = async (): Promise<void> => {
+      const trackingNumber = `WH${String(++n).padStart(5, '0')}`;
+      await createShipment(t, trackingNumber, 'wh-slow', 'wh-fast');
+      const [r] = await record(t, [await signEvent(domain, slowDevice, eventFields({ trackingNumber, carrier: 'wh-slow', custodian: 'wh-slow', eventType: 'PICKED_UP', occurredAt: BigInt(Date.now() - 3_600_000) }))]);
+      expect(r.outcome).toBe('ACCEPTED');
+    };
+    try {
+      // twelve parcels (no order between them): the slow carrier's receiver takes 2 s for each
+      for (let i = 0; i < 12; i++) await scan();
+      await eventually(async () => (receiver.at('/slow').length >= 1 ? true : undefined), 30_000, 'the first slow delivery');
+      await admin(CREATE, { i: { organization: 'wh-fast', url: receiver.url('/fast'), eventTypes: ['shipment.event_recorded'] } });
+      await scan();
+      const [fast] = await eventually(async () => (receiver.at('/fast').length >= 1 ? receiver.at('/fast') : undefined), 60_000, "the merchant's delivery");
+      const slowAnswered = receiver.at('/slow').filter((r) => r.answeredAt !== undefined && r.answeredAt <= fast.at).length;
+      // the merchant waited for at most a couple of the carrier's slow answers, not for a queue of them
+      expect(slowAnswered).toBeLessThanOrEqual(4);
+    } finally {
+      receiver.delays.delete('/slow');
+    }
+    await eventually(async () => (receiver.at('/slow').length >= 13 ? true : undefined), 60_000, 'the slow deliveries to drain');
+  }, 120_000);
 
   it('logs the disabling of an endpoint, and never a secret', async () => {
     const log = await eventually(async () => {
