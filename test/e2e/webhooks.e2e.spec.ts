@@ -120,7 +120,7 @@ describe('webhooks', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '8', WEBHOOK_DISABLE_AFTER_HOURS: '0', WEBHOOK_SECRET_GRACE_HOURS: '1', WEBHOOK_POLL_MS: '50', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', LOG_FILE: logFile });
+    t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '8', WEBHOOK_DISABLE_AFTER_HOURS: '0', WEBHOOK_SECRET_GRACE_HOURS: '1', WEBHOOK_POLL_MS: '50', WEBHOOK_SWEEP_MS: '1000', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', LOG_FILE: logFile });
     domain = await fetchDomain(t);
     await registerOrganization(t, 'wh-carrier', 'CARRIER');
     await registerOrganization(t, 'wh-merchant', 'MERCHANT');
@@ -353,6 +353,16 @@ describe('webhooks', () => {
     const service = t.ledger.app.get(WebhooksService) as unknown as { requeueIfReserved(id: string): Promise<void> };
     await service.requeueIfReserved(row.id);
     const again = await eventually(async () => (receiver.at('/stall-race').length >= 2 ? receiver.at('/stall-race')[1] : undefined), 30_000, 'the attempt after the reservation ended');
+    expect(again.headers['webhook-id']).toBe(first.headers['webhook-id']);
+  }, 60_000);
+
+  it('sends a delivery whose job was lost (pg-boss gave it up after its retries in a long outage): the sweeper queues it again', async () => {
+    await endpoint(carrierKey, '/lost-job');
+    await shipmentWithEvent();
+    const [first] = await eventually(async () => (receiver.at('/lost-job').length >= 1 ? receiver.at('/lost-job') : undefined), 30_000, 'the first delivery');
+    // PENDING, due, claimed by nobody, and no job left for it in the queue
+    await sqlRows(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = NULL, next_attempt_at = now() - interval '10 minutes' WHERE webhook_id = $1`, [first.headers['webhook-id']]);
+    const again = await eventually(async () => (receiver.at('/lost-job').length >= 2 ? receiver.at('/lost-job')[1] : undefined), 30_000, 'the swept delivery');
     expect(again.headers['webhook-id']).toBe(first.headers['webhook-id']);
   }, 60_000);
 
