@@ -8,7 +8,7 @@ import { sqlRows } from '../database/data-source';
  * Advisory locks are per database, not per schema: the key names the schema too, so ledgers
  * that share a database (one schema each, as the tests do) never block each other.
  */
-export function advisoryLockName(database: DatabaseConfig, role: 'sealer' | 'anchorer'): string {
+export function advisoryLockName(database: DatabaseConfig, role: 'sealer' | 'anchorer' | `webhook-organization:${string}`): string {
   return `custody-ledger:${database.kind === 'postgres' ? database.schema : 'public'}:${role}`;
 }
 

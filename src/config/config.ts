@@ -142,6 +142,12 @@ export interface WebhookConfig {
   secretGraceMs: number;
   /** WEBHOOK_POLL_MS: how often due deliveries are looked for */
   pollMs: number;
+  /** WEBHOOK_WORKERS: attempts one replica sends at once */
+  workers: number;
+  /** WEBHOOK_ORGANIZATION_CONCURRENCY: attempts one organization's endpoints may have in flight at once (per database, all replicas together), so a slow receiver cannot take every worker */
+  organizationConcurrency: number;
+  /** WEBHOOK_SWEEP_MS: how often, per replica, deliveries long due without a job are queued again */
+  sweepMs: number;
   /** WEBHOOK_ALLOWED_HOSTS: host or host:port entries exempt from the private-address and https rules */
   allowedHosts: string[];
 }
@@ -366,6 +372,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       disableAfterMs: int('WEBHOOK_DISABLE_AFTER_HOURS', 24, 0, 720) * 3_600_000,
       secretGraceMs: int('WEBHOOK_SECRET_GRACE_HOURS', 24, 0, 720) * 3_600_000,
       pollMs: int('WEBHOOK_POLL_MS', 1_000, 10, 60_000),
+      workers: int('WEBHOOK_WORKERS', 8, 1, 64),
+      organizationConcurrency: int('WEBHOOK_ORGANIZATION_CONCURRENCY', 2, 1, 64),
+      sweepMs: int('WEBHOOK_SWEEP_MS', 60_000, 500, 3_600_000),
       allowedHosts,
     },
   };

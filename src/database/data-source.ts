@@ -21,9 +21,10 @@ import { ShareLinks1764750000000 } from './migrations/1764750000000-share-links'
 import { Analytics1764760000000 } from './migrations/1764760000000-analytics';
 import { AuditRuns1764770000000 } from './migrations/1764770000000-audit-runs';
 import { Webhooks1764780000000 } from './migrations/1764780000000-webhooks';
+import { WebhookFairness1764790000000 } from './migrations/1764790000000-webhook-fairness';
 
 export const ENTITIES = [OrganizationEntity, SigningKeyEntity, ShipmentEntity];
-export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000, CustodyConsent1764500000000, Tenancy1764600000000, AnchoringLease1764700000000, RateLimits1764710000000, Partitions1764720000000, BatchTrees1764730000000, StatementKeyTrigger1764740000000, ShareLinks1764750000000, Analytics1764760000000, AuditRuns1764770000000, Webhooks1764780000000];
+export const MIGRATIONS = [InitialLedger1764000000000, CustodyModel1764100000000, Disputes1764200000000, ApiKeys1764300000000, AnchoredState1764400000000, CustodyConsent1764500000000, Tenancy1764600000000, AnchoringLease1764700000000, RateLimits1764710000000, Partitions1764720000000, BatchTrees1764730000000, StatementKeyTrigger1764740000000, ShareLinks1764750000000, Analytics1764760000000, AuditRuns1764770000000, Webhooks1764780000000, WebhookFairness1764790000000];
 
 /** One data source for both PostgreSQL and PGlite; the schema comes only from migrations. */
 export function createDataSource(config: DatabaseConfig): DataSource {

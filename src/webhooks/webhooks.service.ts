@@ -6,6 +6,7 @@ import type { QueryRunner } from 'typeorm';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { LedgerError } from '../common/errors';
 import { inTransaction, sqlRows } from '../database/data-source';
+import { advisoryLockName } from '../anchoring/leader-lock';
 import type { Principal } from '../auth/principal';
 import { newWebhookSecret, signatureHeader } from './webhook-signing';
 import { checkWebhookUrl, guardedLookup, refusedAtDelivery, type AddressPolicy } from './webhook-address';
@@ -14,8 +15,23 @@ import { DELIVERY_QUEUE, createBoss, enqueueDeliveries, type DeliveryJob } from 
 import type { CreatedWebhookEndpoint, CreateWebhookEndpointInput, WebhookDelivery, WebhookEndpoint } from './webhook.models';
 
 const MAX_ENDPOINTS_PER_ORGANIZATION = 20;
-const WORKERS = 4;
 const MAX_RETRY_DELAY_MS = 3_600_000;
+/** deliveries the sweeper queues again at most per sweep */
+const SWEEP_LIMIT = 500;
+
+/** Delivery `d` is the oldest waiting one of its endpoint and shipment (later ones wait for it). */
+const FIRST_IN_LINE_SQL = `NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)`;
+/**
+ * Delivery `d` (endpoint `w`, organization `o`) may be sent now, its organization's share apart:
+ * pending, enabled, not suspended, claimed by nobody, due, first in line.
+ */
+const SENDABLE_SQL = `w.id = d.endpoint_id AND w.enabled AND w.deleted_at IS NULL AND d.status = 'PENDING'
+  AND o.id = w.organization_id AND o.suspended_at IS NULL
+  AND (d.claimed_until IS NULL OR d.claimed_until < now()) AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + interval '50 milliseconds')
+  AND ${FIRST_IN_LINE_SQL}`;
+/** The attempts in flight of the organization whose id is the SQL expression `organization`. */
+const inFlightSql = (organization: string): string =>
+  `(SELECT count(*) FROM webhook_deliveries f JOIN webhook_endpoints fw ON fw.id = f.endpoint_id WHERE fw.organization_id = ${organization} AND f.status = 'PENDING' AND f.claimed_until > now())`;
 
 interface EndpointRow {
   id: string;
@@ -68,6 +84,8 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    * stop, so events recorded while the service shuts down still get their deliveries queued
    */
   private sender: PgBoss | undefined;
+  /** queues deliveries long due without a job again (`sweep`) */
+  private sweeper: NodeJS.Timeout | undefined;
   /** `/metrics`: deliveries by outcome, endpoints disabled automatically */
   readonly stats = { delivered: 0, failedAttempts: 0, givenUp: 0, endpointsDisabled: 0 };
 
@@ -83,15 +101,21 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     boss.on('error', (err: Error) => this.logger.error(`queue: ${err.message}`));
     await boss.start();
     await boss.createQueue(DELIVERY_QUEUE);
-    for (let i = 0; i < WORKERS; i++) {
+    for (let i = 0; i < this.runtime.config.webhooks.workers; i++) {
       await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.runtime.config.webhooks.pollMs / 1000) }, async ([job]) => this.deliver(job.data.deliveryId));
     }
     this.boss = boss;
     this.sender = boss;
+    this.sweeper = setInterval(() => {
+      this.sweep().catch((err: Error) => this.logger.warn(`sweep: ${err.message}`));
+    }, this.runtime.config.webhooks.sweepMs);
+    this.sweeper.unref();
   }
 
   /** Stops taking jobs and waits for the ones in flight; unfinished jobs stay in the queue for the next start. */
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     const boss = this.boss;
     this.boss = undefined;
     await boss?.stop({ graceful: true, wait: true, timeout: this.runtime.config.webhooks.timeoutMs + 5_000 });
@@ -212,7 +236,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
         const heads = await sqlRows<{ id: string }>(
           runner,
           `UPDATE webhook_deliveries d SET next_attempt_at = now(), first_attempt_at = NULL WHERE d.endpoint_id = $1 AND d.status = 'PENDING'
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)
+             AND ${FIRST_IN_LINE_SQL}
            RETURNING d.id`,
           [id],
         );
@@ -231,7 +255,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
       runner,
       `SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
         WHERE w.organization_id = $1 AND w.enabled AND w.deleted_at IS NULL AND d.status = 'PENDING'
-          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)`,
+          AND ${FIRST_IN_LINE_SQL}`,
       [organizationId],
     );
     await enqueueDeliveries(this.queue(), runner, heads.map((h) => h.id), this.runtime.config.webhooks.timeoutMs);
@@ -303,21 +327,36 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
 
   // ---- sending ----
 
-  /** One pg-boss job: one attempt of one delivery (or nothing, when it is not its turn or time). */
+  /**
+   * One pg-boss job: one attempt of one delivery, or nothing when it is not its turn or time. An
+   * organization has at most WEBHOOK_ORGANIZATION_CONCURRENCY attempts in flight (all replicas):
+   * past that the delivery is parked, and the attempt that ends first queues it again
+   * (`wakeParked`), so one organization's slow receivers hold at most that many workers.
+   */
   async deliver(deliveryId: string): Promise<void> {
-    const timeoutMs = this.runtime.config.webhooks.timeoutMs;
-    const [claimed] = await sqlRows<{ id: string; webhook_id: string; payload: string; url: string; secret: string; previous_secret: string | null; previous_valid: boolean; endpoint_id: string }>(
-      this.runtime.dataSource,
-      `UPDATE webhook_deliveries d SET claimed_until = now() + make_interval(secs => $2::double precision / 1000), first_attempt_at = coalesce(d.first_attempt_at, now())
-         FROM webhook_endpoints w, organizations o
-        WHERE d.id = $1 AND w.id = d.endpoint_id AND w.enabled AND w.deleted_at IS NULL AND d.status = 'PENDING'
-          AND o.id = w.organization_id AND o.suspended_at IS NULL
-          AND (d.claimed_until IS NULL OR d.claimed_until < now()) AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + interval '50 milliseconds')
-          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)
-       RETURNING d.id, d.webhook_id, d.payload, w.url, w.secret, w.previous_secret, coalesce(w.previous_secret_until > now(), false) AS previous_valid, w.id AS endpoint_id`,
-      [deliveryId, timeoutMs + 30_000],
-    );
-    if (!claimed) return this.requeueIfReserved(deliveryId);
+    const cfg = this.runtime.config.webhooks;
+    const outcome = await inTransaction(this.runtime.dataSource, async (runner) => {
+      const organizationId = await this.lockOrganization(runner, `SELECT w.organization_id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1`, deliveryId);
+      if (organizationId === undefined) return 'gone' as const;
+      const [claimed] = await sqlRows<{ id: string; webhook_id: string; payload: string; url: string; secret: string; previous_secret: string | null; previous_valid: boolean; endpoint_id: string }>(
+        runner,
+        `UPDATE webhook_deliveries d SET claimed_until = now() + make_interval(secs => $2::double precision / 1000), first_attempt_at = coalesce(d.first_attempt_at, now()), parked_at = NULL
+           FROM webhook_endpoints w, organizations o
+          WHERE d.id = $1 AND ${SENDABLE_SQL} AND ${inFlightSql('w.organization_id')} < $3
+         RETURNING d.id, d.webhook_id, d.payload, w.url, w.secret, w.previous_secret, coalesce(w.previous_secret_until > now(), false) AS previous_valid, w.id AS endpoint_id`,
+        [deliveryId, cfg.timeoutMs + 30_000, cfg.organizationConcurrency],
+      );
+      if (claimed) return claimed;
+      const [parked] = await sqlRows<{ id: string }>(
+        runner,
+        `UPDATE webhook_deliveries d SET parked_at = now() FROM webhook_endpoints w, organizations o WHERE d.id = $1 AND ${SENDABLE_SQL} RETURNING d.id`,
+        [deliveryId],
+      );
+      return parked ? ('parked' as const) : ('not sendable' as const);
+    });
+    if (outcome === 'not sendable') return this.requeueIfReserved(deliveryId);
+    if (typeof outcome === 'string') return;
+    const claimed = outcome;
     const secrets = claimed.previous_valid && claimed.previous_secret ? [claimed.secret, claimed.previous_secret] : [claimed.secret];
     const timestamp = Math.floor(Date.now() / 1000);
     const headers = {
@@ -328,8 +367,62 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
       'webhook-signature': signatureHeader(secrets, claimed.webhook_id, timestamp, claimed.payload),
     };
     const attemptedAt = new Date();
-    const result = await this.post(new URL(claimed.url), headers, claimed.payload, timeoutMs);
+    const result = await this.post(new URL(claimed.url), headers, claimed.payload, cfg.timeoutMs);
     await this.recordAttempt(claimed.id, claimed.endpoint_id, attemptedAt, result);
+  }
+
+  /**
+   * Takes the organization's delivery lock for the transaction (claims and the end of attempts of
+   * one organization take turns, so a parked delivery is never missed by the attempt that ends);
+   * `sql` finds the organization's id from `id`. Undefined when there is none (deleted).
+   */
+  private async lockOrganization(runner: QueryRunner, sql: string, id: string): Promise<string | undefined> {
+    const [row] = await sqlRows<{ organization_id: string }>(runner, sql, [id]);
+    if (!row) return undefined;
+    await runner.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [advisoryLockName(this.runtime.config.database, `webhook-organization:${row.organization_id}`)]);
+    return row.organization_id;
+  }
+
+  /**
+   * An attempt of the organization ended (in `runner`'s transaction, under its lock): as many of its
+   * parked deliveries as it now has free slots are queued again, the oldest first.
+   */
+  private async wakeParked(runner: QueryRunner, organizationId: string): Promise<void> {
+    const woken = await sqlRows<{ id: string }>(
+      runner,
+      `WITH next AS (
+         SELECT d.id FROM webhook_deliveries d, webhook_endpoints w, organizations o
+          WHERE w.organization_id = $1 AND d.parked_at IS NOT NULL AND ${SENDABLE_SQL}
+          ORDER BY d.seq LIMIT greatest($2 - ${inFlightSql('$1')}, 0))
+       UPDATE webhook_deliveries u SET parked_at = NULL FROM next WHERE u.id = next.id RETURNING u.id`,
+      [organizationId, this.runtime.config.webhooks.organizationConcurrency],
+    );
+    await enqueueDeliveries(this.queue(), runner, woken.map((w) => w.id), this.runtime.config.webhooks.timeoutMs);
+  }
+
+  /**
+   * Every WEBHOOK_SWEEP_MS: deliveries due for longer than that, claimed by nobody and first in
+   * line, get a job again (at most once per five sweeps each). A job can be lost: pg-boss gives
+   * one up after its 20 retries (a long database outage), and a crash can cost a wake-up. A
+   * delivery that still had a job gets a second one, which finds it claimed or sent and ends.
+   */
+  async sweep(): Promise<number> {
+    const cfg = this.runtime.config.webhooks;
+    return inTransaction(this.runtime.dataSource, async (runner) => {
+      const swept = await sqlRows<{ id: string }>(
+        runner,
+        `WITH due AS (
+           SELECT d.id FROM webhook_deliveries d, webhook_endpoints w, organizations o
+            WHERE ${SENDABLE_SQL}
+              AND coalesce(d.next_attempt_at, d.created_at) < now() - make_interval(secs => $1::double precision / 1000)
+              AND (d.swept_at IS NULL OR d.swept_at < now() - make_interval(secs => $2::double precision / 1000))
+            ORDER BY d.seq LIMIT ${SWEEP_LIMIT} FOR UPDATE OF d SKIP LOCKED)
+         UPDATE webhook_deliveries u SET swept_at = now(), parked_at = NULL FROM due WHERE u.id = due.id RETURNING u.id`,
+        [cfg.sweepMs, cfg.sweepMs * 5],
+      );
+      await enqueueDeliveries(this.queue(), runner, swept.map((d) => d.id), cfg.timeoutMs);
+      return swept.length;
+    });
   }
 
   /**
@@ -348,7 +441,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
         `SELECT greatest(d.claimed_until, d.next_attempt_at, now()) + interval '100 milliseconds' AS at
            FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id JOIN organizations o ON o.id = w.organization_id
           WHERE d.id = $1 AND d.status = 'PENDING' AND w.enabled AND w.deleted_at IS NULL AND o.suspended_at IS NULL
-            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)`,
+            AND ${FIRST_IN_LINE_SQL}`,
         [deliveryId],
       );
       if (d) await enqueueDeliveries(this.queue(), runner, [deliveryId], this.runtime.config.webhooks.timeoutMs, new Date(d.at));
@@ -378,54 +471,60 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
 
   /** Logs the attempt and decides: delivered, retry later (same webhook-id), or given up; disables an endpoint that keeps failing. */
   private async recordAttempt(deliveryId: string, endpointId: string, attemptedAt: Date, result: AttemptResult): Promise<void> {
-    const cfg = this.runtime.config.webhooks;
     const ok = result.httpStatus !== null && result.httpStatus >= 200 && result.httpStatus < 300;
     await inTransaction(this.runtime.dataSource, async (runner) => {
-      const [{ attempt }] = await sqlRows<{ attempt: number }>(
-        runner,
-        `INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, http_status, error, duration_ms)
-         SELECT $1, coalesce(max(attempt), 0) + 1, $2, $3, $4, $5 FROM webhook_attempts WHERE delivery_id = $1 RETURNING attempt`,
-        [deliveryId, attemptedAt, result.httpStatus, result.error, result.durationMs],
-      );
-      if (ok) {
-        await runner.query(`UPDATE webhook_deliveries SET status = 'DELIVERED', finished_at = now(), claimed_until = NULL WHERE id = $1`, [deliveryId]);
-        await runner.query(`UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = $1`, [endpointId]);
-        this.stats.delivered++;
-        await this.releaseNext(runner, deliveryId);
-        return;
-      }
-      this.stats.failedAttempts++;
-      const [ep] = await sqlRows<{ consecutive_failures: number; failing_ms: number; enabled: boolean }>(
-        runner,
-        `UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, $2)
-          WHERE id = $1 RETURNING consecutive_failures, (extract(epoch FROM now() - failing_since) * 1000)::float8 AS failing_ms, enabled`,
-        [endpointId, attemptedAt],
-      );
-      if (ep.enabled && ep.consecutive_failures >= cfg.disableAfterFailures && ep.failing_ms >= cfg.disableAfterMs) {
-        const reason = `${ep.consecutive_failures} consecutive delivery attempts failed (last: ${result.httpStatus !== null ? `HTTP ${result.httpStatus}` : result.error})`;
-        await runner.query(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, disabled_at = now() WHERE id = $1`, [endpointId, reason]);
-        await runner.query(`UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = $1`, [deliveryId]);
-        this.stats.endpointsDisabled++;
-        this.logger.warn(`webhook endpoint ${endpointId} disabled: ${reason}`);
-        return;
-      }
-      const delay = retryDelayMs(cfg.retryBaseMs, attempt);
-      const [d] = await sqlRows<{ give_up: boolean; next_at: Date }>(
-        runner,
-        `SELECT now() + make_interval(secs => $2::double precision / 1000) > created_at + make_interval(secs => $3::double precision / 1000) AS give_up,
-                now() + make_interval(secs => $2::double precision / 1000) AS next_at
-           FROM webhook_deliveries WHERE id = $1`,
-        [deliveryId, delay, cfg.retryForMs],
-      );
-      if (d.give_up) {
-        await runner.query(`UPDATE webhook_deliveries SET status = 'FAILED', finished_at = now(), claimed_until = NULL WHERE id = $1`, [deliveryId]);
-        this.stats.givenUp++;
-        await this.releaseNext(runner, deliveryId);
-        return;
-      }
-      await runner.query(`UPDATE webhook_deliveries SET next_attempt_at = $2, claimed_until = NULL WHERE id = $1`, [deliveryId, d.next_at]);
-      await enqueueDeliveries(this.queue(), runner, [deliveryId], cfg.timeoutMs, new Date(d.next_at));
+      const organizationId = await this.lockOrganization(runner, `SELECT organization_id FROM webhook_endpoints WHERE id = $1`, endpointId);
+      await this.settleAttempt(runner, deliveryId, endpointId, attemptedAt, result, ok);
+      if (organizationId !== undefined) await this.wakeParked(runner, organizationId);
     });
+  }
+
+  private async settleAttempt(runner: QueryRunner, deliveryId: string, endpointId: string, attemptedAt: Date, result: AttemptResult, ok: boolean): Promise<void> {
+    const cfg = this.runtime.config.webhooks;
+    const [{ attempt }] = await sqlRows<{ attempt: number }>(
+      runner,
+      `INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, http_status, error, duration_ms)
+       SELECT $1, coalesce(max(attempt), 0) + 1, $2, $3, $4, $5 FROM webhook_attempts WHERE delivery_id = $1 RETURNING attempt`,
+      [deliveryId, attemptedAt, result.httpStatus, result.error, result.durationMs],
+    );
+    if (ok) {
+      await runner.query(`UPDATE webhook_deliveries SET status = 'DELIVERED', finished_at = now(), claimed_until = NULL WHERE id = $1`, [deliveryId]);
+      await runner.query(`UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = $1`, [endpointId]);
+      this.stats.delivered++;
+      await this.releaseNext(runner, deliveryId);
+      return;
+    }
+    this.stats.failedAttempts++;
+    const [ep] = await sqlRows<{ consecutive_failures: number; failing_ms: number; enabled: boolean }>(
+      runner,
+      `UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, $2)
+        WHERE id = $1 RETURNING consecutive_failures, (extract(epoch FROM now() - failing_since) * 1000)::float8 AS failing_ms, enabled`,
+      [endpointId, attemptedAt],
+    );
+    if (ep.enabled && ep.consecutive_failures >= cfg.disableAfterFailures && ep.failing_ms >= cfg.disableAfterMs) {
+      const reason = `${ep.consecutive_failures} consecutive delivery attempts failed (last: ${result.httpStatus !== null ? `HTTP ${result.httpStatus}` : result.error})`;
+      await runner.query(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, disabled_at = now() WHERE id = $1`, [endpointId, reason]);
+      await runner.query(`UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = $1`, [deliveryId]);
+      this.stats.endpointsDisabled++;
+      this.logger.warn(`webhook endpoint ${endpointId} disabled: ${reason}`);
+      return;
+    }
+    const delay = retryDelayMs(cfg.retryBaseMs, attempt);
+    const [d] = await sqlRows<{ give_up: boolean; next_at: Date }>(
+      runner,
+      `SELECT now() + make_interval(secs => $2::double precision / 1000) > created_at + make_interval(secs => $3::double precision / 1000) AS give_up,
+              now() + make_interval(secs => $2::double precision / 1000) AS next_at
+         FROM webhook_deliveries WHERE id = $1`,
+      [deliveryId, delay, cfg.retryForMs],
+    );
+    if (d.give_up) {
+      await runner.query(`UPDATE webhook_deliveries SET status = 'FAILED', finished_at = now(), claimed_until = NULL WHERE id = $1`, [deliveryId]);
+      this.stats.givenUp++;
+      await this.releaseNext(runner, deliveryId);
+      return;
+    }
+    await runner.query(`UPDATE webhook_deliveries SET next_attempt_at = $2, claimed_until = NULL WHERE id = $1`, [deliveryId, d.next_at]);
+    await enqueueDeliveries(this.queue(), runner, [deliveryId], cfg.timeoutMs, new Date(d.next_at));
   }
 
   /** The next delivery of the same shipment to the same endpoint may go now. */

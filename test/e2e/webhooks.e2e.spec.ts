@@ -424,7 +424,11 @@ describe('webhooks', () => {
     } finally {
       receiver.delays.delete('/slow');
     }
-    await eventually(async () => (receiver.at('/slow').length >= 13 ? true : undefined), 60_000, 'the slow deliveries to drain');
+    const slow = await eventually(async () => (receiver.at('/slow').every((r) => r.answeredAt !== undefined) && receiver.at('/slow').length >= 13 ? receiver.at('/slow') : undefined), 60_000, 'the slow deliveries to drain');
+    // never more than WEBHOOK_ORGANIZATION_CONCURRENCY (2) of the carrier's attempts at once
+    const overlap = Math.max(...slow.map((r) => slow.filter((o) => o.at <= r.at && o.answeredAt! > r.at).length));
+    expect(overlap).toBeLessThanOrEqual(2);
+    expect(new Set(slow.map((r) => r.headers['webhook-id'])).size).toBe(13);
   }, 120_000);
 
   it('logs the disabling of an endpoint, and never a secret', async () => {
