@@ -468,6 +468,12 @@ describe('webhooks in production mode (SSRF)', () => {
     'https://[fd00::1]/hook',
     'https://[fe80::1]/hook',
     'https://[::ffff:127.0.0.1]/hook',
+    // IPv6 forms that carry an IPv4 address: IPv4-compatible, local-use NAT64, 6to4, Teredo, SIIT
+    'https://[::127.0.0.1]/hook',
+    'https://[64:ff9b:1::a9fe:a9fe]/hook',
+    'https://[2002:a9fe:a9fe::1]/hook',
+    'https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook',
+    'https://[::ffff:0:a9fe:a9fe]/hook',
     'https://0.0.0.0/hook',
     'http://example.com/hook',
   ])('refuses %s at registration', async (url) => {
