@@ -4,7 +4,8 @@ import { LedgerError } from '../common/errors';
 
 /**
  * The SSRF rule: in production no webhook goes to a private, loopback, link-local, unique-local,
- * CGNAT, unspecified or metadata address, checked on the URL at registration and on every resolved
+ * CGNAT, unspecified or metadata address, nor to an IPv6 form that embeds an IPv4 one (NAT64,
+ * 6to4, Teredo, IPv4-compatible, SIIT), checked on the URL at registration and on every resolved
  * address at delivery (a name re-pointed after registration is caught then). Hosts on
  * WEBHOOK_ALLOWED_HOSTS are exempt. Outside production loopback and private addresses are allowed
  * (a receiver on the same machine works), and http:// too.
@@ -14,7 +15,14 @@ for (const [net, prefix] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24],
   ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) refused.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) refused.addSubnet(net, prefix, 'ipv6');
+// IPv6: unspecified and loopback inside ::/96 (IPv4-compatible, deprecated), SIIT, unique-local,
+// link-local, deprecated site-local, multicast, discard-only, documentation, benchmarking, and
+// the forms that reach an embedded IPv4 address through a gateway: NAT64 (well-known and local-use),
+// 6to4 and Teredo. None of them is a public receiver's address.
+for (const [net, prefix] of [
+  ['::', 96], ['::ffff:0:0:0', 96], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8], ['100::', 64], ['2001:db8::', 32], ['2001:2::', 48],
+  ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['2002::', 16], ['2001::', 32],
+] as const) refused.addSubnet(net, prefix, 'ipv6');
 
 export interface AddressPolicy {
   production: boolean;
