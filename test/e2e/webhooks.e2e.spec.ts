@@ -180,6 +180,25 @@ describe('webhooks', () => {
     expect(got[1].body).toBe(got[0].body);
   }, 60_000);
 
+  it('gives a delivery replayed days after it was created a full retry window (it was given up at its first failure)', async () => {
+    const { endpoint: e } = await endpoint(carrierKey, '/old-replay');
+    await shipmentWithEvent();
+    const [first] = await eventually(async () => {
+      const d = await deliveries(carrierKey, e.id);
+      return d[0]?.status === 'DELIVERED' ? d : undefined;
+    });
+    // created three days ago, beyond WEBHOOK_RETRY_FOR_HOURS (48): the receiver lost it and asks for it again
+    await sqlRows(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET created_at = now() - interval '3 days' WHERE id = $1`, [first.id]);
+    receiver.scripts.set('/old-replay', [503]);
+    await mustGql(t, `mutation($id: ID!) { replayWebhookDelivery(id: $id) { id } }`, { id: first.id });
+    const [d] = await eventually(async () => {
+      const list = await deliveries(carrierKey, e.id);
+      return list[0]?.status !== 'PENDING' && list[0].attempts.length >= 3 ? list : undefined;
+    }, 30_000, 'the replay to end');
+    expect(d.attempts.map((a) => a.httpStatus)).toEqual([200, 503, 200]);
+    expect(d.status).toBe('DELIVERED');
+  }, 60_000);
+
   it('signs with the rotated secret, and with the old one too during the grace period', async () => {
     const { secret: oldSecret, endpoint: e } = await endpoint(carrierKey, '/rotate');
     const rotated = await as<{ rotateWebhookSecret: { secret: string } }>(carrierKey, `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, { id: e.id });
