@@ -131,7 +131,7 @@ export interface AppConfig {
 export interface WebhookConfig {
   /** WEBHOOK_RETRY_BASE_MS: the first retry's delay; each next one doubles, up to an hour */
   retryBaseMs: number;
-  /** WEBHOOK_RETRY_FOR_HOURS: a delivery is given up (GAVE_UP) once its next attempt would fall this long after its creation */
+  /** WEBHOOK_RETRY_FOR_HOURS: a delivery is given up (FAILED) once its next attempt would fall this long after its first attempt (of the latest replay or enabling) */
   retryForMs: number;
   /** WEBHOOK_TIMEOUT_MS: one attempt (connect, send, answer) at most this long */
   timeoutMs: number;

@@ -512,7 +512,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     const delay = retryDelayMs(cfg.retryBaseMs, attempt);
     const [d] = await sqlRows<{ give_up: boolean; next_at: Date }>(
       runner,
-      `SELECT now() + make_interval(secs => $2::double precision / 1000) > created_at + make_interval(secs => $3::double precision / 1000) AS give_up,
+      `SELECT now() + make_interval(secs => $2::double precision / 1000) > coalesce(first_attempt_at, created_at) + make_interval(secs => $3::double precision / 1000) AS give_up,
               now() + make_interval(secs => $2::double precision / 1000) AS next_at
          FROM webhook_deliveries WHERE id = $1`,
       [deliveryId, delay, cfg.retryForMs],
