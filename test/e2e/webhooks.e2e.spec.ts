@@ -114,6 +114,16 @@ describe('webhooks', () => {
     if (r.outcome !== 'ACCEPTED') throw new Error(JSON.stringify(r));
     return { eventId: r.eventId!, leaf: r.receipt!.leaf };
   }
+  /**
+   * Waits until the delivery a receiver got is recorded DELIVERED: the POST arrives before the
+   * attempt's bookkeeping, which would otherwise overwrite a state a test sets up (a CI flake).
+   */
+  async function deliveredInFull(r: Received): Promise<void> {
+    await eventually(async () => {
+      const [d] = await sqlRows<{ status: string }>(t.ledger.runtime.dataSource, `SELECT status FROM webhook_deliveries WHERE webhook_id = $1`, [r.headers['webhook-id']]);
+      return d?.status === 'DELIVERED' ? true : undefined;
+    }, 30_000, 'the attempt recorded');
+  }
   async function deliveries(apiKey: string, id: string): Promise<Delivery[]> {
     return (await as<{ webhookDeliveries: Delivery[] }>(apiKey, DELIVERIES, { id })).webhookDeliveries;
   }
@@ -354,6 +364,7 @@ describe('webhooks', () => {
     await endpoint(carrierKey, '/stall');
     await shipmentWithEvent();
     const [first] = await eventually(async () => (receiver.at('/stall').length >= 1 ? receiver.at('/stall') : undefined), 30_000, 'the first delivery');
+    await deliveredInFull(first);
     // the state a failed recordAttempt leaves (the POST went out, the row was not updated): PENDING,
     // still reserved; pg-boss' own retry of the job then arrives inside the reservation
     const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() + interval '1 second' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
@@ -366,6 +377,7 @@ describe('webhooks', () => {
     await endpoint(carrierKey, '/stall-race');
     await shipmentWithEvent();
     const [first] = await eventually(async () => (receiver.at('/stall-race').length >= 1 ? receiver.at('/stall-race') : undefined), 30_000, 'the first delivery');
+    await deliveredInFull(first);
     // a job's claim met the reservation of a failed bookkeeping step; by the time it looks for
     // when to come back, the reservation has just ended: the state it then reads
     const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() - interval '1 millisecond' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
@@ -379,6 +391,7 @@ describe('webhooks', () => {
     await endpoint(carrierKey, '/lost-job');
     await shipmentWithEvent();
     const [first] = await eventually(async () => (receiver.at('/lost-job').length >= 1 ? receiver.at('/lost-job') : undefined), 30_000, 'the first delivery');
+    await deliveredInFull(first);
     // PENDING, due, claimed by nobody, and no job left for it in the queue
     await sqlRows(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = NULL, next_attempt_at = now() - interval '10 minutes' WHERE webhook_id = $1`, [first.headers['webhook-id']]);
     const again = await eventually(async () => (receiver.at('/lost-job').length >= 2 ? receiver.at('/lost-job')[1] : undefined), 30_000, 'the swept delivery');
