@@ -315,6 +315,17 @@ describe('webhooks', () => {
     expect(value('custody_webhook_queue_depth')).toBeGreaterThanOrEqual(0);
   });
 
+  it('keeps the 20-endpoint cap under concurrent registrations', async () => {
+    await registerOrganization(t, 'wh-cap', 'MERCHANT');
+    const answers = await Promise.all(
+      Array.from({ length: 26 }, (_, i) => t.gql<Created>(CREATE, { i: { organization: 'wh-cap', url: receiver.url(`/cap-${i}`), eventTypes: ['shipment.event_recorded'] } })),
+    );
+    const [{ n }] = await sqlRows<{ n: number }>(t.ledger.runtime.dataSource, `SELECT count(*)::int AS n FROM webhook_endpoints w JOIN organizations o ON o.id = w.organization_id WHERE o.slug = 'wh-cap' AND w.deleted_at IS NULL`);
+    expect(n).toBe(20);
+    expect(answers.filter((a) => !a.errors)).toHaveLength(20);
+    expect(answers.filter((a) => a.errors?.[0]?.extensions?.code === 'VALIDATION_FAILED')).toHaveLength(6);
+  }, 60_000);
+
   it('never shows a secret in a list, a delivery log or an error', async () => {
     const { secret, endpoint: e } = await endpoint(carrierKey, '/secretive');
     const answers = [
