@@ -186,6 +186,8 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     const organizationId = await this.organizationFor(input.organization ?? null, caller);
     const secret = newWebhookSecret();
     return inTransaction(this.runtime.dataSource, async (runner) => {
+      // registrations of one organization take turns, so concurrent ones cannot pass the cap
+      await this.lockOrganizationId(runner, organizationId);
       const [{ n }] = await sqlRows<{ n: number }>(runner, `SELECT count(*)::int AS n FROM webhook_endpoints WHERE organization_id = $1 AND deleted_at IS NULL`, [organizationId]);
       if (n >= MAX_ENDPOINTS_PER_ORGANIZATION) throw new LedgerError('VALIDATION_FAILED', `an organization has at most ${MAX_ENDPOINTS_PER_ORGANIZATION} webhook endpoints: delete one first`);
       const [{ id }] = await sqlRows<{ id: string }>(runner, `INSERT INTO webhook_endpoints (organization_id, url, event_types, description, secret) VALUES ($1, $2, $3::text[], $4, $5) RETURNING id`, [
@@ -379,8 +381,12 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
   private async lockOrganization(runner: QueryRunner, sql: string, id: string): Promise<string | undefined> {
     const [row] = await sqlRows<{ organization_id: string }>(runner, sql, [id]);
     if (!row) return undefined;
-    await runner.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [advisoryLockName(this.runtime.config.database, `webhook-organization:${row.organization_id}`)]);
+    await this.lockOrganizationId(runner, row.organization_id);
     return row.organization_id;
+  }
+
+  private async lockOrganizationId(runner: QueryRunner, organizationId: string): Promise<void> {
+    await runner.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [advisoryLockName(this.runtime.config.database, `webhook-organization:${organizationId}`)]);
   }
 
   /**
