@@ -121,6 +121,16 @@ describe('webhooks', () => {
     return (await as<{ webhookDeliveries: Delivery[] }>(apiKey, DELIVERIES, { id })).webhookDeliveries;
   }
 
+  /** The receiver has it, and its attempt is recorded (DELIVERED): only then may a test rewrite the row, or the attempt's bookkeeping overwrites it. */
+  async function deliveredFirst(path: string): Promise<Received> {
+    const [first] = await eventually(async () => (receiver.at(path).length >= 1 ? receiver.at(path) : undefined), 30_000, 'the first delivery');
+    await eventually(async () => {
+      const [row] = await sqlRows<{ status: string }>(t.ledger.runtime.dataSource, `SELECT status FROM webhook_deliveries WHERE webhook_id = $1`, [first.headers['webhook-id']]);
+      return row?.status === 'DELIVERED' ? true : undefined;
+    }, 30_000, 'the first attempt to be recorded');
+    return first;
+  }
+
   beforeAll(async () => {
     await receiver.start();
     t = await startTestLedger({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '8', WEBHOOK_DISABLE_AFTER_HOURS: '0', WEBHOOK_SECRET_GRACE_HOURS: '1', WEBHOOK_POLL_MS: '50', WEBHOOK_SWEEP_MS: '1000', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', LOG_FILE: logFile });
@@ -337,7 +347,7 @@ describe('webhooks', () => {
   it('gives a delivery that stayed PENDING after a failed bookkeeping step another attempt (it used to stall for good, and the shipment behind it)', async () => {
     await endpoint(carrierKey, '/stall');
     await shipmentWithEvent();
-    const [first] = await eventually(async () => (receiver.at('/stall').length >= 1 ? receiver.at('/stall') : undefined), 30_000, 'the first delivery');
+    const first = await deliveredFirst('/stall');
     // the state a failed recordAttempt leaves (the POST went out, the row was not updated): PENDING,
     // still reserved; pg-boss' own retry of the job then arrives inside the reservation
     const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() + interval '1 second' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
@@ -349,7 +359,7 @@ describe('webhooks', () => {
   it('queues a job again when the reservation it met ended before it could queue itself (CI on PostgreSQL: the delivery stalled for good)', async () => {
     await endpoint(carrierKey, '/stall-race');
     await shipmentWithEvent();
-    const [first] = await eventually(async () => (receiver.at('/stall-race').length >= 1 ? receiver.at('/stall-race') : undefined), 30_000, 'the first delivery');
+    const first = await deliveredFirst('/stall-race');
     // a job's claim met the reservation of a failed bookkeeping step; by the time it looks for
     // when to come back, the reservation has just ended: the state it then reads
     const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() - interval '1 millisecond' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
@@ -362,7 +372,7 @@ describe('webhooks', () => {
   it('sends a delivery whose job was lost (pg-boss gave it up after its retries in a long outage): the sweeper queues it again', async () => {
     await endpoint(carrierKey, '/lost-job');
     await shipmentWithEvent();
-    const [first] = await eventually(async () => (receiver.at('/lost-job').length >= 1 ? receiver.at('/lost-job') : undefined), 30_000, 'the first delivery');
+    const first = await deliveredFirst('/lost-job');
     // PENDING, due, claimed by nobody, and no job left for it in the queue
     await sqlRows(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = NULL, next_attempt_at = now() - interval '10 minutes' WHERE webhook_id = $1`, [first.headers['webhook-id']]);
     const again = await eventually(async () => (receiver.at('/lost-job').length >= 2 ? receiver.at('/lost-job')[1] : undefined), 30_000, 'the swept delivery');
@@ -495,6 +505,10 @@ describe('webhooks', () => {
       }, 10_000, 'the deleted endpoint\'s deliveries to go');
       expect(left).toBe(0);
       expect(readFileSync(logFile, 'utf8')).not.toMatch(/webhook_attempts|foreign key/);
+      // one whose worker died mid-attempt: the job pg-boss retries removes it (it never ends otherwise)
+      const [crashed] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `INSERT INTO webhook_deliveries (endpoint_id, webhook_id, event_type, payload, claimed_until) VALUES ($1, 'msg_crashed', 'shipment.event_recorded', '{}', now() - interval '1 second') RETURNING id`, [first]);
+      await t.ledger.app.get(WebhooksService).deliver(crashed.id);
+      expect(await sqlRows(t.ledger.runtime.dataSource, `SELECT id FROM webhook_deliveries WHERE id = $1`, [crashed.id])).toEqual([]);
     } finally {
       receiver.delays.delete('/deleted-slow');
       receiver.delays.delete('/after-delete');
