@@ -263,11 +263,16 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     await enqueueDeliveries(this.queue(), runner, heads.map((h) => h.id), this.runtime.config.webhooks.timeoutMs);
   }
 
-  /** Deletes the endpoint, its pending deliveries and its log (soft for the endpoint row, so ids stay unique). */
+  /**
+   * Deletes the endpoint, its pending deliveries and its log (soft for the endpoint row, so ids
+   * stay unique). A delivery with an attempt in flight stays until that attempt ends (then
+   * `recordAttempt` removes it): it still counts against its organization's share, and its
+   * bookkeeping has a row to end.
+   */
   async delete(id: string, caller: Principal): Promise<boolean> {
     return inTransaction(this.runtime.dataSource, async (runner) => {
       await this.owned(runner, id, caller);
-      await runner.query(`DELETE FROM webhook_deliveries WHERE endpoint_id = $1`, [id]);
+      await runner.query(`DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND NOT (status = 'PENDING' AND claimed_until > now())`, [id]);
       await runner.query(`UPDATE webhook_endpoints SET deleted_at = now(), enabled = false, secret = '', previous_secret = NULL WHERE id = $1`, [id]);
       return true;
     });
@@ -307,13 +312,21 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    * Sends a delivery again, with the SAME webhook-id (receivers that de-duplicate by it see a
    * repeat, as the spec intends) and a fresh timestamp and signature. It becomes PENDING with a new
    * retry window; a later delivery of the same shipment to the endpoint waits for it, as for any.
+   * Not while an attempt of it is in flight: clearing that claim would send it a second time at
+   * once, past its organization's share (WEBHOOK_ORGANIZATION_CONCURRENCY).
    */
   async replay(deliveryId: string, caller: Principal): Promise<WebhookDelivery> {
     const endpointId = await inTransaction(this.runtime.dataSource, async (runner) => {
       const [row] = await sqlRows<{ endpoint_id: string }>(runner, `SELECT endpoint_id FROM webhook_deliveries WHERE id = $1`, [asUuid(deliveryId)]);
       if (!row) throw new LedgerError('NOT_FOUND', 'no webhook delivery with this id for your organization', 'id');
       await this.owned(runner, row.endpoint_id, caller, 'no webhook delivery with this id for your organization');
-      await runner.query(`UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, first_attempt_at = NULL, next_attempt_at = now(), claimed_until = NULL WHERE id = $1`, [deliveryId]);
+      const [replayed] = await sqlRows<{ id: string }>(
+        runner,
+        `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, first_attempt_at = NULL, next_attempt_at = now(), claimed_until = NULL
+          WHERE id = $1 AND NOT (status = 'PENDING' AND claimed_until > now()) RETURNING id`,
+        [deliveryId],
+      );
+      if (!replayed) throw new LedgerError('VALIDATION_FAILED', `this delivery is being sent right now: replay it once that attempt ended (within ${Math.ceil(this.runtime.config.webhooks.timeoutMs / 1000)} s)`, 'id');
       await enqueueDeliveries(this.queue(), runner, [deliveryId], this.runtime.config.webhooks.timeoutMs);
       return row.endpoint_id;
     });
@@ -410,21 +423,28 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    * Every WEBHOOK_SWEEP_MS: deliveries due for longer than that, claimed by nobody and first in
    * line, get a job again (at most once per five sweeps each). A job can be lost: pg-boss gives
    * one up after its 20 retries (a long database outage), and a crash can cost a wake-up. A
-   * delivery that still had a job gets a second one, which finds it claimed or sent and ends.
+   * delivery that still had a job gets a second one, which finds it claimed or sent and ends. Not
+   * a parked one while its organization is at its share: an attempt in flight wakes it when it
+   * ends, and a job now would only park it again (a slow tenant's backlog: 500 jobs a sweep and
+   * replica, ahead of everyone else's).
    */
   async sweep(): Promise<number> {
     const cfg = this.runtime.config.webhooks;
     return inTransaction(this.runtime.dataSource, async (runner) => {
       const swept = await sqlRows<{ id: string }>(
         runner,
-        `WITH due AS (
+        `WITH at_share AS (
+           SELECT fw.organization_id FROM webhook_deliveries f JOIN webhook_endpoints fw ON fw.id = f.endpoint_id
+            WHERE f.status = 'PENDING' AND f.claimed_until > now() GROUP BY fw.organization_id HAVING count(*) >= $3),
+         due AS (
            SELECT d.id FROM webhook_deliveries d, webhook_endpoints w, organizations o
             WHERE ${SENDABLE_SQL}
+              AND (d.parked_at IS NULL OR w.organization_id NOT IN (SELECT organization_id FROM at_share))
               AND coalesce(d.next_attempt_at, d.created_at) < now() - make_interval(secs => $1::double precision / 1000)
               AND (d.swept_at IS NULL OR d.swept_at < now() - make_interval(secs => $2::double precision / 1000))
             ORDER BY d.seq LIMIT ${SWEEP_LIMIT} FOR UPDATE OF d SKIP LOCKED)
          UPDATE webhook_deliveries u SET swept_at = now(), parked_at = NULL FROM due WHERE u.id = due.id RETURNING u.id`,
-        [cfg.sweepMs, cfg.sweepMs * 5],
+        [cfg.sweepMs, cfg.sweepMs * 5, cfg.organizationConcurrency],
       );
       await enqueueDeliveries(this.queue(), runner, swept.map((d) => d.id), cfg.timeoutMs);
       return swept.length;
@@ -442,6 +462,13 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    */
   private async requeueIfReserved(deliveryId: string): Promise<void> {
     await inTransaction(this.runtime.dataSource, async (runner) => {
+      // its endpoint was deleted during an attempt whose worker died: nothing will end it but this
+      const [gone] = await sqlRows<{ id: string }>(
+        runner,
+        `DELETE FROM webhook_deliveries d USING webhook_endpoints w WHERE d.id = $1 AND w.id = d.endpoint_id AND w.deleted_at IS NOT NULL AND NOT (d.status = 'PENDING' AND d.claimed_until > now()) RETURNING d.id`,
+        [deliveryId],
+      );
+      if (gone) return;
       const [d] = await sqlRows<{ at: Date }>(
         runner,
         `SELECT greatest(d.claimed_until, d.next_attempt_at, now()) + interval '100 milliseconds' AS at
@@ -480,7 +507,13 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     const ok = result.httpStatus !== null && result.httpStatus >= 200 && result.httpStatus < 300;
     await inTransaction(this.runtime.dataSource, async (runner) => {
       const organizationId = await this.lockOrganization(runner, `SELECT organization_id FROM webhook_endpoints WHERE id = $1`, endpointId);
-      await this.settleAttempt(runner, deliveryId, endpointId, attemptedAt, result, ok);
+      // the endpoint was deleted while the attempt was in flight: the delivery goes with it now
+      const [gone] = await sqlRows<{ id: string }>(
+        runner,
+        `DELETE FROM webhook_deliveries d USING webhook_endpoints w WHERE d.id = $1 AND w.id = d.endpoint_id AND w.deleted_at IS NOT NULL RETURNING d.id`,
+        [deliveryId],
+      );
+      if (!gone) await this.settleAttempt(runner, deliveryId, endpointId, attemptedAt, result, ok);
       if (organizationId !== undefined) await this.wakeParked(runner, organizationId);
     });
   }

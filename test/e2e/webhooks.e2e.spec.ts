@@ -56,6 +56,9 @@ class Receiver {
   }
 }
 
+/** The most requests of `list` that were in flight at one moment (all of them answered). */
+const maxOverlap = (list: Received[]): number => Math.max(0, ...list.map((r) => list.filter((o) => o.at <= r.at && o.answeredAt! > r.at).length));
+
 const headersOf = (r: Received): Record<string, string> => ({
   'webhook-id': String(r.headers['webhook-id']),
   'webhook-timestamp': String(r.headers['webhook-timestamp']),
@@ -114,18 +117,18 @@ describe('webhooks', () => {
     if (r.outcome !== 'ACCEPTED') throw new Error(JSON.stringify(r));
     return { eventId: r.eventId!, leaf: r.receipt!.leaf };
   }
-  /**
-   * Waits until the delivery a receiver got is recorded DELIVERED: the POST arrives before the
-   * attempt's bookkeeping, which would otherwise overwrite a state a test sets up (a CI flake).
-   */
-  async function deliveredInFull(r: Received): Promise<void> {
-    await eventually(async () => {
-      const [d] = await sqlRows<{ status: string }>(t.ledger.runtime.dataSource, `SELECT status FROM webhook_deliveries WHERE webhook_id = $1`, [r.headers['webhook-id']]);
-      return d?.status === 'DELIVERED' ? true : undefined;
-    }, 30_000, 'the attempt recorded');
-  }
   async function deliveries(apiKey: string, id: string): Promise<Delivery[]> {
     return (await as<{ webhookDeliveries: Delivery[] }>(apiKey, DELIVERIES, { id })).webhookDeliveries;
+  }
+
+  /** The receiver has it, and its attempt is recorded (DELIVERED): only then may a test rewrite the row, or the attempt's bookkeeping overwrites it. */
+  async function deliveredFirst(path: string): Promise<Received> {
+    const [first] = await eventually(async () => (receiver.at(path).length >= 1 ? receiver.at(path) : undefined), 30_000, 'the first delivery');
+    await eventually(async () => {
+      const [row] = await sqlRows<{ status: string }>(t.ledger.runtime.dataSource, `SELECT status FROM webhook_deliveries WHERE webhook_id = $1`, [first.headers['webhook-id']]);
+      return row?.status === 'DELIVERED' ? true : undefined;
+    }, 30_000, 'the first attempt to be recorded');
+    return first;
   }
 
   beforeAll(async () => {
@@ -374,8 +377,7 @@ describe('webhooks', () => {
   it('gives a delivery that stayed PENDING after a failed bookkeeping step another attempt (it used to stall for good, and the shipment behind it)', async () => {
     await endpoint(carrierKey, '/stall');
     await shipmentWithEvent();
-    const [first] = await eventually(async () => (receiver.at('/stall').length >= 1 ? receiver.at('/stall') : undefined), 30_000, 'the first delivery');
-    await deliveredInFull(first);
+    const first = await deliveredFirst('/stall');
     // the state a failed recordAttempt leaves (the POST went out, the row was not updated): PENDING,
     // still reserved; pg-boss' own retry of the job then arrives inside the reservation
     const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() + interval '1 second' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
@@ -387,8 +389,7 @@ describe('webhooks', () => {
   it('queues a job again when the reservation it met ended before it could queue itself (CI on PostgreSQL: the delivery stalled for good)', async () => {
     await endpoint(carrierKey, '/stall-race');
     await shipmentWithEvent();
-    const [first] = await eventually(async () => (receiver.at('/stall-race').length >= 1 ? receiver.at('/stall-race') : undefined), 30_000, 'the first delivery');
-    await deliveredInFull(first);
+    const first = await deliveredFirst('/stall-race');
     // a job's claim met the reservation of a failed bookkeeping step; by the time it looks for
     // when to come back, the reservation has just ended: the state it then reads
     const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = now() - interval '1 millisecond' WHERE webhook_id = $1 RETURNING id`, [first.headers['webhook-id']]);
@@ -401,8 +402,7 @@ describe('webhooks', () => {
   it('sends a delivery whose job was lost (pg-boss gave it up after its retries in a long outage): the sweeper queues it again', async () => {
     await endpoint(carrierKey, '/lost-job');
     await shipmentWithEvent();
-    const [first] = await eventually(async () => (receiver.at('/lost-job').length >= 1 ? receiver.at('/lost-job') : undefined), 30_000, 'the first delivery');
-    await deliveredInFull(first);
+    const first = await deliveredFirst('/lost-job');
     // PENDING, due, claimed by nobody, and no job left for it in the queue
     await sqlRows(t.ledger.runtime.dataSource, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, claimed_until = NULL, next_attempt_at = now() - interval '10 minutes' WHERE webhook_id = $1`, [first.headers['webhook-id']]);
     const again = await eventually(async () => (receiver.at('/lost-job').length >= 2 ? receiver.at('/lost-job')[1] : undefined), 30_000, 'the swept delivery');
@@ -469,10 +469,109 @@ describe('webhooks', () => {
     }
     const slow = await eventually(async () => (receiver.at('/slow').every((r) => r.answeredAt !== undefined) && receiver.at('/slow').length >= 13 ? receiver.at('/slow') : undefined), 60_000, 'the slow deliveries to drain');
     // never more than WEBHOOK_ORGANIZATION_CONCURRENCY (2) of the carrier's attempts at once
-    const overlap = Math.max(...slow.map((r) => slow.filter((o) => o.at <= r.at && o.answeredAt! > r.at).length));
-    expect(overlap).toBeLessThanOrEqual(2);
+    expect(maxOverlap(slow)).toBeLessThanOrEqual(2);
     expect(new Set(slow.map((r) => r.headers['webhook-id'])).size).toBe(13);
   }, 120_000);
+
+  // ---- the review of the fair share (each failed before its fix) ----
+
+  /** A carrier of its own (so no other test's attempts count against its share) and a way to scan a new parcel of it. */
+  async function tenant(slug: string): Promise<{ endpoint(path: string): Promise<string>; scan(): Promise<void> }> {
+    await registerOrganization(t, slug, 'CARRIER');
+    const wallet = await registerKey(t, slug, newWallet());
+    return {
+      endpoint: async (path) => (await mustGql<Created>(t, CREATE, { i: { organization: slug, url: receiver.url(path), eventTypes: ['shipment.event_recorded'] } })).createWebhookEndpoint.endpoint.id,
+      scan: async () => {
+        const trackingNumber = `WH${String(++n).padStart(5, '0')}`;
+        await createShipment(t, trackingNumber, slug);
+        const [r] = await record(t, [await signEvent(domain, wallet, eventFields({ trackingNumber, carrier: slug, custodian: slug, eventType: 'PICKED_UP', occurredAt: BigInt(Date.now() - 3_600_000) }))]);
+        expect(r.outcome).toBe('ACCEPTED');
+      },
+    };
+  }
+  const answered = (list: Received[]): Received[] | undefined => (list.every((r) => r.answeredAt !== undefined) ? list : undefined);
+
+  it('refuses to replay a delivery while its attempt is in flight (a second, concurrent send past the fair share)', async () => {
+    const org = await tenant('wh-replayer');
+    const id = await org.endpoint('/replay-busy');
+    receiver.delays.set('/replay-busy', 1_500);
+    try {
+      await org.scan();
+      await eventually(async () => (receiver.at('/replay-busy').length >= 1 ? true : undefined), 30_000, 'the attempt in flight');
+      const [d] = (await mustGql<{ webhookDeliveries: Delivery[] }>(t, DELIVERIES, { id })).webhookDeliveries;
+      const replays = await Promise.all([1, 2, 3].map(() => t.gql(`mutation($id: ID!) { replayWebhookDelivery(id: $id) { id } }`, { id: d.id })));
+      for (const r of replays) {
+        expect(r.errors?.[0]?.extensions?.code).toBe('VALIDATION_FAILED');
+        expect(r.errors?.[0]?.message).toMatch(/being sent right now: replay it once/);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      const got = await eventually(async () => answered(receiver.at('/replay-busy')), 10_000, 'the answers');
+      expect(got).toHaveLength(1);
+    } finally {
+      receiver.delays.delete('/replay-busy');
+    }
+  }, 60_000);
+
+  it("keeps counting a deleted endpoint's attempts in flight against its organization's share, and records them without an error", async () => {
+    const org = await tenant('wh-deleter');
+    const first = await org.endpoint('/deleted-slow');
+    receiver.delays.set('/deleted-slow', 1_500);
+    receiver.delays.set('/after-delete', 1_500);
+    try {
+      await org.scan();
+      await org.scan();
+      await eventually(async () => (receiver.at('/deleted-slow').length >= 2 ? true : undefined), 30_000, 'two attempts in flight');
+      await mustGql(t, `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`, { id: first });
+      await org.endpoint('/after-delete');
+      await org.scan();
+      await org.scan();
+      const all = await eventually(async () => (receiver.at('/after-delete').length >= 2 ? answered([...receiver.at('/deleted-slow'), ...receiver.at('/after-delete')]) : undefined), 30_000, 'the deliveries after the delete');
+      // never more than WEBHOOK_ORGANIZATION_CONCURRENCY (2) of the organization's attempts at once
+      expect(maxOverlap(all)).toBeLessThanOrEqual(2);
+      // the attempts that were in flight are gone with their endpoint once they ended
+      const left = await eventually(async () => {
+        const [{ n: count }] = await sqlRows<{ n: number }>(t.ledger.runtime.dataSource, `SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1`, [first]);
+        return count === 0 ? count : undefined;
+      }, 10_000, 'the deleted endpoint\'s deliveries to go');
+      expect(left).toBe(0);
+      expect(readFileSync(logFile, 'utf8')).not.toMatch(/webhook_attempts|foreign key/);
+      // one whose worker died mid-attempt: the job pg-boss retries removes it (it never ends otherwise)
+      const [crashed] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `INSERT INTO webhook_deliveries (endpoint_id, webhook_id, event_type, payload, claimed_until) VALUES ($1, 'msg_crashed', 'shipment.event_recorded', '{}', now() - interval '1 second') RETURNING id`, [first]);
+      await t.ledger.app.get(WebhooksService).deliver(crashed.id);
+      expect(await sqlRows(t.ledger.runtime.dataSource, `SELECT id FROM webhook_deliveries WHERE id = $1`, [crashed.id])).toEqual([]);
+    } finally {
+      receiver.delays.delete('/deleted-slow');
+      receiver.delays.delete('/after-delete');
+    }
+  }, 60_000);
+
+  it('leaves the deliveries parked behind an organization at its share to the wake-up, instead of sweeping them into jobs that park again', async () => {
+    const org = await tenant('wh-parker');
+    const id = await org.endpoint('/parked');
+    receiver.delays.set('/parked', 2_000);
+    const db = t.ledger.runtime.dataSource;
+    try {
+      for (let i = 0; i < 4; i++) await org.scan();
+      await eventually(async () => {
+        const [{ n: parked }] = await sqlRows<{ n: number }>(db, `SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND parked_at IS NOT NULL`, [id]);
+        return parked === 2 ? true : undefined;
+      }, 30_000, 'two parked deliveries');
+      // parked long ago (a backlog), and the organization still at its share: a sweep leaves them be
+      await sqlRows(db, `UPDATE webhook_deliveries SET created_at = now() - interval '10 minutes', next_attempt_at = now() - interval '10 minutes' WHERE endpoint_id = $1 AND parked_at IS NOT NULL`, [id]);
+      await t.ledger.app.get(WebhooksService).sweep();
+      const rows = await sqlRows<{ parked: boolean; swept: boolean }>(db, `SELECT parked_at IS NOT NULL AS parked, swept_at IS NOT NULL AS swept FROM webhook_deliveries WHERE endpoint_id = $1 AND claimed_until IS NULL`, [id]);
+      expect(rows).toEqual([{ parked: true, swept: false }, { parked: true, swept: false }]);
+      const got = await eventually(async () => (receiver.at('/parked').length >= 4 ? answered(receiver.at('/parked')) : undefined), 30_000, 'the parked deliveries');
+      expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(4);
+      expect(maxOverlap(got)).toBeLessThanOrEqual(2);
+    } finally {
+      receiver.delays.delete('/parked');
+    }
+    // a parked delivery whose wake-up was lost (its organization has free slots): the sweeper sends it
+    const [lost] = await sqlRows<{ webhook_id: string }>(db, `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, parked_at = now() - interval '10 minutes', swept_at = NULL, next_attempt_at = now() - interval '10 minutes'
+      WHERE id = (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY seq LIMIT 1) RETURNING webhook_id`, [id]);
+    await eventually(async () => (receiver.at('/parked').filter((r) => r.headers['webhook-id'] === lost.webhook_id).length >= 2 ? true : undefined), 30_000, 'the swept parked delivery');
+  }, 60_000);
 
   it('logs the disabling of an endpoint, and never a secret', async () => {
     const log = await eventually(async () => {
