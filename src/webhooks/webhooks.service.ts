@@ -20,7 +20,10 @@ const MAX_RETRY_DELAY_MS = 3_600_000;
 const SWEEP_LIMIT = 500;
 
 /** Delivery `d` is the oldest waiting one of its endpoint and shipment (later ones wait for it). */
-const FIRST_IN_LINE_SQL = `NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NOT DISTINCT FROM d.ordering_key AND p.seq < d.seq)`;
+// `=` (not IS NOT DISTINCT FROM, which no index serves: a wake-up over a backlog of 3,000 took 6 s
+// on PostgreSQL) with the both-NULL case apart; the ledger writes no NULL key today
+const FIRST_IN_LINE_SQL = `NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key = d.ordering_key AND p.seq < d.seq)
+  AND (d.ordering_key IS NOT NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.ordering_key IS NULL AND p.seq < d.seq))`;
 /**
  * Delivery `d` (endpoint `w`, organization `o`) may be sent now, its organization's share apart:
  * pending, enabled, not suspended, claimed by nobody, due, first in line.
