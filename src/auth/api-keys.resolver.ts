@@ -10,7 +10,7 @@ export class ApiKey {
   @Field({ description: 'the public part of the key (cl_<prefix>_…), to recognise it in lists' }) prefix: string;
   @Field() role: string;
   @Field(() => String, { nullable: true, description: 'organization slug; null for platform keys (ADMIN, platform-wide DISPUTE_ANALYST)' }) organization: string | null;
-  @Field({ description: 'may create, rotate and revoke keys of its organization' }) manageKeys: boolean;
+  @Field({ description: 'may create, rotate and revoke keys of its organization, and manage its webhook endpoints' }) manageKeys: boolean;
   @Field() label: string;
   @Field() createdAt: Date;
   @Field(() => Date, { nullable: true }) revokedAt: Date | null;
@@ -37,7 +37,7 @@ export class Viewer {
   @Field() role: string;
   @Field(() => String, { nullable: true, description: 'organization slug; null for platform keys' }) organization: string | null;
   @Field(() => String, { nullable: true, description: 'CARRIER, MERCHANT, HUB, …; null for platform keys' }) organizationKind: string | null;
-  @Field({ description: 'may create, rotate and revoke keys of its organization' }) manageKeys: boolean;
+  @Field({ description: 'may create, rotate and revoke keys of its organization, and manage its webhook endpoints' }) manageKeys: boolean;
 }
 
 const toApiKey = (r: ApiKeyRow): ApiKey => ({

@@ -4,7 +4,7 @@ import { LedgerError } from '../common/errors';
 import { RUNTIME, type Runtime } from '../common/runtime';
 import { inTransaction, sqlRows } from '../database/data-source';
 import { SLUG_PATTERN } from '../custody/event-validation';
-import { actorOf, type Principal, type Role } from './principal';
+import { actorOf, mustManage, type Principal, type Role } from './principal';
 
 /** Key format: `cl_<12 hex prefix>_<48 hex secret>`. The prefix is public (it names the key in lists and logs). */
 const KEY_PATTERN = /^cl_([0-9a-f]{12})_([0-9a-f]{48})$/;
@@ -126,7 +126,7 @@ export class ApiKeysService {
       if (!input.organization || !SLUG_PATTERN.test(input.organization)) throw new LedgerError('VALIDATION_FAILED', `a ${input.role} key needs the slug of its organization (only DISPUTE_ANALYST keys may omit it, to be platform-wide)`, 'organization');
       const [org] = await sqlRows<{ id: string; kind: string }>(this.runtime.dataSource, `SELECT id, kind FROM organizations WHERE slug = $1`, [input.organization]);
       if (!org) throw new LedgerError('NOT_FOUND', `no organization "${input.organization}"`, 'organization');
-      this.mustManage(caller, org.id);
+      mustManage(caller, org.id, 'API keys');
       if (!ROLE_KINDS[input.role].includes(org.kind)) throw new LedgerError('VALIDATION_FAILED', `a ${org.kind} organization cannot hold ${input.role} keys (allowed: ${ROLE_KINDS[input.role].join(', ')})`, 'role');
       if (caller.role !== 'ADMIN' && input.role !== caller.role) throw new LedgerError('FORBIDDEN', `a ${caller.role} key can only create ${caller.role} keys for its organization`);
       organizationId = org.id;
@@ -166,7 +166,7 @@ export class ApiKeysService {
     const params: unknown[] = [];
     let where = 'TRUE';
     if (caller.role !== 'ADMIN') {
-      if (!caller.manageKeys || caller.organizationId === null) throw new LedgerError('FORBIDDEN', 'this key may not manage API keys');
+      mustManage(caller, caller.organizationId, 'API keys');
       params.push(caller.organizationId);
       where = `k.organization_id = $1`;
     } else if (organization) {
@@ -186,13 +186,8 @@ export class ApiKeysService {
   private async visible(caller: Principal, id: string): Promise<ApiKeyRow> {
     const key = await this.get(id);
     if (caller.role !== 'ADMIN' && key.organization_id !== caller.organizationId) throw new LedgerError('NOT_FOUND', `no API key ${id}`, 'id');
-    this.mustManage(caller, key.organization_id);
+    mustManage(caller, key.organization_id, 'API keys');
     return key;
-  }
-
-  private mustManage(caller: Principal, organizationId: string | null): void {
-    if (caller.role === 'ADMIN') return;
-    if (!caller.manageKeys || caller.organizationId === null || caller.organizationId !== organizationId) throw new LedgerError('FORBIDDEN', 'this key may not manage API keys of that organization');
   }
 
   private touch(id: string): void {

@@ -1,3 +1,5 @@
+import { LedgerError } from '../common/errors';
+
 /** Who is calling, as established from the API key, and what that lets them see. */
 export const ROLES = ['ADMIN', 'CARRIER', 'MERCHANT', 'DISPUTE_ANALYST', 'AUDITOR'] as const;
 export type Role = (typeof ROLES)[number];
@@ -114,3 +116,15 @@ export const seesInternalsOf = (scope: Scope, organizationId: string): boolean =
 
 /** An organization's signing keys: itself and the platform roles (auditors check every signature). */
 export const seesSigningKeysOf = (scope: Scope, organizationId: string): boolean => isPlatformReader(scope) || scope.organizationId === organizationId;
+
+/**
+ * An organization's API keys and webhook endpoints are managed by the platform admin or by the
+ * organization's own keys with manageKeys; other keys (a scanner integration's, say) may not, so a
+ * leaked one can neither mint keys nor redirect the organization's events. FORBIDDEN otherwise.
+ */
+export function mustManage(caller: Principal, organizationId: string | null, what: 'API keys' | 'webhook endpoints'): void {
+  if (caller.role === 'ADMIN') return;
+  if (!caller.manageKeys || caller.organizationId === null || caller.organizationId !== organizationId) {
+    throw new LedgerError('FORBIDDEN', `this key may not manage ${what} of that organization: use a key of the organization with manageKeys, or the platform admin`);
+  }
+}

@@ -7,7 +7,7 @@ import { RUNTIME, type Runtime } from '../common/runtime';
 import { LedgerError } from '../common/errors';
 import { inTransaction, sqlRows } from '../database/data-source';
 import { advisoryLockName } from '../anchoring/leader-lock';
-import type { Principal } from '../auth/principal';
+import { mustManage, type Principal } from '../auth/principal';
 import { newWebhookSecret, signatureHeader } from './webhook-signing';
 import { checkWebhookUrl, guardedLookup, refusedAtDelivery, type AddressPolicy } from './webhook-address';
 import { WEBHOOK_EVENT_TYPES } from './webhook-events';
@@ -182,11 +182,12 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
   // ---- endpoints ----
 
   async create(input: CreateWebhookEndpointInput, caller: Principal): Promise<CreatedWebhookEndpoint> {
+    const organizationId = await this.organizationFor(input.organization ?? null, caller);
+    mustManage(caller, organizationId, 'webhook endpoints');
     const eventTypes = checkEventTypes(input.eventTypes);
     const description = (input.description ?? '').trim();
     if (description.length > 500) throw new LedgerError('VALIDATION_FAILED', 'description is longer than 500 characters', 'description');
     const url = checkWebhookUrl(input.url, this.policy);
-    const organizationId = await this.organizationFor(input.organization ?? null, caller);
     const secret = newWebhookSecret();
     return inTransaction(this.runtime.dataSource, async (runner) => {
       // registrations of one organization take turns, so concurrent ones cannot pass the cap
@@ -218,7 +219,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
   async rotateSecret(id: string, caller: Principal): Promise<CreatedWebhookEndpoint> {
     const secret = newWebhookSecret();
     return inTransaction(this.runtime.dataSource, async (runner) => {
-      await this.owned(runner, id, caller);
+      await this.managed(runner, id, caller);
       await runner.query(
         `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = now() + make_interval(secs => $3::double precision / 1000), secret = $2 WHERE id = $1`,
         [id, secret, this.runtime.config.webhooks.secretGraceMs],
@@ -229,7 +230,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
 
   async setEnabled(id: string, enabled: boolean, caller: Principal): Promise<WebhookEndpoint> {
     return inTransaction(this.runtime.dataSource, async (runner) => {
-      await this.owned(runner, id, caller);
+      await this.managed(runner, id, caller);
       if (!enabled) {
         await runner.query(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = 'disabled by disableWebhookEndpoint', disabled_at = now() WHERE id = $1 AND enabled`, [id]);
         return this.endpointRow(runner, id);
@@ -274,7 +275,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    */
   async delete(id: string, caller: Principal): Promise<boolean> {
     return inTransaction(this.runtime.dataSource, async (runner) => {
-      await this.owned(runner, id, caller);
+      await this.managed(runner, id, caller);
       await runner.query(`DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND NOT (status = 'PENDING' AND claimed_until > now())`, [id]);
       await runner.query(`UPDATE webhook_endpoints SET deleted_at = now(), enabled = false, secret = '', previous_secret = NULL WHERE id = $1`, [id]);
       return true;
@@ -322,7 +323,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     const endpointId = await inTransaction(this.runtime.dataSource, async (runner) => {
       const [row] = await sqlRows<{ endpoint_id: string }>(runner, `SELECT endpoint_id FROM webhook_deliveries WHERE id = $1`, [asUuid(deliveryId)]);
       if (!row) throw new LedgerError('NOT_FOUND', 'no webhook delivery with this id for your organization', 'id');
-      await this.owned(runner, row.endpoint_id, caller, 'no webhook delivery with this id for your organization');
+      await this.managed(runner, row.endpoint_id, caller, 'no webhook delivery with this id for your organization');
       const [replayed] = await sqlRows<{ id: string }>(
         runner,
         `UPDATE webhook_deliveries SET status = 'PENDING', finished_at = NULL, first_attempt_at = NULL, next_attempt_at = now(), claimed_until = NULL
@@ -598,11 +599,17 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     return org.id;
   }
 
-  /** The endpoint exists and the caller may manage it; otherwise NOT_FOUND (never "someone else's"). */
-  private async owned(on: QueryRunner | Runtime['dataSource'], id: string, caller: Principal, message = 'no webhook endpoint with this id for your organization'): Promise<void> {
+  /** The endpoint exists and the caller reads it (its organization's keys, the platform admin); otherwise NOT_FOUND (never "someone else's"). Its organization. */
+  private async owned(on: QueryRunner | Runtime['dataSource'], id: string, caller: Principal, message = 'no webhook endpoint with this id for your organization'): Promise<string> {
     const params: unknown[] = [asUuid(id)];
-    const rows = await sqlRows<{ id: string }>(on, `SELECT w.id FROM webhook_endpoints w WHERE w.id = $1 AND w.deleted_at IS NULL AND ${ownerSql(caller, params)} FOR UPDATE`, params);
+    const rows = await sqlRows<{ organization_id: string }>(on, `SELECT w.organization_id FROM webhook_endpoints w WHERE w.id = $1 AND w.deleted_at IS NULL AND ${ownerSql(caller, params)} FOR UPDATE`, params);
     if (rows.length === 0) throw new LedgerError('NOT_FOUND', message, 'id');
+    return rows[0].organization_id;
+  }
+
+  /** owned, and the caller may change it: the platform admin or a key of its organization with manageKeys (FORBIDDEN otherwise). */
+  private async managed(runner: QueryRunner, id: string, caller: Principal, message?: string): Promise<void> {
+    mustManage(caller, await this.owned(runner, id, caller, message), 'webhook endpoints');
   }
 
   private async endpointRow(runner: QueryRunner, id: string): Promise<WebhookEndpoint> {

@@ -278,6 +278,21 @@ describe('access matrix: every operation × every caller', () => {
     await sqlRows(t.ledger.runtime.dataSource, `UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL`);
     return (await mustGql<{ createWebhookEndpoint: { endpoint: { id: string } } }>(t, `mutation { createWebhookEndpoint(input: { organization: "${CARRIER}", url: "http://127.0.0.1:9/hook", eventTypes: ["batch.anchored"] }) { endpoint { id } } }`)).createWebhookEndpoint.endpoint.id;
   }
+  /** A fresh endpoint of the carrier with one FAILED delivery (the webhook workers are stopped: it stays so). */
+  async function carrierDelivery(): Promise<{ endpointId: string; deliveryId: string }> {
+    const endpointId = await carrierEndpoint();
+    const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `INSERT INTO webhook_deliveries (endpoint_id, webhook_id, event_type, ordering_key, payload, status) VALUES ($1, 'msg_matrix', 'batch.anchored', 'batches', '{}', 'FAILED') RETURNING id`, [endpointId]);
+    return { endpointId, deliveryId: row.id };
+  }
+  /** The webhook calls on one endpoint (replayWebhookDelivery: on one of its deliveries). */
+  const WEBHOOK_BY_ID = {
+    rotateWebhookSecret: `mutation($id: ID!) { rotateWebhookSecret(id: $id) { endpoint { id } } }`,
+    disableWebhookEndpoint: `mutation($id: ID!) { disableWebhookEndpoint(id: $id) { id } }`,
+    enableWebhookEndpoint: `mutation($id: ID!) { enableWebhookEndpoint(id: $id) { id } }`,
+    deleteWebhookEndpoint: `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`,
+    replayWebhookDelivery: `mutation($id: ID!) { replayWebhookDelivery(id: $id) { id webhookId } }`,
+    webhookDeliveries: `query($id: ID!) { webhookDeliveries(endpointId: $id) { id } }`,
+  } as const;
   const byTracking = (query: string, field: string) => (auth: Auth, p: { n: string }) => gqlOutcome(query, { n: p.n, c: CARRIER }, auth, field);
   /** createShipment of a new tracking number for `carrier`, naming MERCHANT. */
   const createShipmentFor = (carrier: string) => ({
@@ -609,12 +624,14 @@ describe('access matrix: every operation × every caller', () => {
       },
       check: (data, _c, p) => expect(data).toEqual({ id: p.id, active: false }),
     }),
-    // webhooks (issue 13): an endpoint of the carrier, made by the admin; a hub, other carrier or merchant gets NOT_FOUND
+    // webhooks (issue 13): an endpoint of the carrier, made by the admin; a hub, other carrier or merchant gets NOT_FOUND.
+    // Changes take the admin or a key of the organization with manageKeys: the carrier's own key here has none (FORBIDDEN,
+    // it still reads); its manageKeys key: 'a key with manageKeys manages its own organization's webhook endpoints only'
     op({
       field: 'createWebhookEndpoint',
       name: "createWebhookEndpoint(for the carrier)",
       mutation: true,
-      expect: [OK, OK, F, F, F, F, F, F],
+      expect: [OK, F, F, F, F, F, F, F],
       call: (auth) => gqlOutcome(`mutation { createWebhookEndpoint(input: { organization: "${CARRIER}", url: "http://127.0.0.1:9/hook", eventTypes: ["batch.anchored"] }) { endpoint { organization } } }`, {}, auth, 'createWebhookEndpoint'),
       check: (data) => expect(data).toEqual({ endpoint: { organization: CARRIER } }),
     }),
@@ -633,15 +650,9 @@ describe('access matrix: every operation × every caller', () => {
         field,
         name: `${field}(the carrier's endpoint)`,
         mutation: field !== 'webhookDeliveries',
-        expect: [OK, OK, N, N, N, N, F, F],
+        expect: field === 'webhookDeliveries' ? [OK, OK, N, N, N, N, F, F] : [OK, F, N, N, N, N, F, F],
         prepare: async () => ({ id: await carrierEndpoint() }),
-        call: (auth, p: { id: string }) =>
-          gqlOutcome(
-            field === 'webhookDeliveries' ? `query($id: ID!) { webhookDeliveries(endpointId: $id) { id } }` : field === 'rotateWebhookSecret' ? `mutation($id: ID!) { rotateWebhookSecret(id: $id) { endpoint { id } } }` : field === 'deleteWebhookEndpoint' ? `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }` : `mutation($id: ID!) { ${field}(id: $id) { id } }`,
-            { id: p.id },
-            auth,
-            field,
-          ),
+        call: (auth, p: { id: string }) => gqlOutcome(WEBHOOK_BY_ID[field], { id: p.id }, auth, field),
         missing: (p) => {
           const missingId = randomUUID();
           return { p: { id: missingId }, hiddenId: p.id, missingId };
@@ -652,13 +663,9 @@ describe('access matrix: every operation × every caller', () => {
       field: 'replayWebhookDelivery',
       name: "replayWebhookDelivery(a delivery to the carrier's endpoint)",
       mutation: true,
-      expect: [OK, OK, N, N, N, N, F, F],
-      prepare: async () => {
-        const id = await carrierEndpoint();
-        const [row] = await sqlRows<{ id: string }>(t.ledger.runtime.dataSource, `INSERT INTO webhook_deliveries (endpoint_id, webhook_id, event_type, ordering_key, payload, status) VALUES ($1, 'msg_matrix', 'batch.anchored', 'batches', '{}', 'FAILED') RETURNING id`, [id]);
-        return { id: row.id };
-      },
-      call: (auth, p: { id: string }) => gqlOutcome(`mutation($id: ID!) { replayWebhookDelivery(id: $id) { id webhookId } }`, { id: p.id }, auth, 'replayWebhookDelivery'),
+      expect: [OK, F, N, N, N, N, F, F],
+      prepare: async () => ({ id: (await carrierDelivery()).deliveryId }),
+      call: (auth, p: { id: string }) => gqlOutcome(WEBHOOK_BY_ID.replayWebhookDelivery, { id: p.id }, auth, 'replayWebhookDelivery'),
       missing: (p) => {
         const missingId = randomUUID();
         return { p: { id: missingId }, hiddenId: p.id, missingId };
@@ -1110,6 +1117,42 @@ describe('access matrix: every operation × every caller', () => {
     // a manager may retire itself; then it is a revoked key like any other
     expect((await gqlOutcome(REVOKE, { id: manager.id }, manager.key, 'revokeApiKey')).error).toBeUndefined();
     expect((await whoami(manager.key)).error?.code).toBe(U);
+  });
+
+  it("a key with manageKeys manages its own organization's webhook endpoints only; one without reads them, changes nothing", async () => {
+    const manager = await createKey(CARRIER, 'CARRIER', true);
+    const zoomManager = await createKey(OTHER_CARRIER, 'CARRIER', true);
+    const plain = keys.get('CARRIER(own)')!;
+    const { endpointId, deliveryId } = await carrierDelivery();
+    const CREATE = `mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { endpoint { id organization } } }`;
+    const create = (auth: string, organization?: string) => gqlOutcome(CREATE, { i: { organization, url: 'http://127.0.0.1:9/hook', eventTypes: ['batch.anchored'] } }, auth, 'createWebhookEndpoint');
+    const CHANGES = (['rotateWebhookSecret', 'disableWebhookEndpoint', 'enableWebhookEndpoint', 'replayWebhookDelivery', 'deleteWebhookEndpoint'] as const).map((field) => ({ field, id: field === 'replayWebhookDelivery' ? deliveryId : endpointId }));
+
+    const before = await snapshot();
+    // without manageKeys: FORBIDDEN for every change, reading as before
+    expect((await create(plain)).error?.code).toBe(F);
+    for (const { field, id } of CHANGES) expect({ field, code: (await gqlOutcome(WEBHOOK_BY_ID[field], { id }, plain, field)).error?.code }).toEqual({ field, code: F });
+    expect(((await gqlOutcome(`{ webhookEndpoints { id } }`, {}, plain, 'webhookEndpoints')).data as Array<{ id: string }>).map((e) => e.id)).toEqual([endpointId]);
+    expect((await gqlOutcome(WEBHOOK_BY_ID.webhookDeliveries, { id: endpointId }, plain, 'webhookDeliveries')).data).toEqual([{ id: deliveryId }]);
+    // another organization's manager: the carrier's endpoint and delivery look missing, its organization is not to be named
+    expect((await create(zoomManager.key, CARRIER)).error?.code).toBe(F);
+    for (const { field, id } of CHANGES) {
+      const hidden = await gqlOutcome(WEBHOOK_BY_ID[field], { id }, zoomManager.key, field);
+      const missingId = randomUUID();
+      const missing = await gqlOutcome(WEBHOOK_BY_ID[field], { id: missingId }, zoomManager.key, field);
+      expect({ field, code: hidden.error?.code }).toEqual({ field, code: N });
+      expect(masked(hidden, id)).toEqual(masked(missing, missingId));
+    }
+    expect(await snapshot()).toEqual(before);
+
+    // the carrier's manager: every change, delete last
+    expect((await create(manager.key)).data).toEqual({ endpoint: { id: expect.any(String), organization: CARRIER } });
+    for (const { field, id } of CHANGES) {
+      const out = await gqlOutcome(WEBHOOK_BY_ID[field], { id }, manager.key, field);
+      expect({ field, error: out.error }).toEqual({ field, error: undefined });
+      expect(out.data).not.toBeNull();
+    }
+    expect((await gqlOutcome(WEBHOOK_BY_ID.webhookDeliveries, { id: endpointId }, manager.key, 'webhookDeliveries')).error?.code).toBe(N);
   });
 
   it('records when a key was last used', async () => {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { buildSchema } from 'graphql';
 import { Webhook } from 'standardwebhooks';
 import { startTestLedger, eventually, type TestLedger } from '../support/test-ledger';
 import { createShipment, eventFields, fetchDomain, mustGql, newWallet, record, registerKey, registerOrganization, signEvent } from '../support/factories';
@@ -92,8 +93,9 @@ describe('webhooks', () => {
   const logDir = mkdtempSync(nodePath.join(os.tmpdir(), 'webhook-logs-'));
   const logFile = nodePath.join(logDir, 'ledger.log');
 
-  async function key(organization: string, role: string): Promise<string> {
-    const d = await mustGql<{ createApiKey: { key: string } }>(t, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`, { i: { organization, role, label: `${role} ${organization}` } });
+  /** A key of the organization; with manageKeys (the default here) it manages the organization's webhook endpoints too. */
+  async function key(organization: string, role: string, manageKeys = true): Promise<string> {
+    const d = await mustGql<{ createApiKey: { key: string } }>(t, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`, { i: { organization, role, manageKeys, label: `${role} ${organization}` } });
     return d.createApiKey.key;
   }
   async function as<T>(apiKey: string, query: string, variables?: Record<string, unknown>): Promise<T> {
@@ -250,6 +252,67 @@ describe('webhooks', () => {
     const [d] = await deliveries(carrierKey, mine.id);
     const replay = await t.gql(`mutation($id: ID!) { replayWebhookDelivery(id: $id) { id } }`, { id: d.id }, otherKey);
     expect(replay.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  }, 60_000);
+
+  it("refuses every webhook change to a key of the organization without manageKeys (a scanner's), and changes nothing", async () => {
+    await registerOrganization(t, 'wh-scan', 'CARRIER');
+    const scanDevice = await registerKey(t, 'wh-scan', newWallet());
+    const manager = await key('wh-scan', 'CARRIER');
+    // the key a scanner integration records events with: a leaked one must not redirect the organization's events
+    const scanner = await key('wh-scan', 'CARRIER', false);
+    const { endpoint: e } = await endpoint(manager, '/scan');
+    const { endpoint: paused } = await endpoint(manager, '/scan-paused');
+    await as(manager, `mutation($id: ID!) { disableWebhookEndpoint(id: $id) { id } }`, { id: paused.id });
+    const trackingNumber = `WH${String(++n).padStart(5, '0')}`;
+    await createShipment(t, trackingNumber, 'wh-scan');
+    const [r] = await record(t, [await signEvent(domain, scanDevice, eventFields({ trackingNumber, carrier: 'wh-scan', custodian: 'wh-scan', eventType: 'PICKED_UP', occurredAt: BigInt(Date.now() - 60_000) }))], scanner);
+    expect(r.outcome).toBe('ACCEPTED');
+    // reading stays allowed: the endpoints and the delivery log (payloads the key reads through GraphQL anyway)
+    const [delivered] = await eventually(async () => {
+      const d = await deliveries(scanner, e.id);
+      return d[0]?.status === 'DELIVERED' ? d : undefined;
+    }, 30_000, 'the delivery');
+    const listed = await as<{ webhookEndpoints: Array<{ id: string }> }>(scanner, `{ webhookEndpoints { id } }`);
+    expect(listed.webhookEndpoints.map((x) => x.id).sort()).toEqual([e.id, paused.id].sort());
+
+    const org = `(SELECT id FROM organizations WHERE slug = 'wh-scan')`;
+    const webhookRows = async (): Promise<string[]> =>
+      (
+        await sqlRows<{ r: string }>(
+          t.ledger.runtime.dataSource,
+          `SELECT w::text AS r FROM webhook_endpoints w WHERE w.organization_id = ${org}
+           UNION ALL SELECT d::text FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE w.organization_id = ${org}
+           UNION ALL SELECT a::text FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE w.organization_id = ${org}
+           ORDER BY 1`,
+        )
+      ).map((x) => x.r);
+    const before = await webhookRows();
+    expect(before.length).toBeGreaterThanOrEqual(5);
+    const attacks: Array<[string, string, Record<string, unknown>]> = [
+      ['createWebhookEndpoint', CREATE, { i: { url: receiver.url('/attacker'), eventTypes: ['shipment.event_recorded', 'batch.anchored'] } }],
+      ['rotateWebhookSecret', `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, { id: e.id }],
+      ['disableWebhookEndpoint', `mutation($id: ID!) { disableWebhookEndpoint(id: $id) { id } }`, { id: e.id }],
+      ['enableWebhookEndpoint', `mutation($id: ID!) { enableWebhookEndpoint(id: $id) { id } }`, { id: paused.id }],
+      ['deleteWebhookEndpoint', `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`, { id: e.id }],
+      ['replayWebhookDelivery', `mutation($id: ID!) { replayWebhookDelivery(id: $id) { id } }`, { id: delivered.id }],
+    ];
+    // every webhook mutation of the schema is attacked here
+    const schema = buildSchema(readFileSync(nodePath.join(__dirname, '../../src/schema.gql'), 'utf8'));
+    expect(Object.keys(schema.getMutationType()!.getFields()).filter((f) => /webhook/i.test(f)).sort()).toEqual(attacks.map(([f]) => f).sort());
+    for (const [field, query, variables] of attacks) {
+      const out = await t.gql<Record<string, unknown>>(query, variables, scanner);
+      expect({ field, code: out.errors?.[0]?.extensions?.code }).toEqual({ field, code: 'FORBIDDEN' });
+      expect(out.errors?.[0]?.message).toMatch(/manageKeys/);
+      expect(out.data?.[field] ?? null).toBeNull();
+    }
+    expect(await webhookRows()).toEqual(before);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(receiver.at('/attacker')).toHaveLength(0);
+    expect(receiver.at('/scan')).toHaveLength(1);
+    // the organization's key with manageKeys does the same
+    const rotated = await as<{ rotateWebhookSecret: { secret: string } }>(manager, `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, { id: e.id });
+    expect(rotated.rotateWebhookSecret.secret).toMatch(/^whsec_/);
+    secrets.push(rotated.rotateWebhookSecret.secret);
   }, 60_000);
 
   it('delivers a shipment\'s events to an endpoint in order, holding the later one until the earlier succeeded', async () => {
