@@ -8,7 +8,7 @@ export const ERROR_CODES = {
   FORBIDDEN: 'the key is valid but may not do this',
   RATE_LIMITED: 'too many requests for this key; slow down',
   TOO_MANY_SUBSCRIPTIONS: 'the WebSocket connection holds as many subscriptions as allowed (SUBSCRIPTIONS_PER_CONNECTION): complete one, or open another connection',
-  TOO_MANY_CONNECTIONS: 'the API key holds as many WebSocket connections as allowed (WS_CONNECTIONS_PER_KEY): close one, or run several subscriptions on one connection',
+  TOO_MANY_CONNECTIONS: 'the API key (WS_CONNECTIONS_PER_KEY) or its organization (WS_CONNECTIONS_PER_ORGANIZATION) holds as many WebSocket connections as allowed: close one, or run several subscriptions on one connection',
   SIGNER_OF_OTHER_ORGANIZATION: 'the event is signed by a key of another organization than the caller',
   VALIDATION_FAILED: 'an argument is malformed',
   NOT_FOUND: 'no such object',

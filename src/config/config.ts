@@ -117,6 +117,8 @@ export interface AppConfig {
   subscriptionsPerConnection: number;
   /** WS_CONNECTIONS_PER_KEY: WebSocket connections one API key may hold at once, per replica */
   wsConnectionsPerKey: number;
+  /** WS_CONNECTIONS_PER_ORGANIZATION: WebSocket connections the keys of one organization may hold at once together, per replica */
+  wsConnectionsPerOrganization: number;
   /** ids per new range of the partitioned custody_events and merkle_proofs (PARTITION_RANGE_EVENTS) */
   partitionRangeEvents: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug';
@@ -361,6 +363,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     maxBodyBytes: int('MAX_BODY_BYTES', 4_194_304, 1024, 67_108_864),
     subscriptionsPerConnection: int('SUBSCRIPTIONS_PER_CONNECTION', 20, 1, 1_000),
     wsConnectionsPerKey: int('WS_CONNECTIONS_PER_KEY', 10, 1, 10_000),
+    wsConnectionsPerOrganization: int('WS_CONNECTIONS_PER_ORGANIZATION', 50, 1, 10_000),
     logLevel,
     logFormat,
     logFile,

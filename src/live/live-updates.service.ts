@@ -36,8 +36,8 @@ function parseNotice(payload: string | undefined): LiveNotice | null {
  * process) the same NOTIFY is heard in process. The channel is per schema, so ledgers sharing a
  * PostgreSQL database in different schemas do not hear each other.
  *
- * Also keeps the per-replica counts the WebSocket server bounds (connections per key) and
- * reports (open subscriptions).
+ * Also keeps the per-replica counts the WebSocket server bounds (connections per key and per
+ * organization) and reports (open subscriptions).
  */
 @Injectable()
 export class LiveUpdatesService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -185,21 +185,28 @@ export class LiveUpdatesService implements OnApplicationBootstrap, OnApplication
 
   /** WebSocket connections of an API key (its id, or `bootstrap-admin`) on this replica. */
   connectionsOf(keyId: string): number {
-    return this.connections.get(keyId) ?? 0;
+    return this.connections.get(`key:${keyId}`) ?? 0;
   }
 
-  /** Counts a connection of `keyId` unless it already holds `max`; returns the release function, or null when over. */
-  openConnection(keyId: string, max: number): (() => void) | null {
-    const now = this.connectionsOf(keyId);
-    if (now >= max) return null;
-    this.connections.set(keyId, now + 1);
+  /**
+   * Counts a connection of `keyId` and of its organization (none for the platform's keys, bound by
+   * the key's count only) unless the key holds `max.perKey` or the organization `max.perOrganization`
+   * already; returns the release function (it gives both back, once), or which count is full.
+   */
+  openConnection(keyId: string, organizationId: string | null, max: { perKey: number; perOrganization: number }): (() => void) | 'KEY' | 'ORGANIZATION' {
+    const counts = [`key:${keyId}`, ...(organizationId === null ? [] : [`organization:${organizationId}`])];
+    if ((this.connections.get(counts[0]) ?? 0) >= max.perKey) return 'KEY';
+    if (counts[1] && (this.connections.get(counts[1]) ?? 0) >= max.perOrganization) return 'ORGANIZATION';
+    for (const count of counts) this.connections.set(count, (this.connections.get(count) ?? 0) + 1);
     let closed = false;
     return () => {
       if (closed) return;
       closed = true;
-      const left = this.connectionsOf(keyId) - 1;
-      if (left <= 0) this.connections.delete(keyId);
-      else this.connections.set(keyId, left);
+      for (const count of counts) {
+        const left = (this.connections.get(count) ?? 0) - 1;
+        if (left <= 0) this.connections.delete(count);
+        else this.connections.set(count, left);
+      }
     };
   }
 }

@@ -54,7 +54,8 @@ export interface SubscriptionServerParts {
  * - connecting: the API key from `connectionParams.authorization` ("Bearer <key>"), authenticated
  *   by the API key service (unknown or revoked: close 4401; suspended organization: 4403), one
  *   token of the key's request budget, and at most WS_CONNECTIONS_PER_KEY connections per key
- *   on this replica (4429);
+ *   and WS_CONNECTIONS_PER_ORGANIZATION per organization (over all its keys; the platform's keys
+ *   have none) on this replica (4429);
  * - each subscription start: the key authenticated again, one request token (RATE_LIMITED), at
  *   most SUBSCRIPTIONS_PER_CONNECTION open (TOO_MANY_SUBSCRIPTIONS), the document's size and
  *   tokens (QUERY_TOO_LARGE), GraphQL's validation with the depth/alias/cost rule, the input
@@ -131,9 +132,14 @@ export function startSubscriptionServer(httpServer: Server, parts: SubscriptionS
         // the client may have gone while its key and budget were checked: its close has been seen
         // already, so a slot counted now would never be given back
         if (socket.readyState !== socket.OPEN) return false;
-        const release = live.openConnection(principal.keyId ?? 'bootstrap-admin', config.wsConnectionsPerKey);
-        if (!release) {
+        const release = live.openConnection(principal.keyId ?? 'bootstrap-admin', principal.organizationId, { perKey: config.wsConnectionsPerKey, perOrganization: config.wsConnectionsPerOrganization });
+        if (release === 'KEY') {
           socket.close(CLOSE_TOO_MANY_CONNECTIONS, `TOO_MANY_CONNECTIONS: at most ${config.wsConnectionsPerKey} WebSocket connections per API key (WS_CONNECTIONS_PER_KEY)`);
+          return false;
+        }
+        if (release === 'ORGANIZATION') {
+          // a close reason is at most 123 bytes (ws throws beyond, and the client gets 4500): this one is 121 with 10000
+          socket.close(CLOSE_TOO_MANY_CONNECTIONS, `TOO_MANY_CONNECTIONS: at most ${config.wsConnectionsPerOrganization} connections per organization, over all its API keys (WS_CONNECTIONS_PER_ORGANIZATION)`);
           return false;
         }
         socket.once('close', release);

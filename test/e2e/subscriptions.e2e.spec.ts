@@ -66,7 +66,7 @@ describe('GraphQL subscriptions over graphql-ws (issue 13)', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestLedger({ SUBSCRIPTIONS_PER_CONNECTION: '3', WS_CONNECTIONS_PER_KEY: '4', MAX_QUERY_BYTES: '2048' });
+    t = await startTestLedger({ SUBSCRIPTIONS_PER_CONNECTION: '3', WS_CONNECTIONS_PER_KEY: '4', WS_CONNECTIONS_PER_ORGANIZATION: '8', MAX_QUERY_BYTES: '2048' });
     domain = await fetchDomain(t);
     for (const [slug, kind] of [['live-post', 'CARRIER'], ['rival-post', 'CARRIER'], ['shop-a', 'MERCHANT'], ['shop-b', 'MERCHANT']] as const) {
       await registerOrganization(t, slug, kind);
@@ -223,10 +223,39 @@ describe('GraphQL subscriptions over graphql-ws (issue 13)', () => {
       for (const s of open) s.stop();
     });
 
+    it('refuses more connections of one organization, over all its keys, than WS_CONNECTIONS_PER_ORGANIZATION (attack: every new key opened WS_CONNECTIONS_PER_KEY more); closed ones give their slots back; another organization is unaffected', async () => {
+      await registerOrganization(t, 'crowd-shop', 'MERCHANT');
+      const [a, b, c] = [await createKey('crowd-shop', 'MERCHANT'), await createKey('crowd-shop', 'MERCHANT'), await createKey('crowd-shop', 'MERCHANT')];
+      const held = () => [a, b, c].reduce((sum, k) => sum + live().connectionsOf(k.id), 0);
+      // two keys, each within its own cap of 4, fill the organization's 8
+      const conns = [a, a, a, a, b, b, b, b].map((k) => client(k.key));
+      const open = conns.map((cl) => subscribe(cl, BATCH_ANCHORED));
+      await eventually(async () => (held() === 8 ? true : undefined), 30_000, 'eight connections of the organization');
+      const ninth = await ended(subscribe(client(c.key), BATCH_ANCHORED), 'a third key of the organization');
+      expect(ninth.closed).toEqual({ code: 4429, reason: 'TOO_MANY_CONNECTIONS: at most 8 connections per organization, over all its API keys (WS_CONNECTIONS_PER_ORGANIZATION)' });
+      expect(live().connectionsOf(c.id)).toBe(0);
+      // another organization connects meanwhile
+      const neighbour = await createKey('shop-a', 'MERCHANT');
+      const theirs = subscribe(client(neighbour.key), BATCH_ANCHORED);
+      await eventually(async () => (live().connectionsOf(neighbour.id) === 1 ? true : undefined), 30_000, "the other organization's connection");
+      expect(theirs.done).toBe(false);
+      // two closed: two slots back for any key of the organization, and not one more
+      await conns[0].dispose();
+      await conns[4].dispose();
+      await eventually(async () => (held() === 6 ? true : undefined), 30_000, 'two connections closed');
+      const again = [subscribe(client(c.key), BATCH_ANCHORED), subscribe(client(c.key), BATCH_ANCHORED)];
+      await eventually(async () => (live().connectionsOf(c.id) === 2 ? true : undefined), 30_000, 'two connections of the third key');
+      const over = await ended(subscribe(client(c.key), BATCH_ANCHORED), 'one more than the organization holds');
+      expect(over.closed?.code).toBe(4429);
+      expect([...open.slice(1, 4), ...open.slice(5), ...again, theirs].every((s) => !s.done)).toBe(true);
+      expect(held()).toBe(8);
+    });
+
     it('does not count a connection closed while it was being authenticated (attack: each such close used to keep one of the key\'s slots for good)', async () => {
       const k = await createKey('shop-b', 'MERCHANT');
-      // connection_init, then the TCP connection cut at once, more times than the key has slots
-      for (let i = 0; i < 6; i++) {
+      // connection_init, then the TCP connection cut at once, more times than the key (4) and its
+      // organization (8) have slots
+      for (let i = 0; i < 9; i++) {
         await new Promise<void>((resolve, reject) => {
           const ws = new WebSocket(t.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
           ws.on('open', () => {
