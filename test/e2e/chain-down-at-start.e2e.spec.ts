@@ -5,6 +5,7 @@ import { JsonRpcProvider, Wallet } from 'ethers';
 import { deployCustodyAnchor } from '../../src/anchoring/custody-anchor';
 import { HARDHAT_DEV_PRIVATE_KEY } from '../../src/anchoring/embedded-chain';
 import { ExternalNode } from '../support/external-node';
+import { RpcProxy } from '../support/rpc-proxy';
 import { dropSchema, eventually, startTestLedger, type TestLedger } from '../support/test-ledger';
 import { createShipment, eventFields, fetchDomain, mustGql, record, registerKey, registerOrganization, signEvent } from '../support/factories';
 
@@ -90,5 +91,30 @@ describe('a restart while the chain node is down', () => {
       const d = await mustGql<{ batch: { status: string } }>(t!, `{ batch(seq: "0") { status } }`);
       return d.batch.status === 'FINAL' ? true : undefined;
     }, 90_000, 'batch 0 FINAL after the node came back');
+  }, 180_000);
+
+  it('starts when the node answers eth_chainId and then stops answering, during the start-up checks (a CI chaos run: the replica exited)', async () => {
+    await t?.ledger.close();
+    t = undefined;
+    const proxy = await RpcProxy.start(node.url);
+    try {
+      proxy.passing.add('eth_chainId');
+      proxy.mode = 'blackhole';
+      t = await startTestLedger({ ...env(), CHAIN_RPC_URL: proxy.url });
+      expect(proxy.callsOf('eth_chainId').length).toBeGreaterThan(0);
+      expect(proxy.callsOf('eth_getCode').length).toBeGreaterThan(0);
+      await mustGql(t, `{ custodySigningSpec { version } }`);
+      // the checks run once the node answers again, before anything is anchored
+      proxy.mode = 'pass';
+      await mustGql(t, `mutation { sealBatch { seq } }`).catch(() => undefined);
+      await eventually(async () => {
+        const d = await mustGql<{ batches: { edges: Array<{ node: { status: string } }> } }>(t!, `{ batches(first: 5) { edges { node { status } } } }`);
+        return d.batches.edges.length > 0 && d.batches.edges.every((e) => e.node.status === 'FINAL') ? true : undefined;
+      }, 90_000, 'every batch FINAL after the node answered again');
+    } finally {
+      await t?.ledger.close();
+      t = undefined;
+      await proxy.close();
+    }
   }, 180_000);
 });

@@ -40,6 +40,8 @@ interface Held {
  */
 export class RpcProxy {
   readonly calls: RpcCall[] = [];
+  /** methods still answered in `blackhole` mode (a node that fails half-way: answers eth_chainId, then nothing) */
+  readonly passing = new Set<string>();
   private current: RpcProxyMode = 'pass';
   private readonly held: Held[] = [];
 
@@ -90,25 +92,30 @@ export class RpcProxy {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      const mode = this.current;
-      this.log(body, mode);
+      const methods = this.log(body, this.current);
+      const mode = this.current === 'blackhole' && methods.length > 0 && methods.every((m) => this.passing.has(m)) ? 'pass' : this.current;
       if (mode === 'pass') void this.forward(body, res);
       else if (mode === 'blackhole') this.held.push({ body, res });
       else res.destroy();
     });
   }
 
-  private log(body: string, mode: RpcProxyMode): void {
+  /** Records the request's calls; returns their methods. */
+  private log(body: string, mode: RpcProxyMode): string[] {
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch {
-      return;
+      return [];
     }
+    const methods: string[] = [];
     for (const call of Array.isArray(parsed) ? parsed : [parsed]) {
       const { method, params } = (call ?? {}) as { method?: unknown; params?: unknown };
-      if (typeof method === 'string') this.calls.push({ method, params: Array.isArray(params) ? params : [], at: Date.now(), mode });
+      if (typeof method !== 'string') continue;
+      methods.push(method);
+      this.calls.push({ method, params: Array.isArray(params) ? params : [], at: Date.now(), mode });
     }
+    return methods;
   }
 
   private async forward(body: string, res: http.ServerResponse): Promise<void> {
