@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { ChainConfig } from '../config/config';
 import { sqlRows } from '../database/data-source';
 import { ChainClient, RPC_TIMEOUT_MS } from './chain-client';
-import { ChainIdMismatchError } from './json-rpc';
+import { ChainIdMismatchError, RpcEndpointsError } from './json-rpc';
 import { startEmbeddedChain, type EmbeddedChain } from './embedded-chain';
 
 export class ChainStartupError extends Error {
@@ -40,6 +40,18 @@ export async function connectChain(config: ChainConfig, dataSource: DataSource, 
     chain.logScan = { fromBlock: await deploymentBlock(chain, dataSource, null), range: options.logRange ?? chain.logScan.range };
     return { chain, embedded };
   }
+  // Ingestion never needs the chain: a replica restarted during an outage serves on the chain id
+  // and contract it checked before, and runs the start-up checks before it anchors anything.
+  const startOffline = async (reason: string): Promise<{ chain: ChainClient }> => {
+    const checked = await checkedDeployment(dataSource, config.contractAddress);
+    if (!checked) throw new ChainStartupError(`${reason} (a ledger that has never checked its chain and contract cannot start without them)`);
+    logger.warn(`${reason}; starting on chain ${checked.chain_id} and contract ${config.contractAddress} as checked before; anchoring waits until the chain answers and passes the start-up checks`);
+    const offline = ChainClient.offline(config.rpcUrls, BigInt(checked.chain_id), config.privateKey, config.rpcTimeoutMs ?? RPC_TIMEOUT_MS, () => checkConnectedChain(offline, dataSource, production, options, logger));
+    offline.provider.onSwitch = (message) => logger.warn(message);
+    offline.attach(config.contractAddress);
+    offline.logScan = { fromBlock: options.deploymentBlock ?? 0, range: options.logRange ?? offline.logScan.range };
+    return { chain: offline };
+  };
   let chain: ChainClient;
   try {
     chain = await ChainClient.connect(config.rpcUrls, config.privateKey, config.rpcTimeoutMs);
@@ -48,24 +60,22 @@ export async function connectChain(config: ChainConfig, dataSource: DataSource, 
       throw new ChainStartupError(`CHAIN_RPC_URL names endpoints of different chains: ${err.message.replace(/^.*?: /, '')}; every URL in it must be a node of the same chain`);
     }
     // ethers' own errors end in a parenthesised dump that can hold the URL: never shown
-    const reason = `cannot reach CHAIN_RPC_URL: ${(err as Error).message.split(' (')[0]}`;
-    const checked = await checkedDeployment(dataSource, config.contractAddress);
-    if (!checked) throw new ChainStartupError(`${reason} (a ledger that has never checked its chain and contract cannot start without them)`);
-    // Ingestion never needs the chain: a replica restarted during an outage serves on the chain id
-    // and contract it checked before, and runs the start-up checks before it anchors anything.
-    logger.warn(`${reason}; starting on chain ${checked.chain_id} and contract ${config.contractAddress} as checked before; anchoring waits until the chain answers and passes the start-up checks`);
-    const offline = ChainClient.offline(config.rpcUrls, BigInt(checked.chain_id), config.privateKey, config.rpcTimeoutMs ?? RPC_TIMEOUT_MS, () => checkConnectedChain(offline, dataSource, production, options, logger));
-    offline.provider.onSwitch = (message) => logger.warn(message);
-    offline.attach(config.contractAddress);
-    offline.logScan = { fromBlock: options.deploymentBlock ?? 0, range: options.logRange ?? offline.logScan.range };
-    return { chain: offline };
+    return startOffline(`cannot reach CHAIN_RPC_URL: ${(err as Error).message.split(' (')[0]}`);
   }
   for (const failure of chain.startupFailures) {
     logger.warn(`JSON-RPC endpoint #${failure.endpoint} of ${chain.rpcUrls.length} ${failure.reason} at start-up; requests go to endpoint #${chain.provider.endpoint} and try it again when that one fails`);
   }
   chain.provider.onSwitch = (message) => logger.warn(message);
   chain.attach(config.contractAddress);
-  await checkConnectedChain(chain, dataSource, production, options, logger);
+  try {
+    await checkConnectedChain(chain, dataSource, production, options, logger);
+  } catch (err) {
+    // the node answered eth_chainId, then stopped answering during the checks (an outage that
+    // began just then): the same as an outage before the start, not a reason to exit
+    if (!(err instanceof RpcEndpointsError)) throw err;
+    chain.close();
+    return startOffline(`CHAIN_RPC_URL stopped answering during the start-up checks: ${err.message.split(' (')[0]}`);
+  }
   return { chain };
 }
 
