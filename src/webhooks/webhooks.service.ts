@@ -32,6 +32,10 @@ const SENDABLE_SQL = `w.id = d.endpoint_id AND w.enabled AND w.deleted_at IS NUL
   AND o.id = w.organization_id AND o.suspended_at IS NULL
   AND (d.claimed_until IS NULL OR d.claimed_until < now()) AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + interval '50 milliseconds')
   AND ${FIRST_IN_LINE_SQL}`;
+/** The organization of delivery $1. */
+const DELIVERY_ORGANIZATION_SQL = `SELECT w.organization_id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1`;
+/** The organization of endpoint $1. */
+const ENDPOINT_ORGANIZATION_SQL = `SELECT organization_id FROM webhook_endpoints WHERE id = $1`;
 /** The attempts in flight of the organization whose id is the SQL expression `organization`. */
 const inFlightSql = (organization: string): string =>
   `(SELECT count(*) FROM webhook_deliveries f JOIN webhook_endpoints fw ON fw.id = f.endpoint_id WHERE fw.organization_id = ${organization} AND f.status = 'PENDING' AND f.claimed_until > now())`;
@@ -230,6 +234,9 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
 
   async setEnabled(id: string, enabled: boolean, caller: Principal): Promise<WebhookEndpoint> {
     return inTransaction(this.runtime.dataSource, async (runner) => {
+      // the organization's lock before any row (managed() locks the endpoint's): the order an
+      // attempt's bookkeeping takes them in, so the two never wait for each other in a cycle
+      await this.lockOrganization(runner, ENDPOINT_ORGANIZATION_SQL, asUuid(id));
       await this.managed(runner, id, caller);
       if (!enabled) {
         await runner.query(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = 'disabled by disableWebhookEndpoint', disabled_at = now() WHERE id = $1 AND enabled`, [id]);
@@ -275,6 +282,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    */
   async delete(id: string, caller: Principal): Promise<boolean> {
     return inTransaction(this.runtime.dataSource, async (runner) => {
+      await this.lockOrganization(runner, ENDPOINT_ORGANIZATION_SQL, asUuid(id));
       await this.managed(runner, id, caller);
       await runner.query(`DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND NOT (status = 'PENDING' AND claimed_until > now())`, [id]);
       await runner.query(`UPDATE webhook_endpoints SET deleted_at = now(), enabled = false, secret = '', previous_secret = NULL WHERE id = $1`, [id]);
@@ -321,7 +329,8 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    */
   async replay(deliveryId: string, caller: Principal): Promise<WebhookDelivery> {
     const endpointId = await inTransaction(this.runtime.dataSource, async (runner) => {
-      const [row] = await sqlRows<{ endpoint_id: string }>(runner, `SELECT endpoint_id FROM webhook_deliveries WHERE id = $1`, [asUuid(deliveryId)]);
+      await this.lockOrganization(runner, DELIVERY_ORGANIZATION_SQL, asUuid(deliveryId));
+      const [row] = await sqlRows<{ endpoint_id: string }>(runner, `SELECT endpoint_id FROM webhook_deliveries WHERE id = $1`, [deliveryId]);
       if (!row) throw new LedgerError('NOT_FOUND', 'no webhook delivery with this id for your organization', 'id');
       await this.managed(runner, row.endpoint_id, caller, 'no webhook delivery with this id for your organization');
       const [replayed] = await sqlRows<{ id: string }>(
@@ -355,7 +364,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
   async deliver(deliveryId: string): Promise<void> {
     const cfg = this.runtime.config.webhooks;
     const outcome = await inTransaction(this.runtime.dataSource, async (runner) => {
-      const organizationId = await this.lockOrganization(runner, `SELECT w.organization_id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1`, deliveryId);
+      const organizationId = await this.lockOrganization(runner, DELIVERY_ORGANIZATION_SQL, deliveryId);
       if (organizationId === undefined) return 'gone' as const;
       const [claimed] = await sqlRows<{ id: string; webhook_id: string; payload: string; url: string; secret: string; previous_secret: string | null; previous_valid: boolean; endpoint_id: string }>(
         runner,
@@ -510,7 +519,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
   private async recordAttempt(deliveryId: string, endpointId: string, attemptedAt: Date, result: AttemptResult): Promise<void> {
     const ok = result.httpStatus !== null && result.httpStatus >= 200 && result.httpStatus < 300;
     await inTransaction(this.runtime.dataSource, async (runner) => {
-      const organizationId = await this.lockOrganization(runner, `SELECT organization_id FROM webhook_endpoints WHERE id = $1`, endpointId);
+      const organizationId = await this.lockOrganization(runner, ENDPOINT_ORGANIZATION_SQL, endpointId);
       // the endpoint was deleted while the attempt was in flight: the delivery goes with it now
       const [gone] = await sqlRows<{ id: string }>(
         runner,
