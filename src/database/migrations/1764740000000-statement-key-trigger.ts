@@ -35,10 +35,22 @@ export function claimKeysTrigger(table: string): string {
   return `CREATE TRIGGER custody_event_keys_claim AFTER INSERT ON ${table} REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION custody_event_keys_claim()`;
 }
 
+/**
+ * Both directions first lock custody_events in ACCESS EXCLUSIVE mode: the parent, then every
+ * partition, the order every reader and writer takes them in. Without it DROP TRIGGER took the
+ * parent in ACCESS SHARE mode only, locked the partitions' triggers and came back for the parent,
+ * and DROP FUNCTION … CASCADE locked partitions before the parent: a replica reading the ledger
+ * during a rolling upgrade (a sealer's check) held the parent and waited for a partition, a cycle
+ * PostgreSQL broke by aborting the migration (test/chaos/migration-lock-order). Now a reader in
+ * progress makes the migration wait for it, and readers after it wait for the migration.
+ */
+const LOCK_EVENTS = `LOCK TABLE custody_events IN ACCESS EXCLUSIVE MODE`;
+
 export class StatementKeyTrigger1764740000000 implements MigrationInterface {
   name = 'StatementKeyTrigger1764740000000';
 
   public async up(q: QueryRunner): Promise<void> {
+    await q.query(LOCK_EVENTS);
     await q.query(`DROP TRIGGER custody_event_keys_insert ON custody_events`);
     await q.query(`DROP FUNCTION custody_event_keys_insert()`);
     await q.query(`CREATE FUNCTION custody_event_keys_claim() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -60,6 +72,7 @@ export class StatementKeyTrigger1764740000000 implements MigrationInterface {
   }
 
   public async down(q: QueryRunner): Promise<void> {
+    await q.query(LOCK_EVENTS);
     await q.query(`DROP FUNCTION custody_event_keys_claim() CASCADE`);
     await q.query(`CREATE FUNCTION custody_event_keys_insert() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
